@@ -1,0 +1,36 @@
+package idp
+
+import (
+	"errors"
+	"fmt"
+)
+
+// ErrSetupTokenInvalid is returned for a first-run setup token that is
+// unknown, expired or already used. Callers show one generic message for all
+// three so that the token space cannot be probed.
+var ErrSetupTokenInvalid = errors.New("idp: setup token invalid or already used")
+
+// ErrSetupDone is returned when first-run setup is attempted after an account
+// already exists.
+var ErrSetupDone = errors.New("idp: setup already completed")
+
+// ErrNotFound is returned when a named user, client or policy does not exist.
+var ErrNotFound = errors.New("idp: not found")
+
+// ErrConflict is returned when a user, client or policy with the same name
+// already exists.
+var ErrConflict = errors.New("idp: already exists")
+
+// InputError is a problem with a value a person or an admin supplied. Its
+// message is safe to show to them: it names the field and says what is wrong,
+// never echoing secrets.
+type InputError struct {
+	Field   string // the form field or config key, e.g. "password"
+	Message string // e.g. "must be at least 8 characters"
+}
+
+func (e *InputError) Error() string { return fmt.Sprintf("%s: %s", e.Field, e.Message) }
+
+func inputError(field, format string, args ...any) error {
+	return &InputError{Field: field, Message: fmt.Sprintf(format, args...)}
+}

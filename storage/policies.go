@@ -1,0 +1,104 @@
+package storage
+
+import (
+	"context"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// Policy is a named step-up policy (see idp/policy for its meaning).
+type Policy struct {
+	Name                  string `gorm:"primaryKey"`
+	RequireMFA            string
+	Methods               Strings
+	MFAMaxAgeSeconds      int64 `gorm:"column:mfa_max_age_seconds"`
+	RememberDeviceSeconds int64
+	Enrollment            string
+	CreatedAt             time.Time
+	UpdatedAt             time.Time
+}
+
+// Group is a named set of users; Policy, when set, applies to its members.
+type Group struct {
+	Name      string `gorm:"primaryKey"`
+	Policy    *string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// upsert inserts row or, when its primary key exists, updates every column
+// but created_at, in one statement.
+func (s *Store) upsert(ctx context.Context, op string, row any, key string, columns ...string) error {
+	err := s.db.WithContext(ctx).Clauses(clause.OnConflict{
+		Columns:   []clause.Column{{Name: key}},
+		DoUpdates: clause.AssignmentColumns(append(columns, "updated_at")),
+	}).Create(row).Error
+	return translate(op, err)
+}
+
+// UpsertPolicy creates or replaces a policy.
+func (s *Store) UpsertPolicy(ctx context.Context, p *Policy) error {
+	return s.upsert(ctx, "upsert policy", p, "name",
+		"require_mfa", "methods", "mfa_max_age_seconds", "remember_device_seconds", "enrollment")
+}
+
+// GetPolicy returns the policy called name.
+func (s *Store) GetPolicy(ctx context.Context, name string) (*Policy, error) {
+	var p Policy
+	if err := s.db.WithContext(ctx).Where("name = ?", name).Take(&p).Error; err != nil {
+		return nil, translate("get policy", err)
+	}
+	return &p, nil
+}
+
+// ListPolicies returns every policy by name.
+func (s *Store) ListPolicies(ctx context.Context) ([]Policy, error) {
+	var ps []Policy
+	err := s.db.WithContext(ctx).Order("name").Find(&ps).Error
+	return ps, translate("list policies", err)
+}
+
+// DeletePolicy removes a policy; groups and clients that used it fall back
+// to the default.
+func (s *Store) DeletePolicy(ctx context.Context, name string) error {
+	return s.deleteByKey(ctx, "delete policy", &Policy{}, "name", name)
+}
+
+// UpsertGroup creates a group or changes its policy.
+func (s *Store) UpsertGroup(ctx context.Context, g *Group) error {
+	return s.upsert(ctx, "upsert group", g, "name", "policy")
+}
+
+// GetGroup returns the group called name.
+func (s *Store) GetGroup(ctx context.Context, name string) (*Group, error) {
+	var g Group
+	if err := s.db.WithContext(ctx).Where("name = ?", name).Take(&g).Error; err != nil {
+		return nil, translate("get group", err)
+	}
+	return &g, nil
+}
+
+// ListGroups returns every group by name.
+func (s *Store) ListGroups(ctx context.Context) ([]Group, error) {
+	var gs []Group
+	err := s.db.WithContext(ctx).Order("name").Find(&gs).Error
+	return gs, translate("list groups", err)
+}
+
+// DeleteGroup removes a group and its memberships.
+func (s *Store) DeleteGroup(ctx context.Context, name string) error {
+	return s.deleteByKey(ctx, "delete group", &Group{}, "name", name)
+}
+
+func (s *Store) deleteByKey(ctx context.Context, op string, model any, key, value string) error {
+	res := s.db.WithContext(ctx).Where(key+" = ?", value).Delete(model)
+	if res.Error != nil {
+		return translate(op, res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return translate(op, gorm.ErrRecordNotFound)
+	}
+	return nil
+}
