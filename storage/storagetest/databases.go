@@ -35,7 +35,18 @@ func Databases() map[string]Factory {
 // exercised as in production).
 func NewSQLite(t testing.TB, opts ...storage.Option) *storage.Store {
 	t.Helper()
-	return open(t, "sqlite:"+filepath.Join(t.TempDir(), "twofold.db"), opts...)
+	return open(t, SQLiteURL(t), opts...)
+}
+
+// SQLiteURL names a database file in a fresh temporary directory.
+func SQLiteURL(t testing.TB) string {
+	return "sqlite:" + filepath.Join(t.TempDir(), "twofold.db")
+}
+
+// URLs returns, per database to test, a function that makes the URL of a
+// fresh, empty (unmigrated) database.
+func URLs() map[string]func(testing.TB) string {
+	return map[string]func(testing.TB) string{"sqlite": SQLiteURL, "postgres": PostgresSchemaURL}
 }
 
 // NewPostgres opens a store in a new schema of the database named by
