@@ -1,0 +1,209 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+)
+
+// Config is the whole configuration of a Twofold server. Load or Parse it; Default gives the values used for
+// every key the file and environment leave unset.
+type Config struct {
+	Issuer          string   `yaml:"issuer"`
+	Listen          string   `yaml:"listen"`
+	Database        string   `yaml:"database" env:"TWOFOLD_DATABASE_URL,TWOFOLD_DATABASE"`
+	SecretKey       string   `yaml:"secret_key"`
+	SecretKeyFile   string   `yaml:"secret_key_file"`
+	LogLevel        string   `yaml:"log_level"`
+	LogFormat       string   `yaml:"log_format"`
+	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	Policies        []Policy `yaml:"policies"`
+	// DefaultPolicy names the policy applied to every login; empty (or "none") means no default policy.
+	DefaultPolicy string   `yaml:"default_policy"`
+	Groups        []Group  `yaml:"groups"`
+	Clients       []Client `yaml:"clients"`
+	Users         []User   `yaml:"users"`
+	// Warnings lists non-fatal findings, such as unknown TWOFOLD_* environment variables, for the caller to log.
+	Warnings []string `yaml:"-"`
+}
+
+// Policy is a named set of second-factor requirements; see ARCHITECTURE.md "Policy".
+type Policy struct {
+	Name       string   `yaml:"name"`
+	RequireMFA string   `yaml:"require_mfa"`
+	Methods    []string `yaml:"methods"`
+	// MFAMaxAge: an MFA older than this in the SSO session is asked again; 0 = no limit beyond the session.
+	MFAMaxAge Duration `yaml:"mfa_max_age"`
+	// RememberDevice: how long a device may skip MFA; 0 = off.
+	RememberDevice Duration `yaml:"remember_device"`
+	// Enrollment: what happens when MFA is required and the user has no factor.
+	Enrollment string `yaml:"enrollment"`
+}
+
+// Group attaches a policy to every user in it.
+type Group struct {
+	Name   string `yaml:"name"`
+	Policy string `yaml:"policy"`
+}
+
+// Client is a relying party, upserted into the database at start.
+type Client struct {
+	ID   string `yaml:"id"`
+	Name string `yaml:"name"`
+	// Secret is empty for a public client (PKCE S256 required).
+	Secret                 string   `yaml:"secret"`
+	RedirectURIs           []string `yaml:"redirect_uris"`
+	PostLogoutRedirectURIs []string `yaml:"post_logout_redirect_uris"`
+	GrantTypes             []string `yaml:"grant_types"`
+	// SkipConsent marks a first-party client: no consent page.
+	SkipConsent bool   `yaml:"skip_consent"`
+	Policy      string `yaml:"policy"`
+}
+
+// User is created at start if absent; an existing user's changed password is never overwritten.
+type User struct {
+	Username     string   `yaml:"username"`
+	Email        string   `yaml:"email"`
+	Password     string   `yaml:"password"`
+	PasswordHash string   `yaml:"password_hash"`
+	Groups       []string `yaml:"groups"`
+	Admin        bool     `yaml:"admin"`
+}
+
+// Accepted values of the enumerated keys, in the order error messages list them.
+const (
+	RequireMFAAlways    = "always"
+	RequireMFAOnRequest = "on_request"
+	RequireMFANever     = "never"
+
+	MethodTOTP       = "totp"
+	MethodWebAuthn   = "webauthn"
+	MethodBackupCode = "backup_code"
+
+	EnrollmentRequired = "required"
+	EnrollmentOptional = "optional"
+
+	GrantAuthorizationCode = "authorization_code"
+	GrantRefreshToken      = "refresh_token"
+	GrantClientCredentials = "client_credentials"
+
+	// PolicyNone is the built-in policy that requires nothing; it is always available.
+	PolicyNone = "none"
+)
+
+// Defaults for the top-level keys.
+const (
+	DefaultIssuer          = "http://localhost:8080"
+	DefaultListen          = "127.0.0.1:8080"
+	DefaultDatabase        = "sqlite:twofold.db"
+	DefaultLogLevel        = "info"
+	DefaultLogFormat       = "json"
+	DefaultShutdownTimeout = Duration(15 * time.Second)
+)
+
+var (
+	requireMFAValues = []string{RequireMFAAlways, RequireMFAOnRequest, RequireMFANever}
+	methodValues     = []string{MethodTOTP, MethodWebAuthn, MethodBackupCode}
+	enrollmentValues = []string{EnrollmentRequired, EnrollmentOptional}
+	grantTypeValues  = []string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials}
+	logLevelValues   = []string{"debug", "info", "warn", "error"}
+	logFormatValues  = []string{"json", "text"}
+	defaultGrants    = []string{GrantAuthorizationCode, GrantRefreshToken}
+)
+
+// Default returns a configuration with every default filled: a development server on localhost with SQLite.
+func Default() *Config {
+	c := &Config{ShutdownTimeout: DefaultShutdownTimeout}
+	c.applyDefaults()
+	return c
+}
+
+// Load reads the YAML file at path ("" means no file), then applies environ (os.Environ form, "K=V"),
+// defaults and Validate. Errors about the file name it and the line.
+func Load(path string, environ []string) (*Config, error) {
+	if path == "" {
+		return parse("", nil, environ)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return parse(path, data, environ)
+}
+
+// Parse is Load for a file's contents already in memory.
+func Parse(data []byte, environ []string) (*Config, error) {
+	return parse("", data, environ)
+}
+
+func parse(name string, data []byte, environ []string) (*Config, error) {
+	c := Default()
+	if err := decodeStrict(data, sourceFile(name), "", c); err != nil {
+		return nil, err
+	}
+	warnings, err := applyEnv(c, environ)
+	if err != nil {
+		return nil, withWarnings(err, warnings)
+	}
+	c.applyDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, withWarnings(err, warnings)
+	}
+	c.Warnings = warnings
+	return c, nil
+}
+
+// withWarnings keeps the warnings when there is no Config to carry them: a misspelt variable such as
+// TWOFOLD_ISUER is often the very reason a value is wrong.
+func withWarnings(err error, warnings []string) error {
+	errs := []error{err}
+	for _, w := range warnings {
+		errs = append(errs, errors.New("warning: "+w))
+	}
+	return errors.Join(errs...)
+}
+
+// IsSQLite reports whether Database selects the embedded SQLite store.
+func (c *Config) IsSQLite() bool { return strings.HasPrefix(c.Database, "sqlite:") }
+
+// applyDefaults fills what is empty after the file and environment were read and normalises spelling.
+// An empty string counts as unset (docker-compose writes FOO= for "not set"); durations are not touched
+// because an explicit 0 means something and Default already set the top-level ones.
+func (c *Config) applyDefaults() {
+	setIfEmpty(&c.Issuer, DefaultIssuer)
+	setIfEmpty(&c.Listen, DefaultListen)
+	setIfEmpty(&c.Database, DefaultDatabase)
+	setIfEmpty(&c.LogLevel, DefaultLogLevel)
+	setIfEmpty(&c.LogFormat, DefaultLogFormat)
+	c.LogLevel = strings.ToLower(c.LogLevel)
+	c.LogFormat = strings.ToLower(c.LogFormat)
+	// OIDC Core §2 and Discovery §4.3: the iss value is compared exactly, so settle on one spelling.
+	if u, err := url.Parse(c.Issuer); err == nil && u.Host != "" && u.RawQuery == "" && u.Fragment == "" {
+		c.Issuer = strings.TrimRight(c.Issuer, "/")
+	}
+	for i := range c.Policies {
+		p := &c.Policies[i]
+		setIfEmpty(&p.RequireMFA, RequireMFAOnRequest)
+		setIfEmpty(&p.Enrollment, EnrollmentRequired)
+		// nil means "not written"; an explicit empty list is left for Validate to judge.
+		if p.Methods == nil {
+			p.Methods = append([]string(nil), methodValues...)
+		}
+	}
+	for i := range c.Clients {
+		cl := &c.Clients[i]
+		setIfEmpty(&cl.Name, cl.ID)
+		if cl.GrantTypes == nil {
+			cl.GrantTypes = append([]string(nil), defaultGrants...)
+		}
+	}
+}
+
+func setIfEmpty(s *string, def string) {
+	if *s == "" {
+		*s = def
+	}
+}

@@ -1,0 +1,117 @@
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"time"
+)
+
+// Requirement says when a second factor is required.
+type Requirement string
+
+const (
+	Always    Requirement = "always"     // every login proves a second factor
+	OnRequest Requirement = "on_request" // only when the relying party asks (acr_values, claims)
+	Never     Requirement = "never"      // never asked, even when requested (the level reached is reported)
+)
+
+// Method is a second factor a policy may accept.
+type Method string
+
+const (
+	TOTP       Method = "totp"
+	WebAuthn   Method = "webauthn"
+	BackupCode Method = "backup_code"
+)
+
+// AllMethods lists every method, most phishing-resistant first.
+var AllMethods = []Method{WebAuthn, TOTP, BackupCode}
+
+// Enrollment says what happens when MFA is required and the user has no
+// second factor yet.
+type Enrollment string
+
+const (
+	EnrollRequired Enrollment = "required" // enroll during login, then continue
+	EnrollOptional Enrollment = "optional" // let the user through with one factor
+)
+
+// Policy is a named set of rules an administrator attaches to clients and
+// groups.
+type Policy struct {
+	Name           string
+	RequireMFA     Requirement
+	Methods        []Method
+	MFAMaxAge      time.Duration // 0: a second factor lasts as long as the session
+	RememberDevice time.Duration // 0: off
+	Enrollment     Enrollment
+}
+
+var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+// ValidName reports whether s can name a policy or a group.
+func ValidName(s string) bool { return nameRE.MatchString(s) }
+
+// FieldError is a validation problem with one field of a policy.
+type FieldError struct {
+	Field, Message string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Message }
+
+// Validate checks every field and returns all problems joined.
+func (p Policy) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, &FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+	}
+	if !ValidName(p.Name) {
+		bad("name", "must be 1-63 characters of a-z, 0-9, '_' and '-', starting with a letter or digit")
+	}
+	switch p.RequireMFA {
+	case Always, OnRequest, Never:
+	default:
+		bad("require_mfa", "must be always, on_request or never")
+	}
+	seen := map[Method]bool{}
+	for _, m := range p.Methods {
+		if !slices.Contains(AllMethods, m) {
+			bad("methods", "%q is not a method (use totp, webauthn, backup_code)", m)
+		} else if seen[m] {
+			bad("methods", "%q is listed twice", m)
+		}
+		seen[m] = true
+	}
+	if p.RequireMFA == Always && len(p.Methods) == 1 && p.Methods[0] == BackupCode {
+		bad("methods", "backup codes alone cannot satisfy a policy that always requires MFA; add totp or webauthn")
+	}
+	if p.MFAMaxAge < 0 {
+		bad("mfa_max_age", "must not be negative")
+	}
+	if p.RememberDevice < 0 {
+		bad("remember_device", "must not be negative")
+	}
+	switch p.Enrollment {
+	case EnrollRequired, EnrollOptional:
+	default:
+		bad("enrollment", "must be required or optional")
+	}
+	return errors.Join(errs...)
+}
+
+// WithDefaults fills the fields an administrator may leave out: on_request,
+// every method, required enrollment.
+func (p Policy) WithDefaults() Policy {
+	if p.RequireMFA == "" {
+		p.RequireMFA = OnRequest
+	}
+	if len(p.Methods) == 0 {
+		p.Methods = slices.Clone(AllMethods)
+	}
+	if p.Enrollment == "" {
+		p.Enrollment = EnrollRequired
+	}
+	return p
+}
