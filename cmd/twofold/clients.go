@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/twofold-idp/twofold/idp"
+)
+
+func runClient(ctx context.Context, e env, args []string) error {
+	return subcommand(ctx, e, "client", args, map[string]command{
+		"add":  {"register a relying party", runClientAdd},
+		"list": {"list relying parties", runClientList},
+	})
+}
+
+func runClientAdd(ctx context.Context, e env, args []string) error {
+	fs := newFlags(e, "client add", "client add --id ID --redirect-uri URI... [--public] [flags]",
+		"Registers a relying party. A confidential client (the default) gets a 256-bit secret that is\n"+
+			"printed once; Twofold keeps only a keyed hash of it. --public registers a client without a\n"+
+			"secret (browser or native app), which must use PKCE.")
+	configPath := configFlag(fs)
+	id := fs.String("id", "", "client id (required)")
+	name := fs.String("name", "", "display name shown to users (default: the id)")
+	var redirects, logoutRedirects, grants stringList
+	fs.Var(&redirects, "redirect-uri", "an allowed redirect URI, matched exactly (repeatable)")
+	fs.Var(&logoutRedirects, "post-logout-redirect-uri", "an allowed post-logout redirect URI (repeatable)")
+	fs.Var(&grants, "grant-type", "authorization_code, refresh_token, client_credentials (default: the first two)")
+	public := fs.Bool("public", false, "no client secret (PKCE S256 required)")
+	skipConsent := fs.Bool("skip-consent", false, "first-party client: do not ask users for consent")
+	policyName := fs.String("policy", "", "the step-up policy for this client (default: the server default)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	a, err := openApp(ctx, e, *configPath, true)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	c, secret, err := a.dir.AddClient(ctx, idp.ActorCLI, idp.ClientSpec{
+		ID: *id, Name: *name, GenerateSecret: !*public, RedirectURIs: redirects,
+		PostLogoutRedirectURIs: logoutRedirects, GrantTypes: grants, SkipConsent: *skipConsent, Policy: *policyName,
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "created client %s\n", c.ID)
+	if secret != "" {
+		fmt.Fprintf(e.stdout, "client secret (shown once, store it now): %s\n", secret)
+	}
+	return nil
+}
+
+func runClientList(ctx context.Context, e env, args []string) error {
+	fs := newFlags(e, "client list", "client list [--config FILE]", "Lists every relying party.")
+	configPath := configFlag(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	a, err := openApp(ctx, e, *configPath, true)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	cs, err := a.dir.ListClients(ctx)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tTYPE\tGRANTS\tPOLICY\tREDIRECT URIS")
+	for _, c := range cs {
+		kind := "confidential"
+		if c.Public {
+			kind = "public"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.Name, kind, strings.Join(c.GrantTypes, ","), dash(c.Policy), strings.Join(c.RedirectURIs, " "))
+	}
+	return tw.Flush()
+}

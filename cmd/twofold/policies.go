@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/twofold-idp/twofold/cmd/twofold/config"
+	"github.com/twofold-idp/twofold/idp"
+	"github.com/twofold-idp/twofold/idp/policy"
+)
+
+func runPolicy(ctx context.Context, e env, args []string) error {
+	return subcommand(ctx, e, "policy", args, map[string]command{
+		"set":  {"create a policy or change some of its fields", runPolicySet},
+		"list": {"list policies", runPolicyList},
+	})
+}
+
+func runPolicySet(ctx context.Context, e env, args []string) error {
+	fs := newFlags(e, "policy set", "policy set NAME [--require-mfa always|on_request|never] [flags]",
+		"Creates the policy NAME, or changes the fields given as flags and keeps the others. Every\n"+
+			"replica applies the change from the next sign-in on.")
+	configPath := configFlag(fs)
+	require := fs.String("require-mfa", "", "always, on_request or never (new policies: on_request)")
+	var methods stringList
+	fs.Var(&methods, "methods", "allowed second factors: totp, webauthn, backup_code (new policies: all)")
+	maxAge := fs.String("mfa-max-age", "", "ask for the second factor again after this long, e.g. 12h (0: never)")
+	remember := fs.String("remember-device", "", "let a device skip the second factor for this long, e.g. 30d (0: off)")
+	enrollment := fs.String("enrollment", "", "required or optional: what happens when MFA is required and the user has none")
+	if err := parseFlags(fs, reorder(fs, args)); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return errUsage
+	}
+	a, err := openApp(ctx, e, *configPath, true)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	p := policy.Policy{Name: fs.Arg(0)}
+	existing, err := a.dir.ListPolicies(ctx)
+	if err != nil {
+		return err
+	}
+	for _, ep := range existing {
+		if ep.Name == p.Name {
+			p = ep
+		}
+	}
+	var errs []error
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "require-mfa":
+			p.RequireMFA = policy.Requirement(*require)
+		case "methods":
+			p.Methods = nil
+			for _, m := range methods {
+				p.Methods = append(p.Methods, policy.Method(m))
+			}
+		case "mfa-max-age":
+			d, err := config.ParseDuration(*maxAge)
+			errs = append(errs, flagErr("--mfa-max-age", err))
+			p.MFAMaxAge = time.Duration(d)
+		case "remember-device":
+			d, err := config.ParseDuration(*remember)
+			errs = append(errs, flagErr("--remember-device", err))
+			p.RememberDevice = time.Duration(d)
+		case "enrollment":
+			p.Enrollment = policy.Enrollment(*enrollment)
+		}
+	})
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	saved, err := a.dir.SetPolicy(ctx, idp.ActorCLI, p)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "saved policy %s: require_mfa=%s methods=%s mfa_max_age=%s remember_device=%s enrollment=%s\n",
+		saved.Name, saved.RequireMFA, joinMethods(saved.Methods), config.Duration(saved.MFAMaxAge), config.Duration(saved.RememberDevice), saved.Enrollment)
+	return nil
+}
+
+func flagErr(name string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", name, err)
+}
+
+// reorder moves a leading positional NAME behind the flags, so that both
+// "policy set strict --require-mfa always" and the flag-first order work.
+func reorder(fs *flag.FlagSet, args []string) []string {
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		return append(append([]string{}, args[1:]...), args[0])
+	}
+	return args
+}
+
+func runPolicyList(ctx context.Context, e env, args []string) error {
+	fs := newFlags(e, "policy list", "policy list [--config FILE]", "Lists every policy, its rules, and which groups and clients use it.")
+	configPath := configFlag(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	a, err := openApp(ctx, e, *configPath, true)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	ps, err := a.dir.ListPolicies(ctx)
+	if err != nil {
+		return err
+	}
+	def, err := a.dir.DefaultPolicy(ctx)
+	if err != nil {
+		return err
+	}
+	groups, err := a.dir.ListGroups(ctx)
+	if err != nil {
+		return err
+	}
+	clients, err := a.dir.ListClients(ctx)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tREQUIRE MFA\tMETHODS\tMFA MAX AGE\tREMEMBER DEVICE\tENROLLMENT\tUSED BY")
+	for _, p := range ps {
+		var usedBy []string
+		if p.Name == def {
+			usedBy = append(usedBy, "default")
+		}
+		for _, g := range groups {
+			if g.Policy == p.Name {
+				usedBy = append(usedBy, "group:"+g.Name)
+			}
+		}
+		for _, c := range clients {
+			if c.Policy == p.Name {
+				usedBy = append(usedBy, "client:"+c.ID)
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, p.RequireMFA, joinMethods(p.Methods),
+			config.Duration(p.MFAMaxAge), config.Duration(p.RememberDevice), p.Enrollment, dash(strings.Join(usedBy, " ")))
+	}
+	return tw.Flush()
+}
+
+func joinMethods(ms []policy.Method) string {
+	s := make([]string, len(ms))
+	for i, m := range ms {
+		s[i] = string(m)
+	}
+	return strings.Join(s, ",")
+}

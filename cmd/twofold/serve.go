@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/twofold-idp/twofold/idp"
+	"github.com/twofold-idp/twofold/ui"
+)
+
+func runServe(ctx context.Context, e env, args []string) error {
+	fs := newFlags(e, "serve", "serve [--config FILE] [--no-migrate]",
+		"Runs the identity provider. With no configuration it serves http://localhost:8080 on a SQLite\n"+
+			"file twofold.db in the working directory. The schema is migrated on start unless --no-migrate.\n"+
+			"With no accounts yet, it prints a one-time link for creating the first administrator.")
+	configPath := configFlag(fs)
+	noMigrate := fs.Bool("no-migrate", false, "do not migrate the database schema on start")
+	assetsDir := fs.String("assets-dir", "", "serve templates and static files from this directory (development)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return errUsage
+	}
+	a, err := openApp(ctx, e, *configPath, !*noMigrate)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if err := a.dir.ApplyStatic(ctx, static(a.cfg)); err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	if err := announceSetup(ctx, e, a); err != nil {
+		return err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	srv, err := ui.New(ui.Options{
+		Issuer:    a.cfg.Issuer,
+		Logger:    a.log,
+		Registry:  reg,
+		Ready:     a.dir.Ready,
+		Setup:     a.dir,
+		CSRFKey:   a.keys.SubKey("csrf"),
+		AssetsDir: *assetsDir,
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", a.cfg.Listen)
+	if err != nil {
+		return err
+	}
+	httpSrv := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          nil,
+	}
+	a.log.Info("listening", "addr", ln.Addr().String(), "issuer", a.cfg.Issuer, "database", string(a.store.Dialect()), "version", version)
+	if e.ready != nil {
+		e.ready(ln.Addr().String())
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- httpSrv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	// Drain in-flight requests, but not forever.
+	timeout := time.Duration(a.cfg.ShutdownTimeout)
+	a.log.Info("shutting down", "timeout", timeout.String())
+	shutCtx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := httpSrv.Shutdown(shutCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	a.log.Info("stopped")
+	return nil
+}
+
+// announceSetup prints the first-run link when no account exists. The token
+// goes to stderr as plain text, never into the structured log.
+func announceSetup(ctx context.Context, e env, a *app) error {
+	token, err := a.dir.PrepareSetup(ctx)
+	if err != nil || token == "" {
+		return err
+	}
+	fmt.Fprintf(e.stderr, "\n"+
+		"  ==> No accounts yet. Create the first administrator within %s at:\n"+
+		"      %s/setup?token=%s\n\n", idp.SetupTokenTTL, a.cfg.Issuer, token)
+	a.log.Info("first-run setup link printed to the console")
+	return nil
+}

@@ -1,0 +1,134 @@
+package password
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+
+	"golang.org/x/crypto/argon2"
+)
+
+// MaxLength is the longest password, in bytes, we hash. Longer passwords are
+// refused before hashing (DoS guard), never truncated (NIST SP 800-63B
+// §5.1.1.2: no truncation; at least 64 characters SHOULD be allowed).
+const MaxLength = 1024
+
+var (
+	// ErrTooLong: the password exceeds MaxLength bytes.
+	ErrTooLong = errors.New("password: longer than 1024 bytes")
+	// ErrMalformedHash: a stored hash is not a strict argon2id PHC string
+	// within our parameter bounds. Its messages never quote the hash.
+	ErrMalformedHash = errors.New("password: malformed argon2id hash")
+)
+
+// Hasher hashes and verifies passwords with argon2id (RFC 9106). It is safe
+// for concurrent use.
+type Hasher struct {
+	params Params
+	// slots is a counting semaphore: argon2id is memory-hard by design, so
+	// a burst of logins must queue rather than allocate m KiB each at once.
+	slots chan struct{}
+
+	dummyOnce sync.Once
+	dummy     string
+}
+
+// New returns a hasher; maxConcurrent bounds how many argon2 evaluations run
+// at once (memory-hard hashes must not exhaust memory under load). <=0 means
+// 2*runtime.GOMAXPROCS(0). New panics if p.Validate fails: hashing with
+// parameters Verify would later refuse is a programming error.
+func New(p Params, maxConcurrent int) *Hasher {
+	if err := p.Validate(); err != nil {
+		panic(err)
+	}
+	if maxConcurrent <= 0 {
+		maxConcurrent = 2 * runtime.GOMAXPROCS(0)
+	}
+	return &Hasher{params: p, slots: make(chan struct{}, maxConcurrent)}
+}
+
+// Params returns h's parameters.
+func (h *Hasher) Params() Params { return h.params }
+
+// Hash returns a PHC string:
+// $argon2id$v=19$m=19456,t=2,p=1$<salt b64 raw std>$<hash b64 raw std>.
+// Waits for a slot honouring ctx. Password policy (minimum length, breached
+// lists) is the caller's; this only refuses what it cannot hash safely.
+func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
+	if len(password) > MaxLength {
+		return "", ErrTooLong
+	}
+	salt := make([]byte, h.params.SaltLength)
+	if _, err := rand.Read(salt); err != nil {
+		return "", fmt.Errorf("password: salt: %w", err)
+	}
+	key, err := h.derive(ctx, password, salt, h.params)
+	if err != nil {
+		return "", err
+	}
+	return encodePHC(h.params, salt, key), nil
+}
+
+// Verify compares in constant time (crypto/subtle). needsRehash is true when
+// the password is right and the stored params differ from h's (transparent
+// upgrade); it is never true for a wrong password, so a caller that rehashes
+// on it cannot overwrite a hash with an attacker's guess. A malformed or
+// out-of-bounds hash is ErrMalformedHash; a wrong password is ok=false,
+// err=nil; a password over MaxLength is ErrTooLong, which callers should
+// present as a wrong password.
+func (h *Hasher) Verify(ctx context.Context, encoded, password string) (ok, needsRehash bool, err error) {
+	if len(password) > MaxLength {
+		return false, false, ErrTooLong
+	}
+	stored, err := parsePHC(encoded)
+	if err != nil {
+		return false, false, err
+	}
+	key, err := h.derive(ctx, password, stored.salt, stored.params)
+	if err != nil {
+		return false, false, err
+	}
+	if subtle.ConstantTimeCompare(key, stored.key) != 1 {
+		return false, false, nil
+	}
+	return true, stored.params != h.params, nil
+}
+
+// VerifyDummy spends the same work as Verify against a hash with the current
+// params, for unknown users, so that response timing does not reveal whether
+// an account exists (SECURITY-RULES: no account enumeration).
+//
+// The dummy is made once per Hasher from random salt and random "hash"
+// bytes rather than by hashing something: that needs no argon2 run, so even
+// the first call costs the same as a real Verify instead of twice as much.
+func (h *Hasher) VerifyDummy(ctx context.Context, password string) {
+	h.dummyOnce.Do(func() {
+		salt := make([]byte, h.params.SaltLength)
+		key := make([]byte, h.params.KeyLength)
+		// Since Go 1.24 crypto/rand.Read never returns an error (it crashes
+		// the program instead), and zero bytes would cost the same work.
+		_, _ = rand.Read(salt)
+		_, _ = rand.Read(key)
+		h.dummy = encodePHC(h.params, salt, key)
+	})
+	_, _, _ = h.Verify(ctx, h.dummy, password)
+}
+
+// derive runs argon2id once a slot is free, or gives up when ctx ends.
+func (h *Hasher) derive(ctx context.Context, password string, salt []byte, p Params) ([]byte, error) {
+	// Checked first because select picks at random when both are ready.
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("password: waiting for a hashing slot: %w", err)
+	}
+	select {
+	case h.slots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("password: waiting for a hashing slot: %w", ctx.Err())
+	}
+	defer func() { <-h.slots }()
+	return argon2.IDKey([]byte(password), salt, p.Iterations, p.Memory, p.Parallelism, p.KeyLength), nil
+}
