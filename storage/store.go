@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -57,6 +58,9 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Store, error) {
 		}
 		if path != ":memory:" {
 			s.path = path
+			if err := createPrivate(path); err != nil {
+				return nil, err
+			}
 		}
 		// WAL lets readers proceed during a write; busy_timeout makes
 		// writers queue instead of failing; _txlock=immediate takes the
@@ -116,6 +120,20 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// createPrivate creates an absent database file readable by its owner only:
+// it holds password hashes and sealed secrets. SQLite gives its -wal and -shm
+// files the same mode.
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	switch {
+	case errors.Is(err, os.ErrExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("storage: create %s: %w", path, err)
+	}
+	return f.Close()
 }
 
 // clock returns the current time as stored: UTC, microsecond precision
