@@ -12,13 +12,24 @@ import (
 	"github.com/twofold-idp/twofold/storage"
 )
 
+// conformanceTest is one case of the suite.
+type conformanceTest struct {
+	name string
+	run  func(t *testing.T, newStore Factory)
+}
+
 // Run is the storage conformance suite. Every database Twofold supports
-// passes it; every storage method joins it.
+// passes it; every storage method joins it. Each area of the schema keeps
+// its cases in its own file (suite_*.go).
 func Run(t *testing.T, newStore Factory) {
-	tests := []struct {
-		name string
-		run  func(t *testing.T, newStore Factory)
-	}{
+	tests := slices.Concat(directoryTests(), providerTests(), signingKeyTests())
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { tc.run(t, newStore) })
+	}
+}
+
+func directoryTests() []conformanceTest {
+	return []conformanceTest{
 		{"users are created, found by id and by username in any case", testUserCRUD},
 		{"a username that differs only in case is a conflict", testUsernameConflict},
 		{"a user in an unknown group is refused", testUserUnknownGroup},
@@ -34,9 +45,6 @@ func Run(t *testing.T, newStore Factory) {
 		{"setup creates the first account only once", testCompleteSetup},
 		{"of 32 concurrent consumers of one token exactly one wins", testConcurrentConsume},
 		{"timestamps round-trip to the microsecond", testTimestamps},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) { tc.run(t, newStore) })
 	}
 }
 

