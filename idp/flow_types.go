@@ -1,0 +1,98 @@
+package idp
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Browser is what the login flow knows of the browser making a request.
+// The hosted pages fill it from cookies and the request.
+type Browser struct {
+	SessionCookie string // value of the SSO session cookie, "" if none
+	BindingCookie string // value of the browser-binding cookie set at /authorize, "" if none
+	IP            string
+	UserAgent     string
+	RequestID     string
+}
+
+// StepKind is what the hosted pages must do next.
+type StepKind string
+
+const (
+	StepPassword StepKind = "password" // show the password form
+	StepConsent  StepKind = "consent"  // ask the user to allow the client
+	StepRedirect StepKind = "redirect" // send the browser to Step.RedirectURL with 303 See Other
+)
+
+// ClientInfo is what a page may show about the relying party.
+type ClientInfo struct {
+	ID   string
+	Name string
+}
+
+// Step is the flow's answer: the next thing the browser must see.
+type Step struct {
+	Kind          StepKind
+	RedirectURL   string // StepRedirect
+	AuthRequestID string
+	Client        ClientInfo
+	LoginHint     string   // StepPassword: prefill the username
+	Scopes        []string // StepConsent: what the client asks for
+	// Session, when not nil, is a new value for the SSO session cookie (the
+	// session was created, rotated or ended); the pages must set it.
+	Session *SessionCookie
+}
+
+// SessionCookie is a value for the SSO session cookie. An empty Value means
+// "delete the cookie".
+type SessionCookie struct {
+	Value   string
+	Expires time.Time
+}
+
+// Cookie names. On https issuers they carry the __Host- prefix (the pages
+// add it; see CookieName).
+const (
+	SessionCookieBase = "twofold_session"
+	BindingCookieBase = "twofold_browser"
+)
+
+// CookieName returns base with the __Host- prefix when secure (https).
+func CookieName(base string, secure bool) string {
+	if secure {
+		return "__Host-" + base
+	}
+	return base
+}
+
+var (
+	// ErrAuthRequestNotFound: the sign-in request is unknown, expired or
+	// already finished. Pages say the link expired and to go back to the app.
+	ErrAuthRequestNotFound = errors.New("idp: sign-in request not found or expired")
+	// ErrWrongBrowser: the sign-in request was started in another browser.
+	ErrWrongBrowser = errors.New("idp: sign-in request belongs to another browser")
+	// ErrLogoutRequestInvalid: a logout confirmation link that is malformed or expired.
+	ErrLogoutRequestInvalid = errors.New("idp: logout request invalid or expired")
+)
+
+// ThrottledError says too many recent failures: try again after RetryAfter.
+// Even a correct password is refused while throttled.
+type ThrottledError struct {
+	RetryAfter time.Duration
+}
+
+func (e *ThrottledError) Error() string {
+	return fmt.Sprintf("idp: too many attempts, retry after %s", e.RetryAfter)
+}
+
+// LogoutPrompt is what the logout confirmation page shows.
+type LogoutPrompt struct {
+	ClientName string // "" when the request came from no known client
+}
+
+// LogoutResult is where to send the browser after logging out.
+type LogoutResult struct {
+	RedirectURL string         // "" → show the "you are signed out" page
+	Session     *SessionCookie // the cleared cookie
+}
