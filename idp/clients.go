@@ -40,6 +40,8 @@ type ClientSpec struct {
 	GrantTypes             []string
 	SkipConsent            bool
 	Policy                 string
+	AccessTokenType        string // jwt (default) or opaque
+	IDTokenAlg             string // id_token_signed_response_alg: RS256 (default), ES256, EdDSA
 }
 
 // Client is a registered relying party as the rest of Twofold sees it.
@@ -90,6 +92,12 @@ func ValidateClientSpec(c ClientSpec) error {
 	}
 	if slices.Contains(grants, GrantRefreshToken) && !slices.Contains(grants, GrantAuthorizationCode) {
 		errs = append(errs, inputError("grant_types", "refresh_token needs authorization_code"))
+	}
+	if !slices.Contains([]string{"", "jwt", "opaque"}, c.AccessTokenType) {
+		errs = append(errs, inputError("access_token_type", "must be jwt or opaque"))
+	}
+	if !slices.Contains([]string{"", "RS256", "ES256", "EdDSA"}, c.IDTokenAlg) {
+		errs = append(errs, inputError("id_token_signed_response_alg", "must be RS256, ES256 or EdDSA"))
 	}
 	if slices.Contains(grants, GrantAuthorizationCode) && len(c.RedirectURIs) == 0 {
 		errs = append(errs, inputError("redirect_uris", "at least one is needed for authorization_code"))
@@ -160,6 +168,7 @@ func (d *Directory) toStorageClient(spec ClientSpec) (row *storage.Client, secre
 		ID: spec.ID, Name: spec.Name,
 		RedirectURIs: spec.RedirectURIs, PostLogoutRedirectURIs: spec.PostLogoutRedirectURIs,
 		GrantTypes: spec.GrantTypes, SkipConsent: spec.SkipConsent,
+		AccessTokenType: spec.AccessTokenType, IDTokenAlg: spec.IDTokenAlg,
 	}
 	if row.Name == "" {
 		row.Name = spec.ID

@@ -5,7 +5,9 @@ import (
 	"time"
 )
 
-// Client is a registered relying party.
+// Client is a registered relying party. A zero AccessTokenType or
+// IDTokenAlg means the column default (jwt, RS256), on create and upsert
+// alike.
 type Client struct {
 	ID                     string `gorm:"primaryKey"`
 	Name                   string
@@ -15,6 +17,10 @@ type Client struct {
 	GrantTypes             Strings
 	SkipConsent            bool
 	Policy                 *string
+	AuthMethod             string // client_secret_basic | client_secret_post | private_key_jwt | none; "": none if public, else client_secret_basic
+	AccessTokenType        string `gorm:"default:jwt"` // jwt | opaque
+	IDTokenAlg             string `gorm:"column:id_token_signed_response_alg;default:RS256"`
+	JWKS                   string `gorm:"column:jwks"` // public JWK set (JSON) for private_key_jwt
 	CreatedAt              time.Time
 	UpdatedAt              time.Time
 }
@@ -28,7 +34,8 @@ func (s *Store) CreateClient(ctx context.Context, c *Client) error {
 // file are applied this way at every start).
 func (s *Store) UpsertClient(ctx context.Context, c *Client) error {
 	return s.upsert(ctx, "upsert client", c, "id",
-		"name", "secret_hash", "redirect_uris", "post_logout_redirect_uris", "grant_types", "skip_consent", "policy")
+		"name", "secret_hash", "redirect_uris", "post_logout_redirect_uris", "grant_types", "skip_consent", "policy",
+		"auth_method", "access_token_type", "id_token_signed_response_alg", "jwks")
 }
 
 // GetClient returns the client with id.

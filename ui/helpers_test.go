@@ -80,6 +80,227 @@ func (f *fakeSetup) completeCalls() int {
 	return f.calls
 }
 
+// fakeFlow is an in-memory LoginFlow: a small state machine over the sign-in requests a test declares (password,
+// then consent when the request lists scopes, then the redirect back to the client) and the logout tokens it
+// knows. A test can script any method to return a given step or error instead. It records every call.
+type fakeFlow struct {
+	mu       sync.Mutex
+	requests map[string]*fakeAuthRequest
+	users    map[string]string // username → password
+	logouts  map[string]fakeLogout
+	session  idp.SessionCookie // what a password sign-in sets
+	scripted map[string]scriptedStep
+	calls    []flowCall
+}
+
+var _ LoginFlow = (*fakeFlow)(nil)
+
+type fakeAuthRequest struct {
+	client      idp.ClientInfo
+	loginHint   string
+	scopes      []string // when set, consent is asked after the password
+	binding     string   // when set, only the browser with this binding cookie may continue
+	signedIn    bool
+	consented   bool
+	redirectURL string // where the finished request goes
+}
+
+type fakeLogout struct {
+	clientName  string
+	redirectURL string
+}
+
+// scriptedStep replaces what a method would do. Steps stand for LogoutPrompt and LogoutResult too: ClientName is
+// taken from Client.Name and the redirect from RedirectURL.
+type scriptedStep struct {
+	step idp.Step
+	err  error
+}
+
+type flowCall struct {
+	method   string
+	id       string // the auth request id or logout token
+	browser  idp.Browser
+	username string
+	password string
+	allow    bool
+}
+
+// Test fixtures of the fake flow.
+const (
+	fakeUser         = "alice"
+	fakePassword     = "correct horse battery"
+	fakeClientName   = "Demo App"
+	fakeDoneURL      = "https://rp.example/callback?code=c0de&state=s1"
+	fakeDeniedURL    = "https://rp.example/callback?error=access_denied&state=s1"
+	fakeLogoutURL    = "https://rp.example/signed-out"
+	fakeSessionValue = "session-value-1"
+)
+
+var fakeSessionExpiry = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// newFakeFlow knows alice and these requests: "req-pw" (password, then done), "req-hint" (login_hint alice),
+// "req-consent" (password, then consent to openid profile email offline_access), "req-sso" (already signed in:
+// straight back to the client); and the logout tokens "lt-app" (from Demo App, back to it) and "lt-anon" (no
+// client, nowhere to go back to).
+func newFakeFlow() *fakeFlow {
+	app := idp.ClientInfo{ID: "app", Name: fakeClientName}
+	return &fakeFlow{
+		requests: map[string]*fakeAuthRequest{
+			"req-pw":      {client: app, redirectURL: fakeDoneURL},
+			"req-hint":    {client: app, loginHint: fakeUser, redirectURL: fakeDoneURL},
+			"req-consent": {client: app, scopes: []string{"openid", "profile", "email", "offline_access"}, redirectURL: fakeDoneURL},
+			"req-sso":     {client: app, signedIn: true, redirectURL: fakeDoneURL},
+		},
+		users: map[string]string{fakeUser: fakePassword},
+		logouts: map[string]fakeLogout{
+			"lt-app":  {clientName: fakeClientName, redirectURL: fakeLogoutURL},
+			"lt-anon": {},
+		},
+		session:  idp.SessionCookie{Value: fakeSessionValue, Expires: fakeSessionExpiry},
+		scripted: map[string]scriptedStep{},
+	}
+}
+
+// script makes every later call of method return step and err.
+func (f *fakeFlow) script(method string, step idp.Step, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.scripted[method] = scriptedStep{step: step, err: err}
+}
+
+func (f *fakeFlow) addRequest(id string, ar *fakeAuthRequest) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.requests[id] = ar
+}
+
+// callsOf returns the recorded calls of method ("" for all).
+func (f *fakeFlow) callsOf(method string) []flowCall {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []flowCall
+	for _, c := range f.calls {
+		if method == "" || c.method == method {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// begin records a call and returns its scripted answer, if any. The caller holds f.mu.
+func (f *fakeFlow) begin(c flowCall) (scriptedStep, bool) {
+	f.calls = append(f.calls, c)
+	sc, ok := f.scripted[c.method]
+	return sc, ok
+}
+
+// request finds a sign-in request and checks it belongs to the browser. The caller holds f.mu.
+func (f *fakeFlow) request(id string, b idp.Browser) (*fakeAuthRequest, error) {
+	ar, ok := f.requests[id]
+	if !ok {
+		return nil, idp.ErrAuthRequestNotFound
+	}
+	if ar.binding != "" && ar.binding != b.BindingCookie {
+		return nil, idp.ErrWrongBrowser
+	}
+	return ar, nil
+}
+
+func (f *fakeFlow) next(id string, ar *fakeAuthRequest) idp.Step {
+	step := idp.Step{AuthRequestID: id, Client: ar.client}
+	switch {
+	case !ar.signedIn:
+		step.Kind, step.LoginHint = idp.StepPassword, ar.loginHint
+	case len(ar.scopes) > 0 && !ar.consented:
+		step.Kind, step.Scopes = idp.StepConsent, ar.scopes
+	default:
+		step.Kind, step.RedirectURL = idp.StepRedirect, ar.redirectURL
+	}
+	return step
+}
+
+func (f *fakeFlow) Resume(_ context.Context, id string, b idp.Browser) (idp.Step, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if sc, ok := f.begin(flowCall{method: "Resume", id: id, browser: b}); ok {
+		return sc.step, sc.err
+	}
+	ar, err := f.request(id, b)
+	if err != nil {
+		return idp.Step{}, err
+	}
+	return f.next(id, ar), nil
+}
+
+func (f *fakeFlow) SubmitPassword(_ context.Context, id string, b idp.Browser, username, password string) (idp.Step, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if sc, ok := f.begin(flowCall{method: "SubmitPassword", id: id, browser: b, username: username, password: password}); ok {
+		return sc.step, sc.err
+	}
+	ar, err := f.request(id, b)
+	if err != nil {
+		return idp.Step{}, err
+	}
+	if want, ok := f.users[username]; !ok || want != password {
+		return idp.Step{}, idp.ErrInvalidCredentials
+	}
+	ar.signedIn = true
+	step := f.next(id, ar)
+	session := f.session
+	step.Session = &session
+	return step, nil
+}
+
+func (f *fakeFlow) SubmitConsent(_ context.Context, id string, b idp.Browser, allow bool) (idp.Step, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if sc, ok := f.begin(flowCall{method: "SubmitConsent", id: id, browser: b, allow: allow}); ok {
+		return sc.step, sc.err
+	}
+	ar, err := f.request(id, b)
+	if err != nil {
+		return idp.Step{}, err
+	}
+	if !ar.signedIn {
+		return f.next(id, ar), nil
+	}
+	if !allow {
+		delete(f.requests, id)
+		return idp.Step{Kind: idp.StepRedirect, AuthRequestID: id, RedirectURL: fakeDeniedURL}, nil
+	}
+	ar.consented = true
+	return f.next(id, ar), nil
+}
+
+func (f *fakeFlow) LogoutPrompt(_ context.Context, token string, b idp.Browser) (idp.LogoutPrompt, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if sc, ok := f.begin(flowCall{method: "LogoutPrompt", id: token, browser: b}); ok {
+		return idp.LogoutPrompt{ClientName: sc.step.Client.Name}, sc.err
+	}
+	lo, ok := f.logouts[token]
+	if !ok {
+		return idp.LogoutPrompt{}, idp.ErrLogoutRequestInvalid
+	}
+	return idp.LogoutPrompt{ClientName: lo.clientName}, nil
+}
+
+func (f *fakeFlow) ConfirmLogout(_ context.Context, token string, b idp.Browser) (idp.LogoutResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if sc, ok := f.begin(flowCall{method: "ConfirmLogout", id: token, browser: b}); ok {
+		return idp.LogoutResult{RedirectURL: sc.step.RedirectURL, Session: sc.step.Session}, sc.err
+	}
+	lo, ok := f.logouts[token]
+	if !ok {
+		return idp.LogoutResult{}, idp.ErrLogoutRequestInvalid
+	}
+	delete(f.logouts, token)
+	return idp.LogoutResult{RedirectURL: lo.redirectURL, Session: &idp.SessionCookie{}}, nil
+}
+
 // lockedBuffer collects log output written by server goroutines.
 type lockedBuffer struct {
 	mu  sync.Mutex
@@ -142,6 +363,7 @@ type harness struct {
 	client *http.Client
 	logs   *lockedBuffer
 	setup  *fakeSetup
+	flow   *fakeFlow
 	issuer string
 }
 
@@ -154,7 +376,7 @@ type harnessConfig struct {
 // cookies and does not follow redirects (tests look at each 303).
 func newHarness(t *testing.T, cfg harnessConfig) *harness {
 	t.Helper()
-	h := &harness{t: t, logs: &lockedBuffer{}, setup: newFakeSetup("good-token")}
+	h := &harness{t: t, logs: &lockedBuffer{}, setup: newFakeSetup("good-token"), flow: newFakeFlow()}
 	h.ts = httptest.NewUnstartedServer(nil)
 	h.issuer = "http://" + h.ts.Listener.Addr().String()
 	opts := Options{
@@ -162,6 +384,7 @@ func newHarness(t *testing.T, cfg harnessConfig) *harness {
 		Logger:   slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Registry: prometheus.NewRegistry(),
 		Setup:    h.setup,
+		Flow:     h.flow,
 		CSRFKey:  testCSRFKey,
 	}
 	if cfg.opts != nil {

@@ -31,6 +31,12 @@ type Options struct {
 	Ready func(ctx context.Context) error
 	// Setup backs the first-run setup page. nil leaves /setup unrouted.
 	Setup SetupService
+	// Flow backs the sign-in pages (/login, /consent) and the logout confirmation (/logout). nil leaves them
+	// unrouted.
+	Flow LoginFlow
+	// Provider is the OpenID provider whose endpoints are mounted beside the pages, with the authorization
+	// callback page. nil leaves them out.
+	Provider OpenIDProvider
 	// CSRFKey is the HMAC key for CSRF tokens (at least 32 bytes), derived by the caller from the master key.
 	CSRFKey []byte
 	// AssetsDir, when set, serves templates/ and static/ from this directory instead of the embedded copy, and
@@ -50,6 +56,8 @@ type Server struct {
 	metrics      *Metrics
 	ready        func(ctx context.Context) error
 	setup        SetupService
+	flow         LoginFlow
+	provider     OpenIDProvider
 	csrfKey      []byte
 	static       fs.FS
 	templates    *templates
@@ -76,6 +84,8 @@ func New(opts Options) (*Server, error) {
 		registry:     opts.Registry,
 		ready:        opts.Ready,
 		setup:        opts.Setup,
+		flow:         opts.Flow,
+		provider:     opts.Provider,
 		csrfKey:      append([]byte(nil), opts.CSRFKey...),
 		now:          opts.Now,
 	}
@@ -101,6 +111,9 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.router = s.routes()
+	if s.provider != nil {
+		s.mountProvider(s.provider)
+	}
 	return s, nil
 }
 
@@ -131,6 +144,14 @@ func (s *Server) routes() *chi.Mux {
 		r.Get("/setup", s.handleSetupForm)
 		r.Post("/setup", s.handleSetupSubmit)
 		r.Get("/setup/done", s.handleSetupDone)
+	}
+	if s.flow != nil {
+		r.Get("/login", s.handleLoginPage)
+		r.Post("/login", s.handleLoginSubmit)
+		r.Post("/consent", s.handleConsentSubmit)
+		r.Get("/logout", s.handleLogoutPrompt)
+		r.Post("/logout", s.handleLogoutSubmit)
+		r.Get("/logout/done", s.handleSignedOut)
 	}
 	return r
 }

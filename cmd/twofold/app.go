@@ -39,6 +39,9 @@ func loadConfig(e env, path string) (*config.Config, *slog.Logger, error) {
 		return nil, nil, err
 	}
 	log := newLogger(e.stderr, cfg)
+	// The op library logs through the default logger; make that ours, so
+	// its lines are structured like everything else.
+	slog.SetDefault(log)
 	for _, w := range cfg.Warnings {
 		log.Warn("configuration", "warning", w)
 	}
@@ -157,6 +160,7 @@ func static(cfg *config.Config) idp.Static {
 			ID: c.ID, Name: c.Name, Secret: c.Secret, RedirectURIs: c.RedirectURIs,
 			PostLogoutRedirectURIs: c.PostLogoutRedirectURIs, GrantTypes: c.GrantTypes,
 			SkipConsent: c.SkipConsent, Policy: noneToEmpty(c.Policy),
+			AccessTokenType: c.AccessTokenType, IDTokenAlg: c.IDTokenSignedResponseAlg,
 		})
 	}
 	for _, u := range cfg.Users {

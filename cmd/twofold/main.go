@@ -40,6 +40,7 @@ func commands() map[string]command {
 		"user":    {"manage accounts: add, list, disable, enable", runUser},
 		"client":  {"manage relying parties: add, list", runClient},
 		"policy":  {"manage step-up policies: set, list", runPolicy},
+		"keys":    {"manage signing keys: rotate", runKeys},
 		"version": {"print the version", runVersion},
 	}
 }

@@ -160,7 +160,7 @@ func TestMigrateCommands(t *testing.T) {
 	if out := c.mustRun("", "migrate", "status"); !strings.Contains(out, "pending") {
 		t.Fatalf("status before: %q", out)
 	}
-	if out := c.mustRun("", "migrate", "up"); !strings.Contains(out, "applied 1 migration") {
+	if out := c.mustRun("", "migrate", "up"); !strings.HasPrefix(out, "applied ") || strings.HasPrefix(out, "applied 0 ") {
 		t.Fatalf("up: %q", out)
 	}
 	if out := c.mustRun("", "migrate", "status"); strings.Contains(out, "pending") || !strings.Contains(out, "applied") {

@@ -42,6 +42,24 @@ func runServe(ctx context.Context, e env, args []string) error {
 		return err
 	}
 
+	keys := idp.NewKeyManager(a.store, a.keys, a.log, nil, idp.KeyOptions{})
+	if err := keys.Ensure(ctx); err != nil {
+		return fmt.Errorf("signing keys: %w", err)
+	}
+	provider, err := idp.NewProvider(idp.ProviderConfig{
+		Issuer:               a.cfg.Issuer,
+		SessionIdleTimeout:   time.Duration(a.cfg.SessionIdleTimeout),
+		SessionLifetime:      time.Duration(a.cfg.SessionLifetime),
+		AccessTokenLifetime:  time.Duration(a.cfg.AccessTokenLifetime),
+		RefreshTokenLifetime: time.Duration(a.cfg.RefreshTokenLifetime),
+		AccessTokenAlg:       a.cfg.AccessTokenAlg,
+		CORSAllowedOrigins:   a.cfg.CORSAllowedOrigins,
+	}, a.store, a.dir, keys, a.keys, a.log, nil)
+	if err != nil {
+		return err
+	}
+	go provider.RunMaintenance(ctx, a.store, 5*time.Minute)
+
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	srv, err := ui.New(ui.Options{
@@ -50,6 +68,8 @@ func runServe(ctx context.Context, e env, args []string) error {
 		Registry:  reg,
 		Ready:     a.dir.Ready,
 		Setup:     a.dir,
+		Flow:      provider,
+		Provider:  provider,
 		CSRFKey:   a.keys.SubKey("csrf"),
 		AssetsDir: *assetsDir,
 	})

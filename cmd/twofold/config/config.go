@@ -20,7 +20,18 @@ type Config struct {
 	LogLevel        string   `yaml:"log_level"`
 	LogFormat       string   `yaml:"log_format"`
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
-	Policies        []Policy `yaml:"policies"`
+	// SessionIdleTimeout ends an SSO session not used for this long.
+	SessionIdleTimeout Duration `yaml:"session_idle_timeout"`
+	// SessionLifetime ends an SSO session this long after sign-in, however active.
+	SessionLifetime Duration `yaml:"session_lifetime"`
+	// AccessTokenLifetime and RefreshTokenLifetime bound the tokens issued to relying parties.
+	AccessTokenLifetime  Duration `yaml:"access_token_lifetime"`
+	RefreshTokenLifetime Duration `yaml:"refresh_token_lifetime"`
+	// AccessTokenAlg signs JWT access tokens (RFC 9068): ES256 (default, fast), RS256 or EdDSA.
+	AccessTokenAlg string `yaml:"access_token_alg"`
+	// CORSAllowedOrigins may call discovery, keys, token, userinfo and revoke from browsers.
+	CORSAllowedOrigins []string `yaml:"cors_allowed_origins,omitempty"`
+	Policies           []Policy `yaml:"policies"`
 	// DefaultPolicy names the policy applied to every login; empty (or "none") means no default policy.
 	DefaultPolicy string   `yaml:"default_policy"`
 	Groups        []Group  `yaml:"groups"`
@@ -61,6 +72,10 @@ type Client struct {
 	// SkipConsent marks a first-party client: no consent page.
 	SkipConsent bool   `yaml:"skip_consent"`
 	Policy      string `yaml:"policy"`
+	// AccessTokenType is jwt (RFC 9068, the default) or opaque.
+	AccessTokenType string `yaml:"access_token_type"`
+	// IDTokenSignedResponseAlg is RS256 (default), ES256 or EdDSA.
+	IDTokenSignedResponseAlg string `yaml:"id_token_signed_response_alg"`
 }
 
 // User is created at start if absent; an existing user's changed password is never overwritten.
@@ -102,6 +117,12 @@ const (
 	DefaultLogLevel        = "info"
 	DefaultLogFormat       = "json"
 	DefaultShutdownTimeout = Duration(15 * time.Second)
+
+	DefaultSessionIdleTimeout   = Duration(12 * time.Hour)
+	DefaultSessionLifetime      = Duration(14 * 24 * time.Hour)
+	DefaultAccessTokenLifetime  = Duration(15 * time.Minute)
+	DefaultRefreshTokenLifetime = Duration(30 * 24 * time.Hour)
+	DefaultAccessTokenAlg       = "ES256"
 )
 
 var (
@@ -111,12 +132,20 @@ var (
 	grantTypeValues  = []string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials}
 	logLevelValues   = []string{"debug", "info", "warn", "error"}
 	logFormatValues  = []string{"json", "text"}
+	signingAlgValues = []string{"RS256", "ES256", "EdDSA"}
+	tokenTypeValues  = []string{"jwt", "opaque"}
 	defaultGrants    = []string{GrantAuthorizationCode, GrantRefreshToken}
 )
 
 // Default returns a configuration with every default filled: a development server on localhost with SQLite.
 func Default() *Config {
-	c := &Config{ShutdownTimeout: DefaultShutdownTimeout}
+	c := &Config{
+		ShutdownTimeout:      DefaultShutdownTimeout,
+		SessionIdleTimeout:   DefaultSessionIdleTimeout,
+		SessionLifetime:      DefaultSessionLifetime,
+		AccessTokenLifetime:  DefaultAccessTokenLifetime,
+		RefreshTokenLifetime: DefaultRefreshTokenLifetime,
+	}
 	c.applyDefaults()
 	return c
 }
@@ -178,6 +207,7 @@ func (c *Config) applyDefaults() {
 	setIfEmpty(&c.Database, DefaultDatabase)
 	setIfEmpty(&c.LogLevel, DefaultLogLevel)
 	setIfEmpty(&c.LogFormat, DefaultLogFormat)
+	setIfEmpty(&c.AccessTokenAlg, DefaultAccessTokenAlg)
 	c.LogLevel = strings.ToLower(c.LogLevel)
 	c.LogFormat = strings.ToLower(c.LogFormat)
 	// OIDC Core §2 and Discovery §4.3: the iss value is compared exactly, so settle on one spelling.
@@ -196,6 +226,8 @@ func (c *Config) applyDefaults() {
 	for i := range c.Clients {
 		cl := &c.Clients[i]
 		setIfEmpty(&cl.Name, cl.ID)
+		setIfEmpty(&cl.AccessTokenType, "jwt")
+		setIfEmpty(&cl.IDTokenSignedResponseAlg, "RS256")
 		if cl.GrantTypes == nil {
 			cl.GrantTypes = append([]string(nil), defaultGrants...)
 		}

@@ -42,6 +42,12 @@ func TestDefaultsApplyWithoutAFile(t *testing.T) {
 		LogLevel:        "info",
 		LogFormat:       "json",
 		ShutdownTimeout: Duration(15 * time.Second),
+
+		SessionIdleTimeout:   DefaultSessionIdleTimeout,
+		SessionLifetime:      DefaultSessionLifetime,
+		AccessTokenLifetime:  DefaultAccessTokenLifetime,
+		RefreshTokenLifetime: DefaultRefreshTokenLifetime,
+		AccessTokenAlg:       DefaultAccessTokenAlg,
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Load(\"\", nil) = %+v, want %+v", c, want)
@@ -66,6 +72,12 @@ func TestTheArchitectureExampleParses(t *testing.T) {
 		LogLevel:        "info",
 		LogFormat:       "json",
 		ShutdownTimeout: Duration(15 * time.Second),
+
+		SessionIdleTimeout:   DefaultSessionIdleTimeout,
+		SessionLifetime:      DefaultSessionLifetime,
+		AccessTokenLifetime:  DefaultAccessTokenLifetime,
+		RefreshTokenLifetime: DefaultRefreshTokenLifetime,
+		AccessTokenAlg:       DefaultAccessTokenAlg,
 		Policies: []Policy{
 			{Name: "strict", RequireMFA: "always", Methods: []string{"totp", "webauthn", "backup_code"},
 				MFAMaxAge: Duration(12 * time.Hour), Enrollment: "required"},
@@ -80,6 +92,7 @@ func TestTheArchitectureExampleParses(t *testing.T) {
 			PostLogoutRedirectURIs: []string{"http://127.0.0.1:9999/"},
 			GrantTypes:             []string{"authorization_code", "refresh_token"},
 			SkipConsent:            true, Policy: "strict",
+			AccessTokenType: "jwt", IDTokenSignedResponseAlg: "RS256",
 		}},
 		Users: []User{{Username: "alice", Email: "alice@example.com", Password: "correct horse battery",
 			Groups: []string{"staff"}}},

@@ -57,6 +57,27 @@ func (c *Config) Validate() error {
 		p.add("shutdown_timeout", "%s is too long; the most is %s", c.ShutdownTimeout, maxShutdownTimeout)
 	}
 
+	for _, d := range []struct {
+		key string
+		v   Duration
+	}{
+		{"session_idle_timeout", c.SessionIdleTimeout}, {"session_lifetime", c.SessionLifetime},
+		{"access_token_lifetime", c.AccessTokenLifetime}, {"refresh_token_lifetime", c.RefreshTokenLifetime},
+	} {
+		if d.v <= 0 {
+			p.add(d.key, "must be more than 0")
+		}
+	}
+	if c.SessionIdleTimeout > c.SessionLifetime {
+		p.add("session_idle_timeout", "%s is longer than session_lifetime (%s)", c.SessionIdleTimeout, c.SessionLifetime)
+	}
+	checkOneOf(&p, "access_token_alg", c.AccessTokenAlg, signingAlgValues)
+	for i, o := range c.CORSAllowedOrigins {
+		if u, err := url.Parse(o); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+			p.add(fmt.Sprintf("cors_allowed_origins[%d]", i), "%q is not an origin (scheme://host[:port])", o)
+		}
+	}
+
 	policies := map[string]bool{PolicyNone: true}
 	seen := map[string]int{}
 	for i, pol := range c.Policies {
@@ -271,6 +292,8 @@ func (cl Client) validate(p *problems, path string, i int, seen map[string]int, 
 			seen[cl.ID] = i
 		}
 	}
+	checkOneOf(p, path+".access_token_type", cl.AccessTokenType, tokenTypeValues)
+	checkOneOf(p, path+".id_token_signed_response_alg", cl.IDTokenSignedResponseAlg, signingAlgValues)
 	checkList(p, path+".grant_types", cl.GrantTypes, grantTypeValues, "grant type")
 	if len(cl.GrantTypes) == 0 {
 		p.add(path+".grant_types", "must list at least one of %s", strings.Join(grantTypeValues, ", "))

@@ -1,0 +1,120 @@
+package idptest
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http/httptest"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/twofold-idp/twofold/idp"
+	"github.com/twofold-idp/twofold/idp/password"
+	"github.com/twofold-idp/twofold/idp/secrets"
+	"github.com/twofold-idp/twofold/storage"
+	"github.com/twofold-idp/twofold/storage/storagetest"
+	"github.com/twofold-idp/twofold/ui"
+)
+
+// Clock is a settable clock shared by every part of a test server.
+type Clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// NewClock starts at a fixed, realistic time.
+func NewClock() *Clock { return &Clock{t: time.Now().UTC().Truncate(time.Second)} }
+
+// Now returns the current fake time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// Advance moves the clock forward.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// Server is a complete Twofold on loopback.
+type Server struct {
+	URL      string // the issuer: http://localhost:PORT
+	Store    *storage.Store
+	Dir      *idp.Directory
+	Provider *idp.Provider
+	Keys     *idp.KeyManager
+	Clock    *Clock
+	Ring     *secrets.Keyring
+}
+
+// Options tune a test server.
+type Options struct {
+	AccessTokenAlg string
+	Static         idp.Static
+	Clock          *Clock // nil: a new one
+}
+
+// fastParams keep argon2id cheap in end-to-end tests.
+var fastParams = password.Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
+
+// New starts a server on newStore's database and stops it at cleanup.
+func New(t testing.TB, newStore storagetest.Factory, o Options) *Server {
+	t.Helper()
+	clock := o.Clock
+	if clock == nil {
+		clock = NewClock()
+	}
+	store := newStore(t, storage.WithNow(clock.Now))
+	key, err := secrets.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring, err := secrets.NewKeyring(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if os.Getenv("TWOFOLD_TEST_LOG") != "" {
+		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	dir := idp.NewDirectory(store, password.New(fastParams, 4), ring, logger, clock.Now)
+	if err := dir.ApplyStatic(context.Background(), o.Static); err != nil {
+		t.Fatal(err)
+	}
+	keys := idp.NewKeyManager(store, ring, logger, clock.Now, idp.KeyOptions{})
+	if err := keys.Ensure(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	// WebAuthn needs a host name, not an IP; localhost is a secure context.
+	issuer := "http://localhost:" + port
+	provider, err := idp.NewProvider(idp.ProviderConfig{Issuer: issuer, AccessTokenAlg: o.AccessTokenAlg}, store, dir, keys, ring, logger, clock.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := ui.New(ui.Options{
+		Issuer: issuer, Logger: logger, Registry: prometheus.NewRegistry(), Ready: dir.Ready,
+		Setup: dir, Flow: provider, Provider: provider, CSRFKey: ring.SubKey("csrf"), Now: clock.Now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewUnstartedServer(srv.Handler())
+	hs.Listener.Close()
+	hs.Listener = ln
+	hs.Start()
+	t.Cleanup(hs.Close)
+	return &Server{URL: issuer, Store: store, Dir: dir, Provider: provider, Keys: keys, Clock: clock, Ring: ring}
+}

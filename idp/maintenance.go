@@ -1,0 +1,41 @@
+package idp
+
+import (
+	"context"
+	"time"
+)
+
+// maintenanceStore is what periodic housekeeping needs.
+type maintenanceStore interface {
+	DeleteExpired(ctx context.Context) (int64, error)
+	DeleteExpiredSigningKeys(ctx context.Context) (int64, error)
+}
+
+// RunMaintenance rotates signing keys when due and removes expired rows,
+// every interval until ctx ends. Every replica may run it: each step is
+// idempotent.
+func (p *Provider) RunMaintenance(ctx context.Context, store maintenanceStore, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := p.keys.Ensure(ctx); err != nil {
+			p.log.ErrorContext(ctx, "signing key rotation", "err", err)
+		}
+		n, err := store.DeleteExpired(ctx)
+		if err != nil {
+			p.log.ErrorContext(ctx, "delete expired rows", "err", err)
+		}
+		k, err := store.DeleteExpiredSigningKeys(ctx)
+		if err != nil {
+			p.log.ErrorContext(ctx, "delete expired signing keys", "err", err)
+		}
+		if n+k > 0 {
+			p.log.InfoContext(ctx, "removed expired rows", "rows", n, "signing_keys", k)
+		}
+	}
+}

@@ -1,0 +1,174 @@
+package idp
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/twofold-idp/twofold/storage"
+)
+
+// opServer embeds the library's LegacyServer and overrides what Twofold
+// decides itself: authorization (PKCE, binding, prompt=none), every token
+// grant, and logout.
+type opServer struct {
+	*op.LegacyServer
+	p *Provider
+}
+
+// Authorize runs after the library validated client, redirect URI, scopes
+// and response type; an error returned here is redirected to the client.
+func (s *opServer) Authorize(ctx context.Context, r *op.ClientRequest[oidc.AuthRequest]) (*op.Redirect, error) {
+	req := r.Data
+	client := r.Client.(opClient)
+	switch {
+	case req.ResponseType != oidc.ResponseTypeCode:
+		// Implicit and hybrid flows leak tokens through the browser (RFC 9700 §2.1.2).
+		e := oidc.ErrInvalidRequest().WithDescription("Only response_type=code is supported.")
+		e.ErrorType = "unsupported_response_type"
+		return nil, e
+	case req.RequestParam != "":
+		return nil, oidc.ErrRequestNotSupported()
+	case r.Form.Get("request_uri") != "":
+		e := oidc.ErrInvalidRequest().WithDescription("The request_uri parameter is not supported.")
+		e.ErrorType = "request_uri_not_supported"
+		return nil, e
+	case req.ResponseMode != "" && req.ResponseMode != oidc.ResponseModeQuery && req.ResponseMode != oidc.ResponseModeFormPost:
+		return nil, oidc.ErrInvalidRequest().WithDescription("Only response_mode query and form_post are supported.")
+	case req.CodeChallenge != "" && req.CodeChallengeMethod != oidc.CodeChallengeMethodS256:
+		// plain (also the default when the method is omitted) is refused.
+		return nil, oidc.ErrInvalidRequest().WithDescription("code_challenge_method must be S256.")
+	case req.CodeChallenge == "" && client.public():
+		return nil, oidc.ErrInvalidRequest().WithDescription("PKCE with S256 is required for public clients.")
+	}
+	claims := r.Form.Get("claims")
+	if claims != "" {
+		var obj map[string]json.RawMessage
+		if json.Unmarshal([]byte(claims), &obj) != nil {
+			return nil, oidc.ErrInvalidRequest().WithDescription("The claims parameter is not a JSON object.")
+		}
+	}
+	hintSubject, err := op.ValidateAuthReqIDTokenHint(ctx, req.IDTokenHint, s.Provider().IDTokenHintVerifier(ctx))
+	if err != nil {
+		return nil, err
+	}
+	return s.p.startAuthRequest(ctx, client, req, claims, hintSubject, r.Header)
+}
+
+// VerifyClient authenticates the client at the token, introspection and
+// revocation endpoints; on top of the library it refuses a replayed
+// private_key_jwt assertion (RFC 7523 §3: jti single use).
+func (s *opServer) VerifyClient(ctx context.Context, r *op.Request[op.ClientCredentials]) (op.Client, error) {
+	c, err := s.LegacyServer.VerifyClient(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	if r.Data.ClientAssertion != "" {
+		if err := s.p.useAssertion(ctx, c.GetID(), r.Data.ClientAssertion); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// CodeExchange redeems an authorization code (RFC 6749 §4.1.3).
+func (s *opServer) CodeExchange(ctx context.Context, r *op.ClientRequest[oidc.AccessTokenRequest]) (*op.Response, error) {
+	resp, err := s.p.exchangeCode(ctx, r.Client.(opClient), r.Data)
+	if err != nil {
+		return nil, err
+	}
+	return op.NewResponse(resp), nil
+}
+
+// RefreshToken rotates a refresh token (RFC 9700 §4.14).
+func (s *opServer) RefreshToken(ctx context.Context, r *op.ClientRequest[oidc.RefreshTokenRequest]) (*op.Response, error) {
+	resp, err := s.p.refresh(ctx, r.Client.(opClient), r.Data)
+	if err != nil {
+		return nil, err
+	}
+	return op.NewResponse(resp), nil
+}
+
+// ClientCredentialsExchange issues an access token to a confidential client.
+func (s *opServer) ClientCredentialsExchange(ctx context.Context, r *op.ClientRequest[oidc.ClientCredentialsRequest]) (*op.Response, error) {
+	resp, err := s.p.clientCredentials(ctx, r.Client.(opClient), r.Data)
+	if err != nil {
+		return nil, err
+	}
+	return op.NewResponse(resp), nil
+}
+
+// JWTProfile: the JWT-bearer grant is not offered (no client is configured
+// for it), so it is refused rather than half-supported.
+func (s *opServer) JWTProfile(context.Context, *op.Request[oidc.JWTProfileGrantRequest]) (*op.Response, error) {
+	return nil, oidc.ErrUnsupportedGrantType().WithDescription("The JWT bearer grant is not supported.")
+}
+
+// TokenExchange is not offered.
+func (s *opServer) TokenExchange(context.Context, *op.ClientRequest[oidc.TokenExchangeRequest]) (*op.Response, error) {
+	return nil, oidc.ErrUnsupportedGrantType().WithDescription("Token exchange is not supported.")
+}
+
+// UserInfo answers like the library but with 401 for a bad token
+// (RFC 6750 §3.1), and checks revocation through SetUserinfoFromToken.
+func (s *opServer) UserInfo(ctx context.Context, r *op.Request[oidc.UserInfoRequest]) (*op.Response, error) {
+	resp, err := s.LegacyServer.UserInfo(ctx, r)
+	if err != nil {
+		var se op.StatusError
+		if errors.As(err, &se) {
+			e := oidc.ErrAccessDenied().WithDescription("The access token is invalid, expired or revoked.")
+			e.ErrorType = "invalid_token"
+			return nil, op.NewStatusError(e, http.StatusUnauthorized)
+		}
+		return nil, err
+	}
+	return resp, nil
+}
+
+// EndSession implements RP-initiated logout (OIDC RP-Initiated Logout 1.0).
+func (s *opServer) EndSession(ctx context.Context, r *op.Request[oidc.EndSessionRequest]) (*op.Redirect, error) {
+	return s.p.endSession(ctx, r.Data, r.Header)
+}
+
+// Keys is served from precomputed bytes by the provider's mux; this is only
+// reached if that route is bypassed.
+func (s *opServer) Keys(ctx context.Context, r *op.Request[struct{}]) (*op.Response, error) {
+	keys, err := s.p.keys.PublicKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	set := jose.JSONWebKeySet{}
+	for _, k := range keys {
+		set.Keys = append(set.Keys, jose.JSONWebKey{Key: k.Key(), KeyID: k.ID(), Algorithm: string(k.Algorithm()), Use: k.Use()})
+	}
+	return op.NewResponse(set), nil
+}
+
+// useAssertion records a client assertion's jti until it expires; a second
+// use is a replay.
+func (p *Provider) useAssertion(ctx context.Context, clientID, assertion string) error {
+	var claims struct {
+		JTI string    `json:"jti"`
+		Exp oidc.Time `json:"exp"`
+	}
+	if _, err := oidc.ParseToken(assertion, &claims); err != nil || claims.JTI == "" {
+		return oidc.ErrInvalidClient().WithDescription("The client assertion needs a jti.")
+	}
+	exp := claims.Exp.AsTime()
+	if exp.IsZero() || exp.After(p.now().Add(time.Hour)) {
+		exp = p.now().Add(time.Hour)
+	}
+	if err := p.store.UseClientAssertion(ctx, clientID, claims.JTI, exp); err != nil {
+		if errors.Is(err, storage.ErrConflict) {
+			return oidc.ErrInvalidClient().WithDescription("The client assertion was already used.")
+		}
+		return oidc.ErrServerError().WithParent(err)
+	}
+	return nil
+}
