@@ -50,7 +50,7 @@ func (c opClient) AuthMethod() oidc.AuthMethod {
 // passes and ours, after the redirect URI is known to be registered, can
 // answer unsupported_response_type through the redirect (RFC 9700 §2.1.2).
 func (c opClient) ResponseTypes() []oidc.ResponseType {
-	return []oidc.ResponseType{oidc.ResponseTypeCode, oidc.ResponseTypeIDToken, oidc.ResponseTypeIDTokenOnly}
+	return []oidc.ResponseType{oidc.ResponseTypeCode, oidc.ResponseTypeIDToken, oidc.ResponseTypeIDTokenOnly, "token"}
 }
 
 func (c opClient) GrantTypes() []oidc.GrantType {

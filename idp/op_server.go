@@ -22,6 +22,18 @@ type opServer struct {
 	p *Provider
 }
 
+// VerifyAuthRequest loads the client. An unknown client is a bad request
+// answered with an error page (RFC 6749 §4.1.2.1: never a redirect), not a
+// server error.
+func (s *opServer) VerifyAuthRequest(ctx context.Context, r *op.Request[oidc.AuthRequest]) (*op.ClientRequest[oidc.AuthRequest], error) {
+	if r.Data.ClientID != "" {
+		if _, err := s.p.store.GetClient(ctx, r.Data.ClientID); isNotFound(err) {
+			return nil, oidc.ErrInvalidRequest().WithDescription("Unknown client.")
+		}
+	}
+	return s.LegacyServer.VerifyAuthRequest(ctx, r)
+}
+
 // Authorize runs after the library validated client, redirect URI, scopes
 // and response type; an error returned here is redirected to the client.
 func (s *opServer) Authorize(ctx context.Context, r *op.ClientRequest[oidc.AuthRequest]) (*op.Redirect, error) {
@@ -30,9 +42,10 @@ func (s *opServer) Authorize(ctx context.Context, r *op.ClientRequest[oidc.AuthR
 	switch {
 	case req.ResponseType != oidc.ResponseTypeCode:
 		// Implicit and hybrid flows leak tokens through the browser (RFC 9700 §2.1.2).
-		e := oidc.ErrInvalidRequest().WithDescription("Only response_type=code is supported.")
-		e.ErrorType = "unsupported_response_type"
-		return nil, e
+		// Answered in the query: the library would use the fragment the
+		// refused response type implies.
+		ar := &storage.AuthRequest{RedirectURI: req.RedirectURI, State: req.State}
+		return op.NewRedirect(errorRedirect(ar, s.p.cfg.Issuer, "unsupported_response_type", "Only response_type=code is supported.")), nil
 	case req.RequestParam != "":
 		return nil, oidc.ErrRequestNotSupported()
 	case r.Form.Get("request_uri") != "":

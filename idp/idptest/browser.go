@@ -127,3 +127,13 @@ func (b *Browser) Login(authURL, username, password string) *Page {
 	}
 	return b.Submit(p, "login", map[string]string{"username": username, "password": password})
 }
+
+// Cookie returns the value of the issuer's cookie called name ("" if none).
+func (b *Browser) Cookie(name string) string {
+	for _, c := range b.Client.Jar.Cookies(b.issuer) {
+		if c.Name == name {
+			return c.Value
+		}
+	}
+	return ""
+}

@@ -58,6 +58,7 @@ type Server struct {
 // Options tune a test server.
 type Options struct {
 	AccessTokenAlg string
+	CORSOrigins    []string
 	Static         idp.Static
 	Clock          *Clock // nil: a new one
 }
@@ -100,7 +101,7 @@ func New(t testing.TB, newStore storagetest.Factory, o Options) *Server {
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
 	// WebAuthn needs a host name, not an IP; localhost is a secure context.
 	issuer := "http://localhost:" + port
-	provider, err := idp.NewProvider(idp.ProviderConfig{Issuer: issuer, AccessTokenAlg: o.AccessTokenAlg}, store, dir, keys, ring, logger, clock.Now)
+	provider, err := idp.NewProvider(idp.ProviderConfig{Issuer: issuer, AccessTokenAlg: o.AccessTokenAlg, CORSAllowedOrigins: o.CORSOrigins}, store, dir, keys, ring, logger, clock.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
