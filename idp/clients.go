@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -12,6 +13,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/go-jose/go-jose/v4"
 
 	"github.com/twofold-idp/twofold/storage"
 )
@@ -42,6 +45,7 @@ type ClientSpec struct {
 	Policy                 string
 	AccessTokenType        string // jwt (default) or opaque
 	IDTokenAlg             string // id_token_signed_response_alg: RS256 (default), ES256, EdDSA
+	JWKS                   string // public JWK set (JSON): the client authenticates with private_key_jwt
 }
 
 // Client is a registered relying party as the rest of Twofold sees it.
@@ -86,7 +90,15 @@ func ValidateClientSpec(c ClientSpec) error {
 			errs = append(errs, inputError(fmt.Sprintf("grant_types[%d]", i), "%q is not supported (use authorization_code, refresh_token, client_credentials)", g))
 		}
 	}
-	confidential := c.Secret != "" || c.GenerateSecret
+	if c.JWKS != "" {
+		if err := validateClientJWKS(c.JWKS); err != nil {
+			errs = append(errs, inputError("jwks", "%s", err))
+		}
+		if c.Secret != "" || c.GenerateSecret {
+			errs = append(errs, inputError("jwks", "a client authenticates with a secret or with keys, not both"))
+		}
+	}
+	confidential := c.Secret != "" || c.GenerateSecret || c.JWKS != ""
 	if slices.Contains(grants, GrantClientCredentials) && !confidential {
 		errs = append(errs, inputError("grant_types", "client_credentials needs a client secret"))
 	}
@@ -150,6 +162,28 @@ func isLoopbackHost(h string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
+// validateClientJWKS accepts a set of public signing keys, each with a kid.
+func validateClientJWKS(raw string) error {
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal([]byte(raw), &set); err != nil {
+		return errors.New("is not a JWK set (JSON with a keys array)")
+	}
+	if len(set.Keys) == 0 {
+		return errors.New("has no keys")
+	}
+	for _, k := range set.Keys {
+		switch {
+		case !k.IsPublic():
+			return errors.New("must hold public keys only (a private key was given)")
+		case k.KeyID == "":
+			return errors.New("every key needs a kid")
+		case k.Use != "" && k.Use != "sig":
+			return errors.New("keys must be for signing (use sig)")
+		}
+	}
+	return nil
+}
+
 // toStorageClient validates spec and turns it into a row, hashing the
 // secret; secret is the generated plaintext (shown once) when one was made.
 func (d *Directory) toStorageClient(spec ClientSpec) (row *storage.Client, secret string, err error) {
@@ -168,7 +202,7 @@ func (d *Directory) toStorageClient(spec ClientSpec) (row *storage.Client, secre
 		ID: spec.ID, Name: spec.Name,
 		RedirectURIs: spec.RedirectURIs, PostLogoutRedirectURIs: spec.PostLogoutRedirectURIs,
 		GrantTypes: spec.GrantTypes, SkipConsent: spec.SkipConsent,
-		AccessTokenType: spec.AccessTokenType, IDTokenAlg: spec.IDTokenAlg,
+		AccessTokenType: spec.AccessTokenType, IDTokenAlg: spec.IDTokenAlg, JWKS: spec.JWKS,
 	}
 	if row.Name == "" {
 		row.Name = spec.ID

@@ -75,17 +75,28 @@ func (s *opServer) Authorize(ctx context.Context, r *op.ClientRequest[oidc.AuthR
 }
 
 // VerifyClient authenticates the client at the token, introspection and
-// revocation endpoints; on top of the library it refuses a replayed
-// private_key_jwt assertion (RFC 7523 §3: jti single use).
+// revocation endpoints. A client assertion (private_key_jwt, RFC 7523 §3) is
+// checked first, for every grant, and its jti may be used once.
 func (s *opServer) VerifyClient(ctx context.Context, r *op.Request[op.ClientCredentials]) (op.Client, error) {
-	c, err := s.LegacyServer.VerifyClient(ctx, r)
-	if err != nil {
-		return nil, err
+	if r.Data.ClientAssertion == "" {
+		return s.LegacyServer.VerifyClient(ctx, r)
 	}
-	if r.Data.ClientAssertion != "" {
-		if err := s.p.useAssertion(ctx, c.GetID(), r.Data.ClientAssertion); err != nil {
-			return nil, err
-		}
+	if r.Data.ClientAssertionType != oidc.ClientAssertionTypeJWTAssertion {
+		return nil, oidc.ErrInvalidClient().WithDescription("Unsupported client_assertion_type.")
+	}
+	exchanger, ok := s.Provider().(op.JWTAuthorizationGrantExchanger)
+	if !ok {
+		return nil, oidc.ErrInvalidClient().WithDescription("private_key_jwt is not supported.")
+	}
+	c, err := op.AuthorizePrivateJWTKey(ctx, r.Data.ClientAssertion, exchanger)
+	if err != nil {
+		return nil, oidc.ErrInvalidClient().WithDescription("The client assertion is invalid.").WithParent(err)
+	}
+	if r.Data.ClientID != "" && r.Data.ClientID != c.GetID() {
+		return nil, oidc.ErrInvalidClient().WithDescription("client_id does not match the client assertion.")
+	}
+	if err := s.p.useAssertion(ctx, c.GetID(), r.Data.ClientAssertion); err != nil {
+		return nil, err
 	}
 	return c, nil
 }

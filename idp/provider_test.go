@@ -41,9 +41,14 @@ func staticFixture() idp.Static {
 
 // eachServer runs fn against a full server on SQLite and PostgreSQL.
 func eachServer(t *testing.T, fn func(t *testing.T, s *idptest.Server)) {
+	eachDatabaseServer(t, staticFixture(), fn)
+}
+
+// eachDatabaseServer is eachServer with another static configuration.
+func eachDatabaseServer(t *testing.T, st idp.Static, fn func(t *testing.T, s *idptest.Server)) {
 	for name, newStore := range storagetest.Databases() {
 		t.Run(name, func(t *testing.T) {
-			fn(t, idptest.New(t, newStore, idptest.Options{Static: staticFixture()}))
+			fn(t, idptest.New(t, newStore, idptest.Options{Static: st}))
 		})
 	}
 }

@@ -160,7 +160,7 @@ func static(cfg *config.Config) idp.Static {
 			ID: c.ID, Name: c.Name, Secret: c.Secret, RedirectURIs: c.RedirectURIs,
 			PostLogoutRedirectURIs: c.PostLogoutRedirectURIs, GrantTypes: c.GrantTypes,
 			SkipConsent: c.SkipConsent, Policy: noneToEmpty(c.Policy),
-			AccessTokenType: c.AccessTokenType, IDTokenAlg: c.IDTokenSignedResponseAlg,
+			AccessTokenType: c.AccessTokenType, IDTokenAlg: c.IDTokenSignedResponseAlg, JWKS: c.JWKS,
 		})
 	}
 	for _, u := range cfg.Users {

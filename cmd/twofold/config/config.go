@@ -76,6 +76,8 @@ type Client struct {
 	AccessTokenType string `yaml:"access_token_type"`
 	// IDTokenSignedResponseAlg is RS256 (default), ES256 or EdDSA.
 	IDTokenSignedResponseAlg string `yaml:"id_token_signed_response_alg"`
+	// JWKS is the client's public JWK set (JSON) for private_key_jwt client authentication (RFC 7523).
+	JWKS string `yaml:"jwks"`
 }
 
 // User is created at start if absent; an existing user's changed password is never overwritten.
