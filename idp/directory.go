@@ -32,6 +32,7 @@ type directoryStore interface {
 	ListClients(ctx context.Context) ([]storage.Client, error)
 	SetSetting(ctx context.Context, key, value string) error
 	GetSetting(ctx context.Context, key string) (string, error)
+	RevokeConsent(ctx context.Context, userID, clientID string) error
 	AppendAudit(ctx context.Context, e *storage.AuditEvent) error
 	CreateSetupToken(ctx context.Context, tokenHash string, expiresAt time.Time) error
 	CheckSetupToken(ctx context.Context, tokenHash string) error

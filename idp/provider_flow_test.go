@@ -279,6 +279,13 @@ func TestConsentIsAskedRememberedAndForcedByPromptConsent(t *testing.T) {
 		idptest.Code(t, p)
 		// Remembered: no page next time.
 		idptest.Code(t, b.Get(rp.AuthURL("s", "n", pkce)))
+		// Revoked: asked again.
+		if err := s.Dir.RevokeConsent(context.Background(), idp.ActorCLI, "alice", thirdPartyID); err != nil {
+			t.Fatal(err)
+		}
+		if p := b.Get(rp.AuthURL("s", "n", pkce)); !strings.Contains(p.Body, `id="consent"`) {
+			t.Fatalf("no consent page after revocation: %d %v", p.Status, p.Redirect)
+		}
 		// prompt=consent asks again; prompt=none with a needed consent fails.
 		p = b.Get(rp.AuthURL("s", "n", pkce, oauth2.SetAuthURLParam("prompt", "consent")))
 		if !strings.Contains(p.Body, `id="consent"`) {

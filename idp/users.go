@@ -199,3 +199,17 @@ func notFound(err error) error {
 	}
 	return err
 }
+
+// RevokeConsent forgets that username allowed clientID: the next sign-in
+// to that client asks again.
+func (d *Directory) RevokeConsent(ctx context.Context, actor Actor, username, clientID string) error {
+	u, err := d.store.GetUserByUsername(ctx, username)
+	if err != nil {
+		return notFound(err)
+	}
+	if err := d.store.RevokeConsent(ctx, u.ID, clientID); err != nil {
+		return notFound(err)
+	}
+	d.audit(ctx, actor, "consent.revoked", u.ID, map[string]any{"client_id": clientID})
+	return nil
+}

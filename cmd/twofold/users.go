@@ -13,10 +13,11 @@ import (
 
 func runUser(ctx context.Context, e env, args []string) error {
 	return subcommand(ctx, e, "user", args, map[string]command{
-		"add":     {"create an account", runUserAdd},
-		"list":    {"list accounts", runUserList},
-		"disable": {"disable an account (it can no longer sign in)", runUserDisabled(true)},
-		"enable":  {"re-enable a disabled account", runUserDisabled(false)},
+		"add":            {"create an account", runUserAdd},
+		"list":           {"list accounts", runUserList},
+		"disable":        {"disable an account (it can no longer sign in)", runUserDisabled(true)},
+		"enable":         {"re-enable a disabled account", runUserDisabled(false)},
+		"revoke-consent": {"forget that a user allowed a client (the next sign-in asks again)", runUserRevokeConsent},
 	})
 }
 
@@ -160,4 +161,28 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
+}
+
+func runUserRevokeConsent(ctx context.Context, e env, args []string) error {
+	fs := newFlags(e, "user revoke-consent", "user revoke-consent --client ID USERNAME",
+		"Forgets USERNAME's consent for the client; its next sign-in there shows the consent page again.")
+	configPath := configFlag(fs)
+	clientID := fs.String("client", "", "the client id (required)")
+	if err := parseFlags(fs, reorder(fs, args)); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 || *clientID == "" {
+		fs.Usage()
+		return errUsage
+	}
+	a, err := openApp(ctx, e, *configPath, true)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if err := a.dir.RevokeConsent(ctx, idp.ActorCLI, fs.Arg(0), *clientID); err != nil {
+		return fmt.Errorf("%s, %s: %w", fs.Arg(0), *clientID, err)
+	}
+	fmt.Fprintf(e.stdout, "revoked %s's consent for %s\n", fs.Arg(0), *clientID)
+	return nil
 }

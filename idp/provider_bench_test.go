@@ -1,0 +1,32 @@
+package idp_test
+
+import (
+	"testing"
+
+	"github.com/twofold-idp/twofold/idp/idptest"
+	"github.com/twofold-idp/twofold/storage/storagetest"
+)
+
+// BenchmarkLoginAndCodeExchange measures one whole sign-in: /authorize,
+// the login page, the password POST (argon2id with the harness's cheap test
+// parameters, so this is the provider's own cost), the callback, and the
+// code exchange with ID token verification by the relying party library.
+func BenchmarkLoginAndCodeExchange(b *testing.B) {
+	for name, newStore := range storagetest.Databases() {
+		b.Run(name, func(b *testing.B) {
+			s := idptest.New(b, newStore, idptest.Options{Static: staticFixture()})
+			rp := idptest.NewRP(b, s, "app", appSecret, appRedirect)
+			b.ResetTimer()
+			for b.Loop() {
+				br := idptest.NewBrowser(b, s)
+				p := br.Login(rp.AuthURL("s", "n", pkce), "alice", alicePassword)
+				code, _ := idptest.Code(b, p)
+				tok, err := rp.Exchange(code, pkce)
+				if err != nil {
+					b.Fatal(err)
+				}
+				rp.IDToken(tok)
+			}
+		})
+	}
+}
