@@ -3,8 +3,6 @@ package storage
 import (
 	"context"
 	"database/sql/driver"
-	"encoding/json"
-	"fmt"
 	"time"
 
 	"gorm.io/gorm"
@@ -23,35 +21,10 @@ type SessionFactor struct {
 type SessionFactors []SessionFactor
 
 // Value implements driver.Valuer.
-func (f SessionFactors) Value() (driver.Value, error) {
-	if f == nil {
-		return "[]", nil
-	}
-	b, err := json.Marshal([]SessionFactor(f))
-	return string(b), err
-}
+func (f SessionFactors) Value() (driver.Value, error) { return jsonListValue(f) }
 
 // Scan implements sql.Scanner.
-func (f *SessionFactors) Scan(src any) error {
-	var b []byte
-	switch v := src.(type) {
-	case string:
-		b = []byte(v)
-	case []byte:
-		b = v
-	case nil:
-		*f = nil
-		return nil
-	default:
-		return fmt.Errorf("storage: cannot scan %T into SessionFactors", src)
-	}
-	var out []SessionFactor
-	if err := json.Unmarshal(b, &out); err != nil {
-		return fmt.Errorf("storage: scan SessionFactors: %w", err)
-	}
-	*f = out
-	return nil
-}
+func (f *SessionFactors) Scan(src any) error { return scanJSONList(src, (*[]SessionFactor)(f)) }
 
 // Session is an SSO session. ID is the sid claim; only the hash of the
 // cookie value is stored, so a database leak does not hand out sessions.

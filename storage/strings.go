@@ -11,16 +11,22 @@ import (
 type Strings []string
 
 // Value implements driver.Valuer.
-func (s Strings) Value() (driver.Value, error) {
-	if s == nil {
+func (s Strings) Value() (driver.Value, error) { return jsonListValue(s) }
+
+// Scan implements sql.Scanner.
+func (s *Strings) Scan(src any) error { return scanJSONList(src, (*[]string)(s)) }
+
+// jsonListValue encodes a list column; nil becomes [].
+func jsonListValue[T any](list []T) (driver.Value, error) {
+	if list == nil {
 		return "[]", nil
 	}
-	b, err := json.Marshal([]string(s))
+	b, err := json.Marshal(list)
 	return string(b), err
 }
 
-// Scan implements sql.Scanner.
-func (s *Strings) Scan(src any) error {
+// scanJSONList decodes a list column into dst.
+func scanJSONList[T any](src any, dst *[]T) error {
 	var b []byte
 	switch v := src.(type) {
 	case string:
@@ -28,15 +34,15 @@ func (s *Strings) Scan(src any) error {
 	case []byte:
 		b = v
 	case nil:
-		*s = nil
+		*dst = nil
 		return nil
 	default:
-		return fmt.Errorf("storage: cannot scan %T into Strings", src)
+		return fmt.Errorf("storage: cannot scan %T into a JSON list", src)
 	}
-	var out []string
+	var out []T
 	if err := json.Unmarshal(b, &out); err != nil {
-		return fmt.Errorf("storage: scan Strings: %w", err)
+		return fmt.Errorf("storage: scan a JSON list: %w", err)
 	}
-	*s = out
+	*dst = out
 	return nil
 }
