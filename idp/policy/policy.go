@@ -47,6 +47,9 @@ type Policy struct {
 	MFAMaxAge      time.Duration // 0: a second factor lasts as long as the session
 	RememberDevice time.Duration // 0: off
 	Enrollment     Enrollment
+	// MinLevel is the weakest level a login under this policy may end at
+	// (LevelNone: no minimum beyond RequireMFA).
+	MinLevel Level
 }
 
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)

@@ -1,0 +1,312 @@
+package policy
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Level is an authentication level, weakest first (ARCHITECTURE.md "Claims").
+type Level int
+
+const (
+	LevelNone              Level = iota
+	LevelPassword                // one factor
+	LevelMFA                     // two independent factors
+	LevelPhishingResistant       // WebAuthn with user verification (itself two factors)
+)
+
+// ACR values of the levels, and the PAPE alias of LevelMFA.
+const (
+	ACRPassword          = "urn:twofold:acr:pwd"
+	ACRMFA               = "urn:twofold:acr:mfa"
+	ACRPhishingResistant = "urn:twofold:acr:phr"
+	ACRPAPEMultiFactor   = "http://schemas.openid.net/pape/policies/2007/06/multi-factor"
+)
+
+// ACR returns the level's acr value ("" for LevelNone).
+func (l Level) ACR() string {
+	switch l {
+	case LevelPassword:
+		return ACRPassword
+	case LevelMFA:
+		return ACRMFA
+	case LevelPhishingResistant:
+		return ACRPhishingResistant
+	}
+	return ""
+}
+
+func (l Level) String() string {
+	if a := l.ACR(); a != "" {
+		return a
+	}
+	return "none"
+}
+
+// ParseACR maps an acr value to its level; unknown values are not levels.
+func ParseACR(s string) (Level, bool) {
+	switch s {
+	case ACRPassword:
+		return LevelPassword, true
+	case ACRMFA, ACRPAPEMultiFactor:
+		return LevelMFA, true
+	case ACRPhishingResistant:
+		return LevelPhishingResistant, true
+	}
+	return LevelNone, false
+}
+
+// Factor methods as recorded on a session.
+const (
+	FactorPassword = "pwd"
+	FactorPasskey  = "passkey" // discoverable WebAuthn sign-in with user verification
+)
+
+// Factor is one factor proven in the SSO session.
+type Factor struct {
+	Method       string // FactorPassword, FactorPasskey, or a second-factor Method
+	At           time.Time
+	UserVerified bool // WebAuthn: the authenticator verified the user (PIN, biometric)
+}
+
+// Session is what the SSO session has proven.
+type Session struct {
+	AuthTime time.Time
+	Factors  []Factor
+}
+
+// Request is what the relying party asked for.
+type Request struct {
+	ACRValues    []string       // voluntary, most preferred first (OIDC Core §3.1.2.1)
+	EssentialACR []string       // values of an essential acr claim: one of them must be met (§5.5.1.1)
+	MaxAge       *time.Duration // the first factor must be at most this old
+	PromptLogin  bool           // prompt=login, and the user has not signed in during this request yet
+}
+
+// Named is a policy with where it came from, for the audit trail.
+type Named struct {
+	Policy Policy
+	Source string // "client app", "group staff", "default"
+}
+
+// Input is everything Decide looks at. It is pure data: the caller loads it.
+type Input struct {
+	Policies []Named
+	Request  Request
+	Session  *Session // nil: nobody is signed in
+	Enrolled []Method // the user's confirmed second factors
+	// RememberedDevice: this browser carries a valid remembered-device
+	// cookie for the user. It stands in for a second factor only where a
+	// policy asks for MFA, never for phr or what the request demands.
+	RememberedDevice bool
+	Now              time.Time
+}
+
+// Need is what must still happen.
+type Need int
+
+const (
+	NeedNothing      Need = iota // issue the code; Decision.Level is the acr
+	NeedFirstFactor              // sign in (password or passkey)
+	NeedSecondFactor             // prove one of Decision.Methods
+	NeedEnrollment               // enroll one of Decision.Methods first
+	NeedImpossible               // the requirement cannot be met: unmet_authentication_requirements
+)
+
+func (n Need) String() string {
+	return [...]string{"nothing", "first factor", "second factor", "enrollment", "impossible"}[n]
+}
+
+// Decision is Decide's answer.
+type Decision struct {
+	Need      Need
+	Level     Level    // what the session proves (counting only factors within the MFA max age)
+	Target    Level    // what the login must reach
+	Methods   []Method // second factors that satisfy Target, most phishing-resistant first
+	RequireUV bool     // the second factor must be WebAuthn with user verification
+	MaxAge    time.Duration
+	Reason    string // why, in an admin's words ("policy strict (group staff) requires MFA always")
+}
+
+// Decide is the step-up policy: from what was asked and what was proven, it
+// says what must still be proven. The strongest requirement wins.
+func Decide(in Input) Decision {
+	d := Decision{MaxAge: mfaMaxAge(in.Policies)}
+	var reasons []string
+	if in.Session == nil {
+		d.Need, d.Reason = NeedFirstFactor, "nobody is signed in"
+		return d
+	}
+	if in.Request.PromptLogin {
+		d.Need, d.Reason = NeedFirstFactor, "the application asked to sign in again (prompt=login)"
+		return d
+	}
+	if m := in.Request.MaxAge; m != nil && in.Now.Sub(in.Session.AuthTime) > *m {
+		d.Need, d.Reason = NeedFirstFactor, fmt.Sprintf("the sign-in is older than the application's max_age (%s)", *m)
+		return d
+	}
+	d.Level = sessionLevel(in.Session, d.MaxAge, in.Now)
+
+	// What policy demands.
+	methods := slices.Clone(AllMethods)
+	target, enrollRequired := LevelPassword, false
+	for _, n := range in.Policies {
+		p := n.Policy.WithDefaults()
+		methods = slices.DeleteFunc(methods, func(m Method) bool { return !slices.Contains(p.Methods, m) })
+		want := p.MinLevel
+		if p.RequireMFA == Always {
+			want = max(want, LevelMFA)
+		}
+		if want > LevelPassword {
+			reasons = append(reasons, fmt.Sprintf("policy %s (%s) requires %s", p.Name, n.Source, levelWords(want)))
+			if want > target {
+				target = want
+			}
+			enrollRequired = enrollRequired || p.Enrollment == EnrollRequired
+		}
+	}
+	policyTarget := target
+	never := slices.ContainsFunc(in.Policies, func(n Named) bool { return n.Policy.RequireMFA == Never })
+
+	canReach := func(l Level) bool {
+		switch l {
+		case LevelPhishingResistant:
+			return slices.Contains(in.Enrolled, WebAuthn) && slices.Contains(methods, WebAuthn)
+		case LevelMFA:
+			return slices.ContainsFunc(in.Enrolled, func(m Method) bool { return slices.Contains(methods, m) })
+		}
+		return true
+	}
+
+	// What the request demands: an essential acr is never downgraded.
+	essential := LevelNone
+	for _, v := range in.Request.EssentialACR {
+		if l, ok := ParseACR(v); ok && (essential == LevelNone || l < essential) {
+			essential = l // any listed value satisfies: the weakest is enough
+		}
+	}
+	if essential > target {
+		target = essential
+		reasons = append(reasons, "the application requires "+levelWords(essential)+" (essential acr)")
+	}
+
+	// What the request prefers: the first listed level that is reached or
+	// reachable; if none is, the level reached (voluntary).
+	if !never {
+		for _, v := range in.Request.ACRValues {
+			l, ok := ParseACR(v)
+			if !ok {
+				continue
+			}
+			if l <= d.Level || canReach(l) {
+				if l > target {
+					target = l
+					reasons = append(reasons, "the application asked for "+levelWords(l)+" (acr_values)")
+				}
+				break
+			}
+		}
+	}
+	d.Target = target
+	d.Reason = strings.Join(reasons, "; ")
+
+	level := d.Level
+	if in.RememberedDevice && level == LevelPassword && target == LevelMFA && policyTarget == LevelMFA && essential < LevelMFA && target == policyTarget {
+		level = LevelMFA // a remembered device stands in for policy-demanded MFA only
+		d.Reason = join(d.Reason, "this device is remembered")
+	}
+	if level >= target {
+		d.Need, d.Level = NeedNothing, max(level, d.Level)
+		if d.Reason == "" {
+			d.Reason = "the sign-in satisfies every policy"
+		}
+		return d
+	}
+
+	if target == LevelPhishingResistant {
+		d.RequireUV = true
+		methods = slices.DeleteFunc(methods, func(m Method) bool { return m != WebAuthn })
+	}
+	usable := slices.DeleteFunc(slices.Clone(methods), func(m Method) bool { return !slices.Contains(in.Enrolled, m) })
+	switch {
+	case len(usable) > 0:
+		d.Need, d.Methods = NeedSecondFactor, usable
+	case len(methods) == 0 || !slices.ContainsFunc(methods, enrollable):
+		d.Need = NeedImpossible
+		d.Reason = join(d.Reason, "no allowed method can be enrolled")
+	case essential >= target || enrollRequired && policyTarget >= target:
+		d.Need = NeedEnrollment
+		d.Methods = slices.DeleteFunc(methods, func(m Method) bool { return !enrollable(m) })
+	case policyTarget >= target:
+		// Policy demands it but lets users without a factor through.
+		d.Need, d.Target = NeedNothing, d.Level
+		d.Reason = join(d.Reason, "enrollment is optional and the user has no second factor")
+	default:
+		d.Need, d.Target = NeedNothing, d.Level
+	}
+	return d
+}
+
+func join(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
+}
+
+// enrollable: backup codes come with another factor, never alone.
+func enrollable(m Method) bool { return m == TOTP || m == WebAuthn }
+
+func levelWords(l Level) string {
+	switch l {
+	case LevelMFA:
+		return "MFA"
+	case LevelPhishingResistant:
+		return "a phishing-resistant factor (passkey or security key)"
+	}
+	return "a password"
+}
+
+// mfaMaxAge is the strictest MFA max age of the policies (0: none).
+func mfaMaxAge(ps []Named) time.Duration {
+	var m time.Duration
+	for _, n := range ps {
+		if a := n.Policy.MFAMaxAge; a > 0 && (m == 0 || a < m) {
+			m = a
+		}
+	}
+	return m
+}
+
+// sessionLevel counts the factors of s; second factors older than maxAge
+// (when set) no longer count.
+func sessionLevel(s *Session, maxAge time.Duration, now time.Time) Level {
+	fresh := func(f Factor) bool { return maxAge == 0 || now.Sub(f.At) <= maxAge }
+	first, second, phr := false, false, false
+	for _, f := range s.Factors {
+		switch {
+		case f.Method == FactorPassword:
+			first = true
+		case f.Method == FactorPasskey || f.Method == string(WebAuthn) && f.UserVerified:
+			first = true
+			if fresh(f) {
+				phr, second = true, true
+			}
+		default:
+			if fresh(f) {
+				second = true
+			}
+		}
+	}
+	switch {
+	case phr:
+		return LevelPhishingResistant
+	case first && second:
+		return LevelMFA
+	case first:
+		return LevelPassword
+	}
+	return LevelNone
+}

@@ -1,0 +1,127 @@
+package policy
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+
+func pol(name string, req Requirement, mods ...func(*Policy)) Named {
+	p := Policy{Name: name, RequireMFA: req}
+	for _, m := range mods {
+		m(&p)
+	}
+	return Named{Policy: p, Source: "test"}
+}
+
+func methods(ms ...Method) func(*Policy)   { return func(p *Policy) { p.Methods = ms } }
+func maxAge(d time.Duration) func(*Policy) { return func(p *Policy) { p.MFAMaxAge = d } }
+func optional(p *Policy)                   { p.Enrollment = EnrollOptional }
+func minLevel(l Level) func(*Policy)       { return func(p *Policy) { p.MinLevel = l } }
+func pwdSession(ago time.Duration) *Session {
+	return &Session{AuthTime: t0.Add(-ago), Factors: []Factor{{Method: FactorPassword, At: t0.Add(-ago)}}}
+}
+func with(s *Session, m string, ago time.Duration, uv bool) *Session {
+	s.Factors = append(s.Factors, Factor{Method: m, At: t0.Add(-ago), UserVerified: uv})
+	return s
+}
+func dur(d time.Duration) *time.Duration { return &d }
+
+func TestDecideReadsLikeTheAdminGuide(t *testing.T) {
+	strict := pol("strict", Always)
+	relaxed := pol("relaxed", OnRequest)
+	tests := []struct {
+		name     string
+		in       Input
+		need     Need
+		level    Level // Level when need is NeedNothing, else Target
+		methods  []Method
+		uv       bool
+		reasonIn string
+	}{
+		{"nobody signed in must sign in first", Input{Policies: []Named{relaxed}}, NeedFirstFactor, LevelNone, nil, false, "nobody"},
+		{"prompt=login asks for the first factor again", Input{Policies: []Named{relaxed}, Session: pwdSession(time.Minute), Request: Request{PromptLogin: true}}, NeedFirstFactor, LevelNone, nil, false, "prompt=login"},
+		{"max_age older than the sign-in asks for the first factor again", Input{Session: pwdSession(time.Hour), Request: Request{MaxAge: dur(10 * time.Minute)}}, NeedFirstFactor, LevelNone, nil, false, "max_age"},
+		{"max_age the sign-in satisfies asks nothing", Input{Session: pwdSession(time.Minute), Request: Request{MaxAge: dur(10 * time.Minute)}}, NeedNothing, LevelPassword, nil, false, ""},
+		{"a relaxed policy issues the password level", Input{Policies: []Named{relaxed}, Session: pwdSession(0), Enrolled: []Method{TOTP}}, NeedNothing, LevelPassword, nil, false, ""},
+		{"no policy at all issues the password level", Input{Session: pwdSession(0)}, NeedNothing, LevelPassword, nil, false, ""},
+		{"a strict policy asks for a second factor the user has", Input{Policies: []Named{strict}, Session: pwdSession(0), Enrolled: []Method{TOTP, BackupCode}}, NeedSecondFactor, LevelMFA, []Method{TOTP, BackupCode}, false, "policy strict"},
+		{"the methods offered are listed most phishing-resistant first", Input{Policies: []Named{strict}, Session: pwdSession(0), Enrolled: []Method{BackupCode, TOTP, WebAuthn}}, NeedSecondFactor, LevelMFA, []Method{WebAuthn, TOTP, BackupCode}, false, ""},
+		{"a strict policy with a fresh second factor asks nothing", Input{Policies: []Named{strict}, Session: with(pwdSession(time.Hour), "totp", time.Hour, false), Enrolled: []Method{TOTP}}, NeedNothing, LevelMFA, nil, false, ""},
+		{"a second factor older than mfa_max_age is asked again", Input{Policies: []Named{pol("s", Always, maxAge(12*time.Hour))}, Session: with(pwdSession(13*time.Hour), "totp", 13*time.Hour, false), Enrolled: []Method{TOTP}}, NeedSecondFactor, LevelMFA, []Method{TOTP}, false, ""},
+		{"a second factor within mfa_max_age still counts", Input{Policies: []Named{pol("s", Always, maxAge(12*time.Hour))}, Session: with(pwdSession(11*time.Hour), "totp", 11*time.Hour, false), Enrolled: []Method{TOTP}}, NeedNothing, LevelMFA, nil, false, ""},
+		{"the strictest mfa_max_age of all policies applies", Input{Policies: []Named{pol("a", Always, maxAge(12*time.Hour)), pol("b", OnRequest, maxAge(time.Hour))}, Session: with(pwdSession(2*time.Hour), "totp", 2*time.Hour, false), Enrolled: []Method{TOTP}}, NeedSecondFactor, LevelMFA, []Method{TOTP}, false, ""},
+		{"a strict policy and no factor means enrollment (required is the default)", Input{Policies: []Named{strict}, Session: pwdSession(0)}, NeedEnrollment, LevelMFA, []Method{WebAuthn, TOTP}, false, ""},
+		{"a strict policy with optional enrollment lets a user without a factor through", Input{Policies: []Named{pol("s", Always, optional)}, Session: pwdSession(0)}, NeedNothing, LevelPassword, nil, false, "optional"},
+		{"a strict policy limited to webauthn ignores an enrolled TOTP", Input{Policies: []Named{pol("s", Always, methods(WebAuthn))}, Session: pwdSession(0), Enrolled: []Method{TOTP}}, NeedEnrollment, LevelMFA, []Method{WebAuthn}, false, ""},
+		{"backup codes alone are never offered for enrollment", Input{Policies: []Named{pol("s", Always, methods(BackupCode, TOTP))}, Session: pwdSession(0)}, NeedEnrollment, LevelMFA, []Method{TOTP}, false, ""},
+		{"conflicting method lists leave only what every policy allows", Input{Policies: []Named{pol("a", Always, methods(TOTP, WebAuthn)), pol("b", OnRequest, methods(WebAuthn, BackupCode))}, Session: pwdSession(0), Enrolled: []Method{TOTP, WebAuthn}}, NeedSecondFactor, LevelMFA, []Method{WebAuthn}, false, ""},
+		{"policies whose methods exclude each other make MFA impossible", Input{Policies: []Named{pol("a", Always, methods(TOTP)), pol("b", OnRequest, methods(WebAuthn))}, Session: pwdSession(0), Enrolled: []Method{TOTP}}, NeedImpossible, LevelMFA, nil, false, "no allowed method"},
+		{"a group policy beats a relaxed client", Input{Policies: []Named{relaxed, {Policy: strict.Policy, Source: "group staff"}}, Session: pwdSession(0), Enrolled: []Method{TOTP}}, NeedSecondFactor, LevelMFA, []Method{TOTP}, false, "group staff"},
+		{"acr_values mfa steps a relaxed session up", Input{Policies: []Named{relaxed}, Session: pwdSession(0), Enrolled: []Method{TOTP}, Request: Request{ACRValues: []string{ACRMFA}}}, NeedSecondFactor, LevelMFA, []Method{TOTP}, false, "acr_values"},
+		{"the PAPE multi-factor URI means mfa", Input{Policies: []Named{relaxed}, Session: pwdSession(0), Enrolled: []Method{TOTP}, Request: Request{ACRValues: []string{ACRPAPEMultiFactor}}}, NeedSecondFactor, LevelMFA, []Method{TOTP}, false, ""},
+		{"acr_values mfa without any factor returns the level reached", Input{Policies: []Named{relaxed}, Session: pwdSession(0), Request: Request{ACRValues: []string{ACRMFA}}}, NeedNothing, LevelPassword, nil, false, ""},
+		{"acr_values aims at the first listed level the user can reach", Input{Policies: []Named{relaxed}, Session: pwdSession(0), Enrolled: []Method{TOTP}, Request: Request{ACRValues: []string{ACRPhishingResistant, ACRMFA}}}, NeedSecondFactor, LevelMFA, []Method{TOTP}, false, ""},
+		{"acr_values phr with a security key asks for it with user verification", Input{Policies: []Named{relaxed}, Session: pwdSession(0), Enrolled: []Method{TOTP, WebAuthn}, Request: Request{ACRValues: []string{ACRPhishingResistant, ACRMFA}}}, NeedSecondFactor, LevelPhishingResistant, []Method{WebAuthn}, true, ""},
+		{"acr_values already met asks nothing", Input{Policies: []Named{relaxed}, Session: with(pwdSession(0), "totp", 0, false), Request: Request{ACRValues: []string{ACRMFA}}}, NeedNothing, LevelMFA, nil, false, ""},
+		{"a policy that never requires MFA ignores acr_values", Input{Policies: []Named{pol("n", Never)}, Session: pwdSession(0), Enrolled: []Method{TOTP}, Request: Request{ACRValues: []string{ACRMFA}}}, NeedNothing, LevelPassword, nil, false, ""},
+		{"an essential phr for a TOTP-only user means passkey enrollment", Input{Policies: []Named{relaxed}, Session: pwdSession(0), Enrolled: []Method{TOTP}, Request: Request{EssentialACR: []string{ACRPhishingResistant}}}, NeedEnrollment, LevelPhishingResistant, []Method{WebAuthn}, true, "essential"},
+		{"an essential phr under a TOTP-only policy is impossible", Input{Policies: []Named{pol("t", OnRequest, methods(TOTP))}, Session: pwdSession(0), Enrolled: []Method{TOTP}, Request: Request{EssentialACR: []string{ACRPhishingResistant}}}, NeedImpossible, LevelPhishingResistant, nil, true, ""},
+		{"an essential acr is met by any one of its values", Input{Session: with(pwdSession(0), "totp", 0, false), Request: Request{EssentialACR: []string{ACRPhishingResistant, ACRMFA}}}, NeedNothing, LevelMFA, nil, false, ""},
+		{"an essential mfa is never downgraded", Input{Policies: []Named{pol("o", OnRequest, optional)}, Session: pwdSession(0), Request: Request{EssentialACR: []string{ACRMFA}}}, NeedEnrollment, LevelMFA, []Method{WebAuthn, TOTP}, false, ""},
+		{"a passkey sign-in is phishing-resistant by itself", Input{Policies: []Named{strict}, Session: &Session{AuthTime: t0, Factors: []Factor{{Method: FactorPasskey, At: t0, UserVerified: true}}}}, NeedNothing, LevelPhishingResistant, nil, false, ""},
+		{"a security key without user verification is mfa, not phr", Input{Session: with(pwdSession(0), "webauthn", 0, false), Request: Request{ACRValues: []string{ACRPhishingResistant}}, Enrolled: []Method{WebAuthn}}, NeedSecondFactor, LevelPhishingResistant, []Method{WebAuthn}, true, ""},
+		{"a minimum level of phr demands a passkey", Input{Policies: []Named{pol("finance", OnRequest, minLevel(LevelPhishingResistant))}, Session: with(pwdSession(0), "totp", 0, false), Enrolled: []Method{TOTP, WebAuthn}}, NeedSecondFactor, LevelPhishingResistant, []Method{WebAuthn}, true, "policy finance"},
+		{"a remembered device skips TOTP for policy MFA", Input{Policies: []Named{strict}, Session: pwdSession(0), Enrolled: []Method{TOTP}, RememberedDevice: true}, NeedNothing, LevelMFA, nil, false, "remembered"},
+		{"a remembered device never satisfies phr", Input{Policies: []Named{pol("f", OnRequest, minLevel(LevelPhishingResistant))}, Session: pwdSession(0), Enrolled: []Method{WebAuthn}, RememberedDevice: true}, NeedSecondFactor, LevelPhishingResistant, []Method{WebAuthn}, true, ""},
+		{"a remembered device never satisfies an explicit acr_values demand", Input{Policies: []Named{relaxed}, Session: pwdSession(0), Enrolled: []Method{TOTP}, RememberedDevice: true, Request: Request{ACRValues: []string{ACRMFA}}}, NeedSecondFactor, LevelMFA, []Method{TOTP}, false, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			in := tc.in
+			in.Now = t0
+			d := Decide(in)
+			got := d.Target
+			if d.Need == NeedNothing {
+				got = d.Level
+			}
+			if d.Need != tc.need || got != tc.level || d.RequireUV != tc.uv || !equalMethods(d.Methods, tc.methods) {
+				t.Fatalf("Decide = need %s, level %s, target %s, methods %v, uv %v (%s); want need %s, level %s, methods %v, uv %v",
+					d.Need, d.Level, d.Target, d.Methods, d.RequireUV, d.Reason, tc.need, tc.level, tc.methods, tc.uv)
+			}
+			if tc.reasonIn != "" && !strings.Contains(d.Reason, tc.reasonIn) {
+				t.Fatalf("reason %q does not mention %q", d.Reason, tc.reasonIn)
+			}
+		})
+	}
+}
+
+func equalMethods(a, b []Method) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestParseACR(t *testing.T) {
+	for s, want := range map[string]Level{ACRPassword: LevelPassword, ACRMFA: LevelMFA, ACRPAPEMultiFactor: LevelMFA, ACRPhishingResistant: LevelPhishingResistant} {
+		if l, ok := ParseACR(s); !ok || l != want {
+			t.Errorf("ParseACR(%q) = %v, %v", s, l, ok)
+		}
+		if want != LevelMFA || s == ACRMFA {
+			if l, _ := ParseACR(s); l.ACR() != s {
+				t.Errorf("%v.ACR() = %q, want %q", l, l.ACR(), s)
+			}
+		}
+	}
+	if _, ok := ParseACR("urn:other"); ok {
+		t.Error("an unknown acr parsed")
+	}
+}
