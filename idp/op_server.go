@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -75,9 +76,22 @@ func (s *opServer) Authorize(ctx context.Context, r *op.ClientRequest[oidc.AuthR
 }
 
 // VerifyClient authenticates the client at the token, introspection and
-// revocation endpoints. A client assertion (private_key_jwt, RFC 7523 §3) is
-// checked first, for every grant, and its jti may be used once.
+// revocation endpoints (grants Twofold does not offer were refused before,
+// see refuseGrants). A failed authentication is 401 invalid_client
+// (RFC 6749 §5.2).
 func (s *opServer) VerifyClient(ctx context.Context, r *op.Request[op.ClientCredentials]) (op.Client, error) {
+	c, err := s.authenticateClient(ctx, r)
+	var oe *oidc.Error
+	if errors.As(err, &oe) && oe.ErrorType == oidc.InvalidClient {
+		return nil, op.NewStatusError(oe, http.StatusUnauthorized)
+	}
+	return c, err
+}
+
+// authenticateClient checks the client's credentials. A client assertion
+// (private_key_jwt, RFC 7523 §3) is checked first, for every grant, and its
+// jti may be used once.
+func (s *opServer) authenticateClient(ctx context.Context, r *op.Request[op.ClientCredentials]) (op.Client, error) {
 	if r.Data.ClientAssertion == "" {
 		return s.LegacyServer.VerifyClient(ctx, r)
 	}
@@ -137,6 +151,45 @@ func (s *opServer) JWTProfile(context.Context, *op.Request[oidc.JWTProfileGrantR
 // TokenExchange is not offered.
 func (s *opServer) TokenExchange(context.Context, *op.ClientRequest[oidc.TokenExchangeRequest]) (*op.Response, error) {
 	return nil, oidc.ErrUnsupportedGrantType().WithDescription("Token exchange is not supported.")
+}
+
+// Introspect answers RFC 7662 for a confidential client. The library's own
+// version authenticates resource servers apart from VerifyClient (an
+// assertion's jti could be replayed there) and answers a failed
+// authentication with unauthorized_client; this one authenticates through
+// VerifyClient (401 invalid_client, RFC 7662 §2.3).
+func (s *opServer) Introspect(ctx context.Context, r *op.Request[op.IntrospectionRequest]) (*op.Response, error) {
+	cr := &op.Request[op.ClientCredentials]{Method: r.Method, URL: r.URL, Header: r.Header, Form: r.Form, Data: r.Data.ClientCredentials}
+	client, err := s.VerifyClient(ctx, cr)
+	if err != nil {
+		return nil, err
+	}
+	if client.AuthMethod() == oidc.AuthMethodNone {
+		e := oidc.ErrInvalidClient().WithDescription("Only confidential clients may introspect tokens.")
+		return nil, op.NewStatusError(e, http.StatusUnauthorized)
+	}
+	resp := new(oidc.IntrospectionResponse)
+	tokenID, subject, ok := s.tokenIDAndSubject(ctx, r.Data.Token)
+	if ok && s.Provider().Storage().SetIntrospectionFromToken(ctx, resp, tokenID, subject, client.GetID()) == nil {
+		resp.Active = true
+	} else {
+		resp = new(oidc.IntrospectionResponse) // inactive says nothing more (RFC 7662 §2.2)
+	}
+	return op.NewResponse(resp), nil
+}
+
+// tokenIDAndSubject reads one of our access tokens, opaque or JWT, as the
+// library does for userinfo.
+func (s *opServer) tokenIDAndSubject(ctx context.Context, token string) (id, subject string, ok bool) {
+	if plain, err := s.Provider().Crypto().Decrypt(token); err == nil {
+		id, subject, ok = strings.Cut(plain, ":")
+		return id, subject, ok && !strings.Contains(subject, ":")
+	}
+	claims, err := op.VerifyAccessToken[*oidc.AccessTokenClaims](ctx, token, s.Provider().AccessTokenVerifier(ctx))
+	if err != nil {
+		return "", "", false
+	}
+	return claims.JWTID, claims.Subject, true
 }
 
 // UserInfo answers like the library but with 401 for a bad token

@@ -80,7 +80,10 @@ func (s *opStorage) RevokeToken(ctx context.Context, tokenOrID, _ string, client
 	}
 	at, err := s.p.store.GetAccessToken(ctx, tokenOrID)
 	if isNotFound(err) {
-		return nil
+		// With token_type_hint=access_token the library never looks the
+		// token up as a refresh token; RFC 7009 §2.1 asks to search every
+		// type the hint did not find.
+		return s.revokeRefreshToken(ctx, tokenOrID, clientID)
 	}
 	if err != nil {
 		return oidc.ErrServerError().WithParent(err)
@@ -89,6 +92,23 @@ func (s *opStorage) RevokeToken(ctx context.Context, tokenOrID, _ string, client
 		return oidc.ErrUnauthorizedClient().WithDescription("The token was issued to another client.")
 	}
 	if err := s.p.store.RevokeAccessToken(ctx, at.ID); err != nil && !isNotFound(err) {
+		return oidc.ErrServerError().WithParent(err)
+	}
+	return nil
+}
+
+// revokeRefreshToken revokes the family of a refresh token value of
+// clientID; another client's token counts as unknown, as in
+// GetRefreshTokenInfo.
+func (s *opStorage) revokeRefreshToken(ctx context.Context, token, clientID string) *oidc.Error {
+	rt, err := s.p.store.GetRefreshTokenByHash(ctx, hashSecret(token))
+	if isNotFound(err) || (err == nil && rt.ClientID != clientID) {
+		return nil
+	}
+	if err == nil {
+		err = s.p.store.RevokeRefreshFamily(ctx, rt.FamilyID)
+	}
+	if err != nil {
 		return oidc.ErrServerError().WithParent(err)
 	}
 	return nil
@@ -137,7 +157,9 @@ func (s *opStorage) GetClientByClientID(ctx context.Context, id string) (op.Clie
 func (s *opStorage) AuthorizeClientIDSecret(ctx context.Context, id, secret string) error {
 	if err := s.p.dir.VerifyClientSecret(ctx, id, secret); err != nil {
 		if errors.Is(err, ErrInvalidCredentials) || errors.Is(err, ErrNotFound) {
-			return errors.New("invalid client credentials")
+			// An oidc error, not a plain one: the library turns plain errors
+			// from the client_credentials path into server_error.
+			return oidc.ErrInvalidClient().WithDescription("invalid client_id / client_secret")
 		}
 		return oidc.ErrServerError().WithParent(err)
 	}

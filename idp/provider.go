@@ -79,6 +79,7 @@ type providerStore interface {
 	RotateRefreshToken(ctx context.Context, oldHash string, next *storage.RefreshToken) (*storage.RefreshToken, error)
 	RevokeRefreshFamily(ctx context.Context, familyID string) error
 	RevokeAuthRequestTokens(ctx context.Context, authRequestID string) error
+	AuthRequestRetracted(ctx context.Context, authRequestID string) (bool, error)
 	RevokeSessionTokens(ctx context.Context, sessionID string) error
 
 	GetConsent(ctx context.Context, userID, clientID string) (*storage.Consent, error)

@@ -38,7 +38,60 @@ func (p *Provider) routes() http.Handler {
 		w.Write(b)
 	})
 	mux.Handle("/", opHandler)
-	return p.cors(noStore(p.issParameter(mux)))
+	return p.cors(noStore(wwwAuthenticate(refuseGrants(p.issParameter(mux)))))
+}
+
+// offeredGrants are the grant types /token answers; anything else is
+// refused before the library parses it, so the answer is always
+// unsupported_grant_type (RFC 6749 §5.2).
+var offeredGrants = []string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials}
+
+func refuseGrants(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/token" && r.Method == http.MethodPost {
+			r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+			if err := r.ParseForm(); err == nil {
+				if g := r.PostForm.Get("grant_type"); g != "" && !slices.Contains(offeredGrants, g) {
+					w.Header().Set("Content-Type", "application/json")
+					w.WriteHeader(http.StatusBadRequest)
+					w.Write([]byte(`{"error":"unsupported_grant_type","error_description":"This grant type is not supported."}`))
+					return
+				}
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// wwwAuthenticate adds the challenge a 401 must carry: Bearer at
+// /userinfo (RFC 6750 §3.1), Basic where the client authenticated with
+// HTTP Basic (RFC 6749 §5.2).
+func wwwAuthenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var challenge string
+		switch {
+		case r.URL.Path == "/userinfo":
+			challenge = `Bearer error="invalid_token"`
+		case strings.HasPrefix(r.Header.Get("Authorization"), "Basic "):
+			challenge = `Basic realm="twofold"`
+		default:
+			next.ServeHTTP(w, r)
+			return
+		}
+		next.ServeHTTP(&challengeWriter{ResponseWriter: w, challenge: challenge}, r)
+	})
+}
+
+type challengeWriter struct {
+	http.ResponseWriter
+	challenge string
+}
+
+func (w *challengeWriter) WriteHeader(code int) {
+	if code == http.StatusUnauthorized && w.Header().Get("WWW-Authenticate") == "" {
+		w.Header().Set("WWW-Authenticate", w.challenge)
+	}
+	w.ResponseWriter.WriteHeader(code)
 }
 
 // corsPaths are the only endpoints browsers may call cross-origin

@@ -8,8 +8,11 @@ package idp_test
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -29,6 +32,9 @@ import (
 
 const (
 	tokVerifier = "token-side-verifier-0123456789-0123456789"
+	// twoRedirectsID is a client registered with appRedirect and secondRedirect.
+	twoRedirectsID = "tworedirects"
+	secondRedirect = "http://127.0.0.1:9999/second"
 	// offlineScopes ask for a refresh token.
 	offlineScopes = "openid profile email offline_access"
 )
@@ -39,18 +45,18 @@ type tokenTest struct {
 	s *idptest.Server
 }
 
-// answer is a decoded JSON response of a token-side endpoint.
-type answer struct {
+// tokenAnswer is a decoded JSON response of a token-side endpoint.
+type tokenAnswer struct {
 	Status int
 	Header http.Header
 	JSON   map[string]any
 	Body   string
 }
 
-func (a answer) str(key string) string { v, _ := a.JSON[key].(string); return v }
+func (a tokenAnswer) str(key string) string { v, _ := a.JSON[key].(string); return v }
 
 // secretOf returns the fixture secret of a client.
-func secretOf(clientID string) string {
+func (tokenTest) secretOf(clientID string) string {
 	if clientID == machineClientID {
 		return machineSecret
 	}
@@ -62,7 +68,7 @@ func secretOf(clientID string) string {
 // body, redeeming the code a second time.
 func (tt tokenTest) rp(clientID string, scopes ...string) *idptest.RP {
 	tt.t.Helper()
-	rp := idptest.NewRP(tt.t, tt.s, clientID, secretOf(clientID), appRedirect, scopes...)
+	rp := idptest.NewRP(tt.t, tt.s, clientID, tt.secretOf(clientID), appRedirect, scopes...)
 	rp.Config.Endpoint.AuthStyle = oauth2.AuthStyleInHeader
 	return rp
 }
@@ -91,26 +97,36 @@ func (tt tokenTest) signIn(rp *idptest.RP) *oauth2.Token {
 }
 
 // do sends r and decodes the JSON answer.
-func (tt tokenTest) do(r *http.Request) answer {
+func (tt tokenTest) do(r *http.Request) tokenAnswer {
 	tt.t.Helper()
-	resp, err := http.DefaultClient.Do(r)
+	a, err := sendTokenRequest(r)
 	if err != nil {
-		tt.t.Fatalf("%s %s: %v", r.Method, r.URL.Path, err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	a := answer{Status: resp.StatusCode, Header: resp.Header, Body: string(body)}
-	if strings.HasPrefix(strings.TrimSpace(a.Body), "{") {
-		if err := json.Unmarshal(body, &a.JSON); err != nil {
-			tt.t.Fatalf("%s %s: body is not JSON: %v\n%s", r.Method, r.URL.Path, err, body)
-		}
+		tt.t.Fatal(err)
 	}
 	return a
 }
 
-// post sends form to path, authenticated as clientID with HTTP Basic when
-// clientID is not "".
-func (tt tokenTest) post(path, clientID, secret string, form url.Values) answer {
+// sendTokenRequest sends r and decodes the JSON answer; safe outside the
+// test's goroutine.
+func sendTokenRequest(r *http.Request) (tokenAnswer, error) {
+	resp, err := http.DefaultClient.Do(r)
+	if err != nil {
+		return tokenAnswer{}, fmt.Errorf("%s %s: %w", r.Method, r.URL.Path, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	a := tokenAnswer{Status: resp.StatusCode, Header: resp.Header, Body: string(body)}
+	if strings.HasPrefix(strings.TrimSpace(a.Body), "{") {
+		if err := json.Unmarshal(body, &a.JSON); err != nil {
+			return a, fmt.Errorf("%s %s: body is not JSON: %w\n%s", r.Method, r.URL.Path, err, body)
+		}
+	}
+	return a, nil
+}
+
+// request is a form POST to path, authenticated as clientID with HTTP Basic
+// when clientID is not "".
+func (tt tokenTest) request(path, clientID, secret string, form url.Values) *http.Request {
 	tt.t.Helper()
 	r, err := http.NewRequest(http.MethodPost, tt.s.URL+path, strings.NewReader(form.Encode()))
 	if err != nil {
@@ -120,28 +136,39 @@ func (tt tokenTest) post(path, clientID, secret string, form url.Values) answer 
 	if clientID != "" {
 		r.SetBasicAuth(url.QueryEscape(clientID), url.QueryEscape(secret))
 	}
-	return tt.do(r)
+	return r
 }
 
-func (tt tokenTest) exchange(clientID, code, verifier, redirectURI string) answer {
+func (tt tokenTest) post(path, clientID, secret string, form url.Values) tokenAnswer {
+	tt.t.Helper()
+	return tt.do(tt.request(path, clientID, secret, form))
+}
+
+// exchangeRequest redeems code as clientID.
+func (tt tokenTest) exchangeRequest(clientID, code, verifier, redirectURI string) *http.Request {
 	tt.t.Helper()
 	form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {redirectURI}}
 	if verifier != "" {
 		form.Set("code_verifier", verifier)
 	}
-	return tt.post("/token", clientID, secretOf(clientID), form)
+	return tt.request("/token", clientID, tt.secretOf(clientID), form)
 }
 
-func (tt tokenTest) refresh(clientID, refreshToken, scope string) answer {
+func (tt tokenTest) exchange(clientID, code, verifier, redirectURI string) tokenAnswer {
+	tt.t.Helper()
+	return tt.do(tt.exchangeRequest(clientID, code, verifier, redirectURI))
+}
+
+func (tt tokenTest) refresh(clientID, refreshToken, scope string) tokenAnswer {
 	tt.t.Helper()
 	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refreshToken}}
 	if scope != "" {
 		form.Set("scope", scope)
 	}
-	return tt.post("/token", clientID, secretOf(clientID), form)
+	return tt.post("/token", clientID, tt.secretOf(clientID), form)
 }
 
-func (tt tokenTest) userinfo(accessToken string) answer {
+func (tt tokenTest) userinfo(accessToken string) tokenAnswer {
 	tt.t.Helper()
 	r, err := http.NewRequest(http.MethodGet, tt.s.URL+"/userinfo", nil)
 	if err != nil {
@@ -151,74 +178,76 @@ func (tt tokenTest) userinfo(accessToken string) answer {
 	return tt.do(r)
 }
 
-func (tt tokenTest) introspect(clientID, secret, token string) answer {
+func (tt tokenTest) introspect(clientID, secret, token string) tokenAnswer {
 	tt.t.Helper()
 	return tt.post("/introspect", clientID, secret, url.Values{"token": {token}})
 }
 
-func (tt tokenTest) revoke(clientID, token, hint string) answer {
+func (tt tokenTest) revoke(clientID, token, hint string) tokenAnswer {
 	tt.t.Helper()
 	form := url.Values{"token": {token}}
 	if hint != "" {
 		form.Set("token_type_hint", hint)
 	}
-	return tt.post("/revoke", clientID, secretOf(clientID), form)
+	return tt.post("/revoke", clientID, tt.secretOf(clientID), form)
 }
 
-// wantStatus fails unless a has status (and, when code is not "", that
-// OAuth error code).
-func wantStatus(t *testing.T, what string, a answer, status int, code string) {
-	t.Helper()
+// want fails unless a has status (and, when code is not "", that OAuth
+// error code).
+func (tt tokenTest) want(what string, a tokenAnswer, status int, code string) {
+	tt.t.Helper()
 	if a.Status != status || (code != "" && a.str("error") != code) {
-		t.Fatalf("%s: got %d %s, want %d %s\n%s", what, a.Status, a.str("error"), status, code, a.Body)
+		tt.t.Fatalf("%s: got %d %s, want %d %s\n%s", what, a.Status, a.str("error"), status, code, a.Body)
 	}
 }
 
 // wantNoStore fails unless a may not be cached (RFC 6749 §5.1).
-func wantNoStore(t *testing.T, what string, a answer) {
-	t.Helper()
+func (tt tokenTest) wantNoStore(what string, a tokenAnswer) {
+	tt.t.Helper()
 	if cc := a.Header.Get("Cache-Control"); !strings.Contains(cc, "no-store") {
-		t.Fatalf("%s: Cache-Control = %q, want no-store", what, cc)
+		tt.t.Fatalf("%s: Cache-Control = %q, want no-store", what, cc)
 	}
 }
 
-// retrieveError checks that err is a refused token request with code.
-func retrieveError(t *testing.T, err error, code string) {
-	t.Helper()
+// wantRetrieveError checks that err is a token request refused with 400
+// and code.
+func (tt tokenTest) wantRetrieveError(err error, code string) {
+	tt.t.Helper()
 	var re *oauth2.RetrieveError
 	if !errors.As(err, &re) || re.ErrorCode != code || re.Response.StatusCode != http.StatusBadRequest {
-		t.Fatalf("got %v, want 400 %s", err, code)
+		tt.t.Fatalf("got %v, want 400 %s", err, code)
 	}
 }
 
 // idToken verifies raw with rp's verifier and decodes its claims.
-func idToken(t *testing.T, rp *idptest.RP, raw string) idptest.Claims {
-	t.Helper()
+func (tt tokenTest) idToken(rp *idptest.RP, raw string) idptest.Claims {
+	tt.t.Helper()
 	idt, err := rp.Verifier.Verify(context.Background(), raw)
 	if err != nil {
-		t.Fatalf("id_token does not verify: %v", err)
+		tt.t.Fatalf("id_token does not verify: %v", err)
 	}
 	var c idptest.Claims
 	if err := idt.Claims(&c); err != nil {
-		t.Fatal(err)
+		tt.t.Fatal(err)
 	}
 	return c
 }
 
-var allAlgs = []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.EdDSA}
+// tokenAlgs are the algorithms Twofold signs with.
+var tokenAlgs = []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.EdDSA}
 
 // jwtHeader parses the protected header of a compact JWS.
-func jwtHeader(t *testing.T, raw string) jose.Header {
-	t.Helper()
-	jws, err := jose.ParseSigned(raw, allAlgs)
+func (tt tokenTest) jwtHeader(raw string) jose.Header {
+	tt.t.Helper()
+	jws, err := jose.ParseSigned(raw, tokenAlgs)
 	if err != nil {
-		t.Fatalf("not a JWS: %v (%.40q)", err, raw)
+		tt.t.Fatalf("not a JWS: %v (%.40q)", err, raw)
 	}
 	return jws.Signatures[0].Protected
 }
 
-// accessClaims are the RFC 9068 claims the tests look at.
-type accessClaims struct {
+// rfc9068Claims are the access token claims the tests look at.
+type rfc9068Claims struct {
 	Issuer   string   `json:"iss"`
 	Subject  string   `json:"sub"`
 	Audience []string `json:"aud"`
@@ -235,7 +264,7 @@ type accessClaims struct {
 // verifyJWT verifies a JWT against the server's published /keys with
 // go-jose (independently of any OIDC library) and returns its header and
 // claims.
-func (tt tokenTest) verifyJWT(raw string) (jose.Header, accessClaims) {
+func (tt tokenTest) verifyJWT(raw string) (jose.Header, rfc9068Claims) {
 	tt.t.Helper()
 	resp, err := http.Get(tt.s.URL + "/keys")
 	if err != nil {
@@ -246,7 +275,7 @@ func (tt tokenTest) verifyJWT(raw string) (jose.Header, accessClaims) {
 	if err := json.NewDecoder(resp.Body).Decode(&set); err != nil {
 		tt.t.Fatalf("/keys: %v", err)
 	}
-	jws, err := jose.ParseSigned(raw, allAlgs)
+	jws, err := jose.ParseSigned(raw, tokenAlgs)
 	if err != nil {
 		tt.t.Fatalf("not a JWS: %v", err)
 	}
@@ -259,7 +288,7 @@ func (tt tokenTest) verifyJWT(raw string) (jose.Header, accessClaims) {
 	if err != nil {
 		tt.t.Fatalf("signature does not verify against /keys: %v", err)
 	}
-	var c accessClaims
+	var c rfc9068Claims
 	if err := json.Unmarshal(payload, &c); err != nil {
 		tt.t.Fatal(err)
 	}
@@ -270,7 +299,6 @@ func (tt tokenTest) verifyJWT(raw string) (jose.Header, accessClaims) {
 
 func TestCodeExchangeRefusesAnythingButTheRequestsOwnProof(t *testing.T) {
 	eachServer(t, func(t *testing.T, s *idptest.Server) {
-		tt := tokenTest{t, s}
 		cases := []struct {
 			name        string
 			challenge   string // verifier whose S256 challenge is sent; "" none
@@ -285,24 +313,38 @@ func TestCodeExchangeRefusesAnythingButTheRequestsOwnProof(t *testing.T) {
 			{"a missing code_verifier after a code_challenge is invalid_grant", tokVerifier, "app", "", appRedirect, false},
 			{"a code_verifier for a code issued without a challenge is invalid_grant (PKCE downgrade)", "", "app", tokVerifier, appRedirect, false},
 			{"a redirect_uri with a trailing slash is invalid_grant", tokVerifier, "app", tokVerifier, appRedirect + "/", false},
-			{"another registered redirect_uri is invalid_grant", tokVerifier, "app", tokVerifier, "http://127.0.0.1:9999/other", false},
+			{"a redirect_uri other than the request's is invalid_grant", tokVerifier, "app", tokVerifier, "http://127.0.0.1:9999/other", false},
+			{"another redirect_uri registered for the client is invalid_grant", tokVerifier, twoRedirectsID, tokVerifier, secondRedirect, false},
 			{"a code redeemed by another client is invalid_grant", tokVerifier, "opaque", tokVerifier, appRedirect, false},
 		}
-		rp := tt.rp("app")
+		// A client with two redirect URIs: the code is bound to the one its
+		// request used, not to any registered one.
+		spec := idp.ClientSpec{ID: twoRedirectsID, Secret: appSecret, RedirectURIs: []string{appRedirect, secondRedirect}, SkipConsent: true}
+		if _, _, err := s.Dir.AddClient(context.Background(), idp.Actor{ID: "test"}, spec); err != nil {
+			t.Fatal(err)
+		}
+		rps := map[string]*idptest.RP{}
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
 				tt := tokenTest{t, s}
-				code := tt.code(idptest.NewBrowser(t, s), rp, c.challenge)
+				issuedTo := c.client
+				if issuedTo != twoRedirectsID {
+					issuedTo = "app" // the other-client case redeems app's code
+				}
+				if rps[issuedTo] == nil {
+					rps[issuedTo] = tt.rp(issuedTo)
+				}
+				code := tt.code(idptest.NewBrowser(t, s), rps[issuedTo], c.challenge)
 				a := tt.exchange(c.client, code, c.verifier, c.redirectURI)
-				wantNoStore(t, "token response", a)
+				tt.wantNoStore("token response", a)
 				if c.wantOK {
-					wantStatus(t, "exchange", a, http.StatusOK, "")
+					tt.want("exchange", a, http.StatusOK, "")
 					if a.str("access_token") == "" || a.str("id_token") == "" {
 						t.Fatalf("no tokens: %s", a.Body)
 					}
 					return
 				}
-				wantStatus(t, "exchange", a, http.StatusBadRequest, "invalid_grant")
+				tt.want("exchange", a, http.StatusBadRequest, "invalid_grant")
 			})
 		}
 	})
@@ -322,13 +364,13 @@ func TestReusedCodeIsRefusedAndRevokesTheTokensOfItsFirstUse(t *testing.T) {
 		if first.RefreshToken == "" {
 			t.Fatal("no refresh token for offline_access")
 		}
-		wantStatus(t, "userinfo before the replay", tt.userinfo(first.AccessToken), http.StatusOK, "")
+		tt.want("userinfo before the replay", tt.userinfo(first.AccessToken), http.StatusOK, "")
 
 		_, err = rp.Exchange(code, tokVerifier)
-		retrieveError(t, err, "invalid_grant")
+		tt.wantRetrieveError(err, "invalid_grant")
 
-		wantStatus(t, "userinfo with the first access token", tt.userinfo(first.AccessToken), http.StatusUnauthorized, "")
-		wantStatus(t, "refresh with the first refresh token", tt.refresh("app", first.RefreshToken, ""), http.StatusBadRequest, "invalid_grant")
+		tt.want("userinfo with the first access token", tt.userinfo(first.AccessToken), http.StatusUnauthorized, "")
+		tt.want("refresh with the first refresh token", tt.refresh("app", first.RefreshToken, ""), http.StatusBadRequest, "invalid_grant")
 		if a := tt.introspect("app", appSecret, first.AccessToken); a.JSON["active"] != false {
 			t.Fatalf("introspection of the first access token: %s", a.Body)
 		}
@@ -348,17 +390,25 @@ func TestParallelExchangesOfOneCodeHaveExactlyOneWinner(t *testing.T) {
 		b := idptest.NewBrowser(t, s) // signed in once; later codes come from SSO
 		for round := range rounds {
 			code := tt.code(b, rp, tokVerifier)
+			requests := []*http.Request{
+				tt.exchangeRequest("app", code, tokVerifier, appRedirect),
+				tt.exchangeRequest("app", code, tokVerifier, appRedirect),
+			}
+			answers := make([]tokenAnswer, len(requests))
+			errs := make([]error, len(requests))
 			start := make(chan struct{})
-			answers := make([]answer, 2)
 			var wg sync.WaitGroup
-			for i := range answers {
+			for i, r := range requests {
 				wg.Go(func() {
 					<-start
-					answers[i] = tt.exchange("app", code, tokVerifier, appRedirect)
+					answers[i], errs[i] = sendTokenRequest(r)
 				})
 			}
-			close(start)
+			close(start) // both at once
 			wg.Wait()
+			if err := errors.Join(errs...); err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
 			var won, lost int
 			for _, a := range answers {
 				switch {
@@ -400,7 +450,7 @@ func TestCodeExpiresAfterSixtySeconds(t *testing.T) {
 				if c.status != http.StatusOK {
 					want = "invalid_grant"
 				}
-				wantStatus(t, "exchange", a, c.status, want)
+				tt.want("exchange", a, c.status, want)
 			})
 		}
 	})
@@ -441,8 +491,8 @@ func TestRefreshRotatesAndKeepsTheOriginalAuthentication(t *testing.T) {
 		refreshToken := tok.RefreshToken
 		for i := range 2 {
 			a := tt.refresh("app", refreshToken, "")
-			wantStatus(t, "refresh", a, http.StatusOK, "")
-			wantNoStore(t, "refresh", a)
+			tt.want("refresh", a, http.StatusOK, "")
+			tt.wantNoStore("refresh", a)
 			next := a.str("refresh_token")
 			if next == "" || next == refreshToken {
 				t.Fatalf("refresh %d: refresh token not rotated: %q", i, next)
@@ -450,12 +500,12 @@ func TestRefreshRotatesAndKeepsTheOriginalAuthentication(t *testing.T) {
 			if a.str("access_token") == "" || a.str("access_token") == tok.AccessToken {
 				t.Fatalf("refresh %d: no new access token", i)
 			}
-			c := idToken(t, rp, a.str("id_token"))
+			c := tt.idToken(rp, a.str("id_token"))
 			if c.Subject != login.Subject || c.ACR != login.ACR || !slices.Equal(c.AMR, login.AMR) ||
 				c.AuthTime != login.AuthTime || c.SID != login.SID || c.SID == "" {
 				t.Fatalf("refresh %d: ID token %+v, want the login's %+v", i, c, login)
 			}
-			wantStatus(t, "userinfo with the refreshed access token", tt.userinfo(a.str("access_token")), http.StatusOK, "")
+			tt.want("userinfo with the refreshed access token", tt.userinfo(a.str("access_token")), http.StatusOK, "")
 			refreshToken = next
 			s.Clock.Advance(time.Minute)
 		}
@@ -468,17 +518,18 @@ func TestRefreshCanNarrowTheScopeButNeverWidenIt(t *testing.T) {
 		rp := tt.rp("app", "openid", "email", "offline_access")
 		tok := tt.signIn(rp)
 
-		t.Run("a scope the login did not grant is invalid_scope and uses nothing up", func(t *testing.T) {
+		t.Run("a scope the login did not grant is invalid_scope", func(t *testing.T) {
 			tt := tokenTest{t, s}
 			for _, scope := range []string{"openid email offline_access profile", "openid address"} {
-				wantStatus(t, "refresh with scope "+scope, tt.refresh("app", tok.RefreshToken, scope), http.StatusBadRequest, "invalid_scope")
+				tt.want("refresh with scope "+scope, tt.refresh("app", tok.RefreshToken, scope), http.StatusBadRequest, "invalid_scope")
 			}
 		})
-		var narrowed answer
+		var narrowed tokenAnswer
 		t.Run("a narrower scope is granted for the access token", func(t *testing.T) {
 			tt := tokenTest{t, s}
+			// The same token: a refused widening did not use it up.
 			narrowed = tt.refresh("app", tok.RefreshToken, "openid")
-			wantStatus(t, "narrowed refresh", narrowed, http.StatusOK, "")
+			tt.want("narrowed refresh", narrowed, http.StatusOK, "")
 			if narrowed.str("scope") != "openid" {
 				t.Fatalf("scope = %q, want openid", narrowed.str("scope"))
 			}
@@ -487,7 +538,7 @@ func TestRefreshCanNarrowTheScopeButNeverWidenIt(t *testing.T) {
 				t.Fatalf("access token scope = %q", c.Scope)
 			}
 			info := tt.userinfo(narrowed.str("access_token"))
-			wantStatus(t, "userinfo", info, http.StatusOK, "")
+			tt.want("userinfo", info, http.StatusOK, "")
 			if _, ok := info.JSON["email"]; ok {
 				t.Fatalf("userinfo of an openid-only token has email: %s", info.Body)
 			}
@@ -498,7 +549,7 @@ func TestRefreshCanNarrowTheScopeButNeverWidenIt(t *testing.T) {
 				t.Skip("no narrowed refresh")
 			}
 			a := tt.refresh("app", narrowed.str("refresh_token"), "")
-			wantStatus(t, "refresh", a, http.StatusOK, "")
+			tt.want("refresh", a, http.StatusOK, "")
 			if got := strings.Fields(a.str("scope")); !slices.Contains(got, "email") || !slices.Contains(got, "offline_access") {
 				t.Fatalf("scope = %q, want the login's openid email offline_access", a.str("scope"))
 			}
@@ -511,20 +562,24 @@ func TestReplayedRefreshTokenRevokesItsWholeFamily(t *testing.T) {
 		tt := tokenTest{t, s}
 		tok := tt.signIn(tt.rp("app", strings.Fields(offlineScopes)...))
 		second := tt.refresh("app", tok.RefreshToken, "")
-		wantStatus(t, "first refresh", second, http.StatusOK, "")
+		tt.want("first refresh", second, http.StatusOK, "")
 		third := tt.refresh("app", second.str("refresh_token"), "")
-		wantStatus(t, "second refresh", third, http.StatusOK, "")
+		tt.want("second refresh", third, http.StatusOK, "")
 
 		// An attacker replays the first, already rotated token.
-		wantStatus(t, "replay of a rotated token", tt.refresh("app", tok.RefreshToken, ""), http.StatusBadRequest, "invalid_grant")
+		tt.want("replay of a rotated token", tt.refresh("app", tok.RefreshToken, ""), http.StatusBadRequest, "invalid_grant")
 
-		wantStatus(t, "refresh with the newest token of the family", tt.refresh("app", third.str("refresh_token"), ""), http.StatusBadRequest, "invalid_grant")
+		tt.want("refresh with the newest token of the family", tt.refresh("app", third.str("refresh_token"), ""), http.StatusBadRequest, "invalid_grant")
 		for name, at := range map[string]string{
 			"the login's access token":   tok.AccessToken,
 			"the first refresh's token":  second.str("access_token"),
 			"the newest refresh's token": third.str("access_token"),
 		} {
-			wantStatus(t, "userinfo with "+name, tt.userinfo(at), http.StatusUnauthorized, "")
+			a := tt.userinfo(at)
+			tt.want("userinfo with "+name, a, http.StatusUnauthorized, "")
+			if got := a.Header.Get("WWW-Authenticate"); got != `Bearer error="invalid_token"` {
+				t.Fatalf("userinfo 401 challenge = %q", got)
+			}
 		}
 	})
 }
@@ -533,9 +588,9 @@ func TestRefreshTokenIsBoundToItsClient(t *testing.T) {
 	eachServer(t, func(t *testing.T, s *idptest.Server) {
 		tt := tokenTest{t, s}
 		tok := tt.signIn(tt.rp("app", strings.Fields(offlineScopes)...))
-		wantStatus(t, "refresh by another client", tt.refresh("edclient", tok.RefreshToken, ""), http.StatusBadRequest, "invalid_grant")
+		tt.want("refresh by another client", tt.refresh("edclient", tok.RefreshToken, ""), http.StatusBadRequest, "invalid_grant")
 		// The attempt neither rotates nor revokes the owner's token.
-		wantStatus(t, "refresh by its client", tt.refresh("app", tok.RefreshToken, ""), http.StatusOK, "")
+		tt.want("refresh by its client", tt.refresh("app", tok.RefreshToken, ""), http.StatusOK, "")
 	})
 }
 
@@ -550,7 +605,7 @@ func TestUserinfoAnswersOnlyForALiveAccessToken(t *testing.T) {
 		}{
 			{"a valid access token gets the user's claims", func(tokenTest, *oauth2.Token) {}, http.StatusOK},
 			{"a revoked access token is 401", func(tt tokenTest, tok *oauth2.Token) {
-				wantStatus(tt.t, "revoke", tt.revoke("app", tok.AccessToken, ""), http.StatusOK, "")
+				tt.want("revoke", tt.revoke("app", tok.AccessToken, ""), http.StatusOK, "")
 			}, http.StatusUnauthorized},
 			{"an expired access token is 401", func(tt tokenTest, tok *oauth2.Token) {
 				tt.s.Clock.Advance(15*time.Minute + time.Second)
@@ -568,8 +623,8 @@ func TestUserinfoAnswersOnlyForALiveAccessToken(t *testing.T) {
 				tok := tt.signIn(tt.rp("app"))
 				c.spoil(tt, tok)
 				a := tt.userinfo(tok.AccessToken)
-				wantStatus(t, "userinfo", a, c.status, "")
-				wantNoStore(t, "userinfo", a)
+				tt.want("userinfo", a, c.status, "")
+				tt.wantNoStore("userinfo", a)
 				if c.status == http.StatusOK {
 					u, err := s.Store.GetUserByUsername(context.Background(), "alice")
 					if err != nil {
@@ -595,7 +650,7 @@ func TestIntrospection(t *testing.T) {
 		}{
 			{"an active access token is active with its claims", func(tt tokenTest, tok *oauth2.Token) string { return tok.AccessToken }, true},
 			{"a revoked access token is inactive", func(tt tokenTest, tok *oauth2.Token) string {
-				wantStatus(tt.t, "revoke", tt.revoke("app", tok.AccessToken, "access_token"), http.StatusOK, "")
+				tt.want("revoke", tt.revoke("app", tok.AccessToken, "access_token"), http.StatusOK, "")
 				return tok.AccessToken
 			}, false},
 			{"an expired access token is inactive", func(tt tokenTest, tok *oauth2.Token) string {
@@ -612,8 +667,8 @@ func TestIntrospection(t *testing.T) {
 				tok := tt.signIn(rp)
 				_, login := rp.IDToken(tok)
 				a := tt.introspect("app", appSecret, c.token(tt, tok))
-				wantStatus(t, "introspect", a, http.StatusOK, "")
-				wantNoStore(t, "introspect", a)
+				tt.want("introspect", a, http.StatusOK, "")
+				tt.wantNoStore("introspect", a)
 				if active, _ := a.JSON["active"].(bool); active != c.wantActive {
 					t.Fatalf("active = %v, want %v: %s", a.JSON["active"], c.wantActive, a.Body)
 				}
@@ -630,12 +685,25 @@ func TestIntrospection(t *testing.T) {
 				}
 			})
 		}
-		t.Run("a wrong client secret is 401 invalid_client", func(t *testing.T) {
+		t.Run("a client that does not authenticate is 401 invalid_client", func(t *testing.T) {
 			tt := tokenTest{t, s}
 			tok := tt.signIn(tt.rp("app"))
-			a := tt.introspect("app", appSecret+"x", tok.AccessToken)
-			wantStatus(t, "introspect", a, http.StatusUnauthorized, "invalid_client")
-			wantNoStore(t, "introspect", a)
+			for _, c := range []struct{ client, secret string }{
+				{"app", appSecret + "x"},    // wrong secret
+				{"nobody", appSecret},       // unknown client
+				{publicClientID, appSecret}, // a public client has no secret to prove
+			} {
+				a := tt.introspect(c.client, c.secret, tok.AccessToken)
+				tt.want("introspect as "+c.client, a, http.StatusUnauthorized, "invalid_client")
+				tt.wantNoStore("introspect", a)
+			}
+		})
+		t.Run("another client's token is inactive", func(t *testing.T) {
+			tt := tokenTest{t, s}
+			tok := tt.signIn(tt.rp("app"))
+			if a := tt.introspect("edclient", appSecret, tok.AccessToken); a.JSON["active"] != false {
+				t.Fatalf("introspection by another client = %s", a.Body)
+			}
 		})
 	})
 }
@@ -644,38 +712,43 @@ func TestIntrospection(t *testing.T) {
 
 func TestRevocation(t *testing.T) {
 	eachServer(t, func(t *testing.T, s *idptest.Server) {
+		// RFC 7009 §2.1: a wrong hint only widens the search.
+		hints := []struct{ name, hint string }{{"without a hint", ""}, {"with the hint refresh_token", "refresh_token"}, {"with the hint access_token", "access_token"}}
 		t.Run("revoking a refresh token revokes its family and their access tokens", func(t *testing.T) {
-			for _, hint := range []string{"", "refresh_token", "access_token"} {
-				tt := tokenTest{t, s}
-				tok := tt.signIn(tt.rp("app", strings.Fields(offlineScopes)...))
-				next := tt.refresh("app", tok.RefreshToken, "")
-				wantStatus(t, "refresh", next, http.StatusOK, "")
-				a := tt.revoke("app", next.str("refresh_token"), hint)
-				wantStatus(t, "revoke (hint "+hint+")", a, http.StatusOK, "")
-				wantStatus(t, "refresh after revocation (hint "+hint+")", tt.refresh("app", next.str("refresh_token"), ""), http.StatusBadRequest, "invalid_grant")
-				wantStatus(t, "userinfo with the login's access token (hint "+hint+")", tt.userinfo(tok.AccessToken), http.StatusUnauthorized, "")
-				wantStatus(t, "userinfo with the refreshed access token (hint "+hint+")", tt.userinfo(next.str("access_token")), http.StatusUnauthorized, "")
+			for _, h := range hints {
+				t.Run(h.name, func(t *testing.T) {
+					tt := tokenTest{t, s}
+					tok := tt.signIn(tt.rp("app", strings.Fields(offlineScopes)...))
+					next := tt.refresh("app", tok.RefreshToken, "")
+					tt.want("refresh", next, http.StatusOK, "")
+					tt.want("revoke", tt.revoke("app", next.str("refresh_token"), h.hint), http.StatusOK, "")
+					tt.want("refresh after revocation", tt.refresh("app", next.str("refresh_token"), ""), http.StatusBadRequest, "invalid_grant")
+					tt.want("userinfo with the login's access token", tt.userinfo(tok.AccessToken), http.StatusUnauthorized, "")
+					tt.want("userinfo with the refreshed access token", tt.userinfo(next.str("access_token")), http.StatusUnauthorized, "")
+				})
 			}
 		})
 		t.Run("revoking an access token ends it at userinfo but keeps the refresh token", func(t *testing.T) {
-			for _, hint := range []string{"", "access_token", "refresh_token"} {
-				tt := tokenTest{t, s}
-				tok := tt.signIn(tt.rp("app", strings.Fields(offlineScopes)...))
-				wantStatus(t, "revoke (hint "+hint+")", tt.revoke("app", tok.AccessToken, hint), http.StatusOK, "")
-				wantStatus(t, "userinfo (hint "+hint+")", tt.userinfo(tok.AccessToken), http.StatusUnauthorized, "")
-				wantStatus(t, "refresh (hint "+hint+")", tt.refresh("app", tok.RefreshToken, ""), http.StatusOK, "")
+			for _, h := range hints {
+				t.Run(h.name, func(t *testing.T) {
+					tt := tokenTest{t, s}
+					tok := tt.signIn(tt.rp("app", strings.Fields(offlineScopes)...))
+					tt.want("revoke", tt.revoke("app", tok.AccessToken, h.hint), http.StatusOK, "")
+					tt.want("userinfo", tt.userinfo(tok.AccessToken), http.StatusUnauthorized, "")
+					tt.want("refresh", tt.refresh("app", tok.RefreshToken, ""), http.StatusOK, "")
+				})
 			}
 		})
 		t.Run("revoking an opaque access token ends it at userinfo", func(t *testing.T) {
 			tt := tokenTest{t, s}
 			tok := tt.signIn(tt.rp("opaque"))
-			wantStatus(t, "revoke", tt.revoke("opaque", tok.AccessToken, ""), http.StatusOK, "")
-			wantStatus(t, "userinfo", tt.userinfo(tok.AccessToken), http.StatusUnauthorized, "")
+			tt.want("revoke", tt.revoke("opaque", tok.AccessToken, ""), http.StatusOK, "")
+			tt.want("userinfo", tt.userinfo(tok.AccessToken), http.StatusUnauthorized, "")
 		})
 		t.Run("revoking an unknown token is 200", func(t *testing.T) {
 			tt := tokenTest{t, s}
-			for _, hint := range []string{"", "access_token", "refresh_token"} {
-				wantStatus(t, "revoke (hint "+hint+")", tt.revoke("app", "no-such-token", hint), http.StatusOK, "")
+			for _, h := range hints {
+				tt.want("revoke "+h.name, tt.revoke("app", "no-such-token", h.hint), http.StatusOK, "")
 			}
 		})
 		t.Run("another client cannot revoke a client's tokens", func(t *testing.T) {
@@ -687,15 +760,15 @@ func TestRevocation(t *testing.T) {
 					t.Fatalf("revoke by another client: %d %s", a.Status, a.Body)
 				}
 			}
-			wantStatus(t, "userinfo", tt.userinfo(tok.AccessToken), http.StatusOK, "")
-			wantStatus(t, "refresh", tt.refresh("app", tok.RefreshToken, ""), http.StatusOK, "")
+			tt.want("userinfo", tt.userinfo(tok.AccessToken), http.StatusOK, "")
+			tt.want("refresh", tt.refresh("app", tok.RefreshToken, ""), http.StatusOK, "")
 		})
 		t.Run("revocation needs the client's secret", func(t *testing.T) {
 			tt := tokenTest{t, s}
 			tok := tt.signIn(tt.rp("app"))
 			a := tt.post("/revoke", "app", appSecret+"x", url.Values{"token": {tok.AccessToken}})
-			wantStatus(t, "revoke with a wrong secret", a, http.StatusUnauthorized, "invalid_client")
-			wantStatus(t, "userinfo", tt.userinfo(tok.AccessToken), http.StatusOK, "")
+			tt.want("revoke with a wrong secret", a, http.StatusUnauthorized, "invalid_client")
+			tt.want("userinfo", tt.userinfo(tok.AccessToken), http.StatusOK, "")
 		})
 	})
 }
@@ -706,8 +779,8 @@ func TestClientCredentialsGrant(t *testing.T) {
 	eachServer(t, func(t *testing.T, s *idptest.Server) {
 		tt := tokenTest{t, s}
 		a := tt.post("/token", machineClientID, machineSecret, url.Values{"grant_type": {"client_credentials"}})
-		wantStatus(t, "client_credentials", a, http.StatusOK, "")
-		wantNoStore(t, "client_credentials", a)
+		tt.want("client_credentials", a, http.StatusOK, "")
+		tt.wantNoStore("client_credentials", a)
 		if _, ok := a.JSON["id_token"]; ok {
 			t.Fatalf("client_credentials answered an ID token: %s", a.Body)
 		}
@@ -726,7 +799,7 @@ func TestClientCredentialsGrant(t *testing.T) {
 			t.Fatalf("claims = %+v", c)
 		}
 		// A machine token is no user's: userinfo refuses it.
-		wantStatus(t, "userinfo with a machine token", tt.userinfo(a.str("access_token")), http.StatusUnauthorized, "")
+		tt.want("userinfo with a machine token", tt.userinfo(a.str("access_token")), http.StatusUnauthorized, "")
 	})
 }
 
@@ -761,8 +834,11 @@ func TestTokenEndpointRefusals(t *testing.T) {
 			t.Run(c.name, func(t *testing.T) {
 				tt := tokenTest{t, s}
 				a := tt.post("/token", c.client, c.secret, c.form)
-				wantStatus(t, "token", a, c.status, c.wantCode)
-				wantNoStore(t, "token", a)
+				tt.want("token", a, c.status, c.wantCode)
+				tt.wantNoStore("token", a)
+				if c.status == http.StatusUnauthorized && a.Header.Get("WWW-Authenticate") != `Basic realm="twofold"` {
+					t.Fatalf("401 without a Basic challenge: %q", a.Header.Get("WWW-Authenticate"))
+				}
 				if a.str("access_token") != "" {
 					t.Fatalf("refused request got a token: %s", a.Body)
 				}
@@ -789,18 +865,18 @@ func TestAccessAndIDTokenFormats(t *testing.T) {
 				c.IssuedAt != s.Clock.Now().Unix() || c.Expiry != s.Clock.Now().Add(15*time.Minute).Unix() {
 				t.Fatalf("claims = %+v, login %+v", c, login)
 			}
-			if h := jwtHeader(t, tok.Extra("id_token").(string)); h.Algorithm != "RS256" {
+			if h := tt.jwtHeader(tok.Extra("id_token").(string)); h.Algorithm != "RS256" {
 				t.Fatalf("default ID token alg = %s, want RS256", h.Algorithm)
 			}
 		})
 		t.Run("an opaque access token is not a JWT and works at userinfo", func(t *testing.T) {
 			tt := tokenTest{t, s}
 			tok := tt.signIn(tt.rp("opaque"))
-			if _, err := jose.ParseSigned(tok.AccessToken, allAlgs); err == nil || strings.Count(tok.AccessToken, ".") == 2 {
+			if _, err := jose.ParseSigned(tok.AccessToken, tokenAlgs); err == nil || strings.Count(tok.AccessToken, ".") == 2 {
 				t.Fatalf("opaque access token looks like a JWT: %s", tok.AccessToken)
 			}
 			a := tt.userinfo(tok.AccessToken)
-			wantStatus(t, "userinfo", a, http.StatusOK, "")
+			tt.want("userinfo", a, http.StatusOK, "")
 			if a.str("preferred_username") != "alice" {
 				t.Fatalf("userinfo = %s", a.Body)
 			}
@@ -813,7 +889,7 @@ func TestAccessAndIDTokenFormats(t *testing.T) {
 			rp := tt.rp("edclient")
 			tok := tt.signIn(rp)
 			raw, _ := tok.Extra("id_token").(string)
-			if h := jwtHeader(t, raw); h.Algorithm != "EdDSA" {
+			if h := tt.jwtHeader(raw); h.Algorithm != "EdDSA" {
 				t.Fatalf("ID token alg = %s, want EdDSA", h.Algorithm)
 			}
 			if _, c := rp.IDToken(tok); c.Username != "alice" || c.Nonce != "nonce-1" {
@@ -832,7 +908,7 @@ func TestTokensSignedBeforeAKeyRotationStillVerify(t *testing.T) {
 		rp := tt.rp("app")
 		oldTok := tt.signIn(rp)
 		oldRaw := oldTok.Extra("id_token").(string)
-		oldKid := jwtHeader(t, oldRaw).KeyID
+		oldKid := tt.jwtHeader(oldRaw).KeyID
 
 		if err := s.Keys.Rotate(ctx, "RS256"); err != nil {
 			t.Fatal(err)
@@ -841,13 +917,13 @@ func TestTokensSignedBeforeAKeyRotationStillVerify(t *testing.T) {
 		if kids := tt.jwksKids("RS256"); len(kids) != 2 || !slices.Contains(kids, oldKid) {
 			t.Fatalf("RS256 kids after rotation = %v, want the old and the new one", kids)
 		}
-		if kid := jwtHeader(t, tt.signIn(rp).Extra("id_token").(string)).KeyID; kid != oldKid {
+		if kid := tt.jwtHeader(tt.signIn(rp).Extra("id_token").(string)).KeyID; kid != oldKid {
 			t.Fatalf("a token signed before the publish lead used kid %s, want the old %s", kid, oldKid)
 		}
 
 		s.Clock.Advance(10*time.Minute + 11*time.Second) // publish lead + JWKS cache TTL
 		newTok := tt.signIn(rp)
-		newKid := jwtHeader(t, newTok.Extra("id_token").(string)).KeyID
+		newKid := tt.jwtHeader(newTok.Extra("id_token").(string)).KeyID
 		if newKid == oldKid || !slices.Contains(tt.jwksKids("RS256"), newKid) {
 			t.Fatalf("after the lead the ID token kid is %s (old %s)", newKid, oldKid)
 		}
@@ -865,7 +941,7 @@ func TestTokensSignedBeforeAKeyRotationStillVerify(t *testing.T) {
 		}
 		// Resource servers too: the old access token still verifies and works.
 		tt.verifyJWT(oldTok.AccessToken)
-		wantStatus(t, "userinfo with the old access token", tt.userinfo(oldTok.AccessToken), http.StatusOK, "")
+		tt.want("userinfo with the old access token", tt.userinfo(oldTok.AccessToken), http.StatusOK, "")
 	})
 }
 
@@ -897,31 +973,31 @@ func TestClientAuthenticationAtTheTokenEndpoint(t *testing.T) {
 		rp := tokenTest{t, s}.rp("app")
 		cases := []struct {
 			name   string
-			send   func(tt tokenTest, form url.Values) answer
+			send   func(tt tokenTest, form url.Values) tokenAnswer
 			status int
 			code   string
 		}{
-			{"client_secret_basic with the right secret succeeds", func(tt tokenTest, form url.Values) answer {
+			{"client_secret_basic with the right secret succeeds", func(tt tokenTest, form url.Values) tokenAnswer {
 				return tt.post("/token", "app", appSecret, form)
 			}, http.StatusOK, ""},
-			{"client_secret_post with the right secret succeeds", func(tt tokenTest, form url.Values) answer {
+			{"client_secret_post with the right secret succeeds", func(tt tokenTest, form url.Values) tokenAnswer {
 				form.Set("client_id", "app")
 				form.Set("client_secret", appSecret)
 				return tt.post("/token", "", "", form)
 			}, http.StatusOK, ""},
-			{"client_secret_basic with a wrong secret is 401 invalid_client", func(tt tokenTest, form url.Values) answer {
+			{"client_secret_basic with a wrong secret is 401 invalid_client", func(tt tokenTest, form url.Values) tokenAnswer {
 				return tt.post("/token", "app", appSecret[:len(appSecret)-1]+"X", form)
 			}, http.StatusUnauthorized, "invalid_client"},
-			{"client_secret_post with a wrong secret is 401 invalid_client", func(tt tokenTest, form url.Values) answer {
+			{"client_secret_post with a wrong secret is 401 invalid_client", func(tt tokenTest, form url.Values) tokenAnswer {
 				form.Set("client_id", "app")
 				form.Set("client_secret", "wrong-secret-0123456789")
 				return tt.post("/token", "", "", form)
 			}, http.StatusUnauthorized, "invalid_client"},
-			{"a confidential client without its secret is 401 invalid_client", func(tt tokenTest, form url.Values) answer {
+			{"a confidential client without its secret is 401 invalid_client", func(tt tokenTest, form url.Values) tokenAnswer {
 				form.Set("client_id", "app")
 				return tt.post("/token", "", "", form)
 			}, http.StatusUnauthorized, "invalid_client"},
-			{"an unknown client is 401 invalid_client", func(tt tokenTest, form url.Values) answer {
+			{"an unknown client is 401 invalid_client", func(tt tokenTest, form url.Values) tokenAnswer {
 				return tt.post("/token", "nobody", appSecret, form)
 			}, http.StatusUnauthorized, "invalid_client"},
 		}
@@ -931,11 +1007,11 @@ func TestClientAuthenticationAtTheTokenEndpoint(t *testing.T) {
 				code := tt.code(idptest.NewBrowser(t, s), rp, tokVerifier)
 				form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {appRedirect}, "code_verifier": {tokVerifier}}
 				a := c.send(tt, form)
-				wantStatus(t, "token", a, c.status, c.code)
-				wantNoStore(t, "token", a)
+				tt.want("token", a, c.status, c.code)
+				tt.wantNoStore("token", a)
 				if c.status != http.StatusOK {
 					// The refused attempt did not burn the code for the real client.
-					wantStatus(t, "exchange by the client", tt.exchange("app", code, tokVerifier, appRedirect), http.StatusOK, "")
+					tt.want("exchange by the client", tt.exchange("app", code, tokVerifier, appRedirect), http.StatusOK, "")
 				}
 			})
 		}
@@ -1000,5 +1076,45 @@ func TestDiscoveryDescribesWhatTheTokenSideDoes(t *testing.T) {
 				}
 			})
 		}
+	})
+}
+
+func TestIntrospectionWithAClientAssertionUsesItOnce(t *testing.T) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwks, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: "rs1", Algorithm: "RS256", Use: "sig"}}})
+	st := staticFixture()
+	st.Clients = append(st.Clients, idp.ClientSpec{ID: "resource", JWKS: string(jwks), GrantTypes: []string{idp.GrantClientCredentials}})
+	eachDatabaseServer(t, st, func(t *testing.T, s *idptest.Server) {
+		tt := tokenTest{t, s}
+		signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: key, KeyID: "rs1"}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertion := func(jti string) url.Values {
+			now := s.Clock.Now()
+			b, _ := json.Marshal(map[string]any{"iss": "resource", "sub": "resource", "aud": s.URL, "jti": jti, "iat": now.Unix(), "exp": now.Add(5 * time.Minute).Unix()})
+			jws, err := signer.Sign(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, _ := jws.CompactSerialize()
+			return url.Values{"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}, "client_assertion": {raw}}
+		}
+		form := assertion("cc-1")
+		form.Set("grant_type", "client_credentials")
+		tok := tt.post("/token", "", "", form)
+		tt.want("client_credentials with an assertion", tok, http.StatusOK, "")
+
+		form = assertion("introspect-1")
+		form.Set("token", tok.str("access_token"))
+		first := tt.post("/introspect", "", "", form)
+		tt.want("introspect", first, http.StatusOK, "")
+		if first.JSON["active"] != true || first.str("client_id") != "resource" {
+			t.Fatalf("introspection = %s", first.Body)
+		}
+		tt.want("introspect with a replayed assertion", tt.post("/introspect", "", "", form), http.StatusUnauthorized, "invalid_client")
 	})
 }

@@ -90,7 +90,20 @@ func (p *Provider) exchangeCode(ctx context.Context, client opClient, req *oidc.
 	if slices.Contains(g.scopes, oidc.ScopeOfflineAccess) && client.hasGrant(GrantRefreshToken) {
 		refresh = &storage.RefreshToken{FamilyID: randomToken(16)}
 	}
-	return p.issue(ctx, g, refresh)
+	resp, err := p.issue(ctx, g, refresh)
+	if err != nil {
+		return nil, err
+	}
+	// A concurrent second redemption may have revoked this request's tokens
+	// before ours existed; it marked the request first, so check the mark
+	// and revoke what we just minted. This redemption still answers as the
+	// first of two sequential ones would: with tokens, which are revoked.
+	if retracted, err := p.store.AuthRequestRetracted(ctx, ar.ID); err != nil || retracted {
+		if err := p.store.RevokeAuthRequestTokens(ctx, ar.ID); err != nil {
+			p.log.ErrorContext(ctx, "revoke tokens of a replayed code", "err", err)
+		}
+	}
+	return resp, nil
 }
 
 // refresh rotates a refresh token: the old one is marked used and the new

@@ -14,6 +14,8 @@ type SessionFactor struct {
 	Method string    `json:"method"` // "pwd", "totp", "webauthn", "backup_code", …
 	At     time.Time `json:"at"`     // when it was proven
 	AMR    []string  `json:"amr"`    // the RFC 8176 values it contributes
+	// UserVerified: a WebAuthn factor whose authenticator verified the user.
+	UserVerified bool `json:"uv,omitempty"`
 }
 
 // SessionFactors is a list of factors stored as a JSON array in a text

@@ -166,9 +166,23 @@ func (s *Store) RevokeRefreshFamily(ctx context.Context, familyID string) error 
 // RevokeAuthRequestTokens revokes everything issued from an auth request:
 // its access tokens, and every refresh family started from it with all the
 // access tokens of those families. Called when its code is redeemed twice
-// (RFC 6749 §4.1.2).
+// (RFC 6749 §4.1.2). It first marks the request not done, committed before
+// any token is revoked: a first redemption still minting its tokens checks
+// that mark afterwards (see AuthRequestRetracted), so tokens minted after
+// this revocation ran cannot escape it.
 func (s *Store) RevokeAuthRequestTokens(ctx context.Context, authRequestID string) error {
+	if err := s.db.WithContext(ctx).Model(&AuthRequest{}).Where("id = ?", authRequestID).Update("done", false).Error; err != nil {
+		return translate("retract auth request", err)
+	}
 	return s.revokeTokensWhere(ctx, "revoke auth request tokens", "auth_request_id", authRequestID)
+}
+
+// AuthRequestRetracted reports whether RevokeAuthRequestTokens has run for
+// the request (or it is gone).
+func (s *Store) AuthRequestRetracted(ctx context.Context, authRequestID string) (bool, error) {
+	var n int64
+	err := s.db.WithContext(ctx).Model(&AuthRequest{}).Where("id = ? AND done = ?", authRequestID, true).Count(&n).Error
+	return n == 0, translate("check auth request", err)
 }
 
 // RevokeSessionTokens revokes the access and refresh tokens bound to a

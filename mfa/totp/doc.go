@@ -1,3 +1,5 @@
 // Package totp owns time-based one-time passwords (RFC 6238): secrets,
-// otpauth URIs and mapping a code to its time step. It has no storage.
+// otpauth URIs and their QR codes, and checking a code against a secret, the
+// clock and the last accepted time step. It has no storage: the caller keeps
+// the secret sealed and advances the last step atomically.
 package totp

@@ -783,6 +783,16 @@ func testRevokeAuthRequestTokens(t *testing.T, newStore Factory) {
 	mustAccessRevoked(t, s, false, "o-at")
 	mustNil(t, s.RevokeAuthRequestTokens(ctx(t), "ar1"))
 	mustNil(t, s.RevokeAuthRequestTokens(ctx(t), "none"))
+
+	// The revocation marks the request first, for a redemption still minting.
+	pvDoneRequest(t, s, "ar3", now)
+	if retracted, err := s.AuthRequestRetracted(ctx(t), "ar3"); err != nil || retracted {
+		t.Fatalf("a done request reads as retracted: %v, %v", retracted, err)
+	}
+	mustNil(t, s.RevokeAuthRequestTokens(ctx(t), "ar3"))
+	if retracted, err := s.AuthRequestRetracted(ctx(t), "ar3"); err != nil || !retracted {
+		t.Fatalf("a revoked request does not read as retracted: %v, %v", retracted, err)
+	}
 }
 
 func testRevokeSessionTokens(t *testing.T, newStore Factory) {
