@@ -23,6 +23,21 @@ const (
 	StepPassword StepKind = "password" // show the password form
 	StepConsent  StepKind = "consent"  // ask the user to allow the client
 	StepRedirect StepKind = "redirect" // send the browser to Step.RedirectURL with 303 See Other
+	// StepSecondFactor: show the challenge page of one of Step.Methods (the
+	// one the browser asked for with ?method=, else the first).
+	StepSecondFactor StepKind = "second_factor"
+	// StepEnroll: a second factor is required and the user has none: let
+	// them choose one of Step.Methods to enroll.
+	StepEnroll StepKind = "enroll"
+	// StepBackupCodes: show Step.BackupCodes once, then continue.
+	StepBackupCodes StepKind = "backup_codes"
+)
+
+// Second-factor methods as the pages name them (a[data-method=…]).
+const (
+	MethodWebAuthn   = "webauthn"
+	MethodTOTP       = "totp"
+	MethodBackupCode = "backup_code"
 )
 
 // ClientInfo is what a page may show about the relying party.
@@ -39,10 +54,35 @@ type Step struct {
 	Client        ClientInfo
 	LoginHint     string   // StepPassword: prefill the username
 	Scopes        []string // StepConsent: what the client asks for
+	// Methods: StepSecondFactor, what the user may prove; StepEnroll, what
+	// may be enrolled. Most phishing-resistant first.
+	Methods []string
+	// RequireUV: the WebAuthn check must verify the user (PIN, biometric).
+	RequireUV bool
+	// BackupCodes: StepBackupCodes, shown exactly once.
+	BackupCodes []string
+	// Reason says in plain words why a second factor is asked.
+	Reason string
 	// Session, when not nil, is a new value for the SSO session cookie (the
 	// session was created, rotated or ended); the pages must set it.
 	Session *SessionCookie
 }
+
+// TOTPEnrollment is an authenticator waiting for its first code.
+type TOTPEnrollment struct {
+	ID     string
+	URI    string // otpauth://totp/… (validated: safe to use as a link)
+	Secret string // base32, for typing in by hand
+	QRPNG  []byte
+}
+
+// ErrInvalidCode: a TOTP or backup code that is wrong, malformed or
+// already used. Pages answer 401.
+var ErrInvalidCode = errors.New("idp: the code is not right")
+
+// ErrWebAuthn: a WebAuthn ceremony failed (wrong authenticator, expired
+// or replayed challenge, cloned credential, cancelled). Pages answer 400.
+var ErrWebAuthn = errors.New("idp: the security key or passkey check failed")
 
 // SessionCookie is a value for the SSO session cookie. An empty Value means
 // "delete the cookie".
