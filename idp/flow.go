@@ -14,6 +14,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
+	"github.com/twofold-idp/twofold/idp/policy"
 	"github.com/twofold-idp/twofold/storage"
 )
 
@@ -120,16 +121,27 @@ func (p *Provider) Resume(ctx context.Context, id string, b Browser) (Step, erro
 	if ar.Done {
 		return Step{Kind: StepRedirect, AuthRequestID: id, RedirectURL: p.callbackURL(id)}, nil
 	}
-	return p.next(ctx, ar, b, true)
+	step, err := p.next(ctx, ar, b, true)
+	if err == nil && step.Kind == StepBackupCodes {
+		// Made here, on the page view that shows them: shown exactly once.
+		sess, user, err := p.sessionUser(ctx, b.SessionCookie)
+		if err != nil || sess == nil {
+			return Step{}, ErrAuthRequestNotFound
+		}
+		if step.BackupCodes, err = p.issueBackupCodes(ctx, user.ID); err != nil {
+			return Step{}, err
+		}
+	}
+	return step, err
 }
 
 func (p *Provider) callbackURL(id string) string {
 	return p.cfg.Issuer + "/authorize/callback?id=" + url.QueryEscape(id)
 }
 
-// next is the login state machine: from the request and the browser's
-// session it decides what must still happen. interactive=false is
-// prompt=none: any needed page becomes an error instead.
+// next is the login state machine: from the request, the browser's
+// session and the step-up policy it decides what must still happen.
+// interactive=false is prompt=none: any needed page becomes an error.
 func (p *Provider) next(ctx context.Context, ar *storage.AuthRequest, b Browser, interactive bool) (Step, error) {
 	client, err := p.store.GetClient(ctx, ar.ClientID)
 	if err != nil {
@@ -143,22 +155,54 @@ func (p *Provider) next(ctx context.Context, ar *storage.AuthRequest, b Browser,
 	if sess != nil && ar.IDTokenHintSubject != "" && sess.UserID != ar.IDTokenHintSubject {
 		sess = nil // the relying party expects another user
 	}
-	now := p.now()
-	needLogin := sess == nil
-	// A sign-in during this very request satisfies prompt=login and max_age.
-	if sess != nil && sess.AuthTime.Before(ar.CreatedAt) {
-		if slices.Contains(ar.Prompt, oidc.PromptLogin) || (interactive && slices.Contains(ar.Prompt, oidc.PromptSelectAccount)) {
-			needLogin = true
-		}
-		if ar.MaxAgeSeconds != nil && now.Sub(sess.AuthTime) > time.Duration(*ar.MaxAgeSeconds)*time.Second {
-			needLogin = true
-		}
+	if sess != nil && interactive && containsString(ar.Prompt, oidc.PromptSelectAccount) && sess.AuthTime.Before(ar.CreatedAt) {
+		sess = nil // let the person choose (sign in) again
 	}
-	if needLogin {
+	login := func() (Step, error) {
 		if !interactive {
 			return Step{}, oidc.ErrLoginRequired().WithDescription("The user must sign in.")
 		}
 		step.Kind, step.LoginHint = StepPassword, ar.LoginHint
+		return step, nil
+	}
+	if sess == nil {
+		return login()
+	}
+	d, counts, err := p.decide(ctx, ar, client, user, sess)
+	if err != nil {
+		return Step{}, err
+	}
+	if d.Need != policy.NeedNothing || d.Target > policy.LevelPassword {
+		p.audit(ctx, user.ID, "policy.decision", ar.ClientID, map[string]any{
+			"need": d.Need.String(), "level": d.Level.String(), "target": d.Target.String(), "reason": d.Reason,
+		})
+	}
+	switch d.Need {
+	case policy.NeedFirstFactor:
+		return login()
+	case policy.NeedImpossible:
+		return unmet(ar, p.cfg.Issuer, d.Reason, interactive)
+	case policy.NeedSecondFactor, policy.NeedEnrollment:
+		if !interactive {
+			return Step{}, oidc.ErrInteractionRequired().WithDescription("The user must prove a second factor.")
+		}
+		step.RequireUV, step.Reason = d.RequireUV, userReason(d)
+		enrolled := enrolledMethods(counts)
+		switch {
+		case d.Need == policy.NeedSecondFactor:
+			step.Kind, step.Methods = StepSecondFactor, methodNames(d.Methods)
+		case len(enrolled) > 0 && !freshSecondFactor(sess, p.now(), freshProof):
+			// Adding a factor needs a fresh proof of one the user has.
+			step.Kind, step.Methods, step.RequireUV = StepSecondFactor, methodNames(enrolled), false
+		default:
+			step.Kind, step.Methods = StepEnroll, methodNames(d.Methods)
+		}
+		return step, nil
+	}
+	// A user with a second factor but no backup codes gets a set now —
+	// recovery must never be a dead end — shown once by the next page.
+	if interactive && counts.BackupCodes == 0 && counts.TOTP+counts.WebAuthn > 0 && freshSecondFactor(sess, p.now(), freshProof) {
+		step.Kind = StepBackupCodes
 		return step, nil
 	}
 	if !ar.ConsentGiven {
@@ -176,7 +220,7 @@ func (p *Provider) next(ctx context.Context, ar *storage.AuthRequest, b Browser,
 			return step, nil
 		}
 	}
-	amr, acr := sessionClaims(sess)
+	amr, acr := sessionAMR(sess, d, p), d.Level.ACR()
 	if err := p.store.CompleteAuthRequest(ctx, ar.ID, user.ID, sess.ID, sess.AuthTime, amr, acr); err != nil && !isNotFound(err) {
 		return Step{}, err
 	}
@@ -185,6 +229,14 @@ func (p *Provider) next(ctx context.Context, ar *storage.AuthRequest, b Browser,
 	}
 	step.Kind, step.RedirectURL = StepRedirect, p.callbackURL(ar.ID)
 	return step, nil
+}
+
+// userReason says why a second factor is asked, for the person signing in.
+func userReason(d policy.Decision) string {
+	if d.Target >= policy.LevelPhishingResistant {
+		return "This application requires a passkey or security key."
+	}
+	return "This sign-in needs a second step to confirm it is you."
 }
 
 // needsConsent: prompt=consent always asks; a first-party client never
@@ -209,18 +261,6 @@ func (p *Provider) needsConsent(ctx context.Context, ar *storage.AuthRequest, cl
 		}
 	}
 	return false, nil
-}
-
-// sessionClaims describes a session as amr and acr (ARCHITECTURE.md "Claims").
-func sessionClaims(s *storage.Session) (amr []string, acr string) {
-	for _, f := range s.Factors {
-		for _, v := range f.AMR {
-			if !slices.Contains(amr, v) {
-				amr = append(amr, v)
-			}
-		}
-	}
-	return amr, ACRPassword
 }
 
 // SubmitPassword checks a password for the login of request id.

@@ -15,6 +15,8 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/op"
 
 	"github.com/twofold-idp/twofold/idp/secrets"
+	"github.com/twofold-idp/twofold/mfa/backupcodes"
+	"github.com/twofold-idp/twofold/mfa/webauthn"
 	"github.com/twofold-idp/twofold/storage"
 )
 
@@ -28,6 +30,9 @@ type ProviderConfig struct {
 	IDTokenLifetime      time.Duration // default 1h
 	AccessTokenAlg       string        // default ES256
 	CORSAllowedOrigins   []string
+	// BackupCodeParams are the argon2id costs of backup codes (zero: the
+	// OWASP defaults; tests pass cheap ones).
+	BackupCodeParams backupcodes.Params
 }
 
 // Lifetimes of the single-use steps of a login.
@@ -91,6 +96,7 @@ type providerStore interface {
 
 	UseClientAssertion(ctx context.Context, clientID, jti string, expiresAt time.Time) error
 	AppendAudit(ctx context.Context, e *storage.AuditEvent) error
+	mfaStore
 }
 
 var _ providerStore = (*storage.Store)(nil)
@@ -108,6 +114,8 @@ type Provider struct {
 	op     *op.Provider
 	server *opServer
 	secure bool // https issuer: __Host- cookies
+	codes  *backupcodes.Hasher
+	wa     *webauthn.Ceremonies // nil when the issuer's host cannot be a WebAuthn RP ID (an IP address)
 
 	discovery []byte // precomputed /.well-known/openid-configuration
 	handler   http.Handler
@@ -124,6 +132,20 @@ func NewProvider(cfg ProviderConfig, store providerStore, dir *Directory, keys *
 		return nil, fmt.Errorf("provider: issuer %q is not a URL", cfg.Issuer)
 	}
 	p := &Provider{cfg: cfg, store: store, dir: dir, keys: keys, ring: ring, log: logger, now: now, secure: iu.Scheme == "https"}
+	params := cfg.BackupCodeParams
+	if params == (backupcodes.Params{}) {
+		params = backupcodes.DefaultParams
+	}
+	p.codes = backupcodes.NewHasher(ring.SubKey("backup-code-pepper"), params)
+	// The WebAuthn relying party is the issuer's host; its origin is the
+	// issuer's origin (ARCHITECTURE.md: never an IP address).
+	p.wa, err = webauthn.New(webauthn.Config{
+		RPID: iu.Hostname(), RPDisplayName: "Twofold", Origins: []string{iu.Scheme + "://" + iu.Host}, Now: now,
+	})
+	if err != nil {
+		logger.Warn("WebAuthn is off: the issuer's host cannot be a WebAuthn relying party ID", "host", iu.Hostname(), "err", err)
+		p.wa = nil
+	}
 
 	var cryptoKey [32]byte
 	copy(cryptoKey[:], ring.SubKey("op-opaque-token"))

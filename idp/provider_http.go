@@ -9,6 +9,8 @@ import (
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/twofold-idp/twofold/idp/policy"
 )
 
 // routes assembles the provider's handler: precomputed discovery and JWKS
@@ -188,10 +190,10 @@ type discoveryDocument struct {
 
 // ACR levels, weakest first (ARCHITECTURE.md "Claims").
 const (
-	ACRPassword          = "urn:twofold:acr:pwd"
-	ACRMFA               = "urn:twofold:acr:mfa"
-	ACRPhishingResistant = "urn:twofold:acr:phr"
-	ACRPAPEMultiFactor   = "http://schemas.openid.net/pape/policies/2007/06/multi-factor"
+	ACRPassword          = policy.ACRPassword
+	ACRMFA               = policy.ACRMFA
+	ACRPhishingResistant = policy.ACRPhishingResistant
+	ACRPAPEMultiFactor   = policy.ACRPAPEMultiFactor
 )
 
 func (p *Provider) buildDiscovery() ([]byte, error) {
