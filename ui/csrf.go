@@ -78,8 +78,13 @@ func (s *Server) checkCSRF(r *http.Request) error {
 	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
 		return fmt.Errorf("%w: Sec-Fetch-Site is cross-site", errCSRF)
 	}
-	if o := r.Header.Get("Origin"); o != "" {
-		// "null" (opaque origins: sandboxed frames, some redirects) does not parse to an origin and is refused.
+	// A page served with Referrer-Policy: no-referrer makes the browser send
+	// "Origin: null" on its own form POSTs (Fetch §3.2.5); Sec-Fetch-Site,
+	// which only the browser sets, then tells a same-origin form apart from
+	// an opaque origin (sandboxed frame) that is refused. The token is
+	// checked either way.
+	if o := r.Header.Get("Origin"); o != "" && !(o == "null" && r.Header.Get("Sec-Fetch-Site") == "same-origin") {
+		// Any other "null" does not parse to an origin and is refused.
 		u, err := url.Parse(o)
 		origin, ok := "", false
 		if err == nil {

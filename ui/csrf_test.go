@@ -87,6 +87,12 @@ func TestCheckCSRF(t *testing.T) {
 			map[string]string{"Origin": "http://id.example.com"}, true, true},
 		{"a POST from an opaque origin fails", http.MethodPost, url.Values{"csrf_token": {token}},
 			map[string]string{"Origin": "null"}, true, true},
+		{"a POST from an opaque cross-site origin fails", http.MethodPost, url.Values{"csrf_token": {token}},
+			map[string]string{"Origin": "null", "Sec-Fetch-Site": "cross-site"}, true, true},
+		{"a same-origin form POST under no-referrer (Origin null) passes with the token", http.MethodPost, url.Values{"csrf_token": {token}},
+			map[string]string{"Origin": "null", "Sec-Fetch-Site": "same-origin"}, true, false},
+		{"a same-origin form POST under no-referrer still needs the token", http.MethodPost, url.Values{},
+			map[string]string{"Origin": "null", "Sec-Fetch-Site": "same-origin"}, true, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -3,6 +3,7 @@ package ui
 import (
 	"bytes"
 	"context"
+	"encoding/base32"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -20,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/twofold-idp/twofold/idp"
+	"github.com/twofold-idp/twofold/mfa/totp"
 )
 
 // fakeSetup is an in-memory SetupService: this package's tests cover the HTTP layer, not idp.
@@ -93,7 +95,10 @@ type fakeFlow struct {
 	calls    []flowCall
 }
 
-var _ LoginFlow = (*fakeFlow)(nil)
+var (
+	_ LoginFlow = (*fakeFlow)(nil)
+	_ MFAFlow   = (*fakeFlow)(nil)
+)
 
 type fakeAuthRequest struct {
 	client      idp.ClientInfo
@@ -103,6 +108,13 @@ type fakeAuthRequest struct {
 	signedIn    bool
 	consented   bool
 	redirectURL string // where the finished request goes
+	// Second factors, after the password and before consent.
+	mfaMethods  []string // when set, one of them is asked (idp.StepSecondFactor)
+	enroll      []string // when set, one of them must be enrolled (idp.StepEnroll), then backupCodes are shown
+	backupCodes []string // shown once (idp.StepBackupCodes) after an enrollment
+	mfaDone     bool
+	enrolled    bool
+	codesShown  bool
 }
 
 type fakeLogout struct {
@@ -113,17 +125,22 @@ type fakeLogout struct {
 // scriptedStep replaces what a method would do. Steps stand for LogoutPrompt and LogoutResult too: ClientName is
 // taken from Client.Name and the redirect from RedirectURL.
 type scriptedStep struct {
-	step idp.Step
-	err  error
+	step       idp.Step
+	err        error
+	data       []byte             // what the Begin… methods return
+	enrollment idp.TOTPEnrollment // what StartTOTPEnrollment and TOTPEnrollment return
 }
 
 type flowCall struct {
-	method   string
-	id       string // the auth request id or logout token
-	browser  idp.Browser
-	username string
-	password string
-	allow    bool
+	method     string
+	id         string // the auth request id or logout token
+	browser    idp.Browser
+	username   string
+	password   string
+	allow      bool
+	code       string // SubmitTOTP, SubmitBackupCode, ConfirmTOTPEnrollment
+	enrollment string // TOTPEnrollment, ConfirmTOTPEnrollment
+	body       string // the Finish… methods
 }
 
 // Test fixtures of the fake flow.
@@ -135,14 +152,35 @@ const (
 	fakeDeniedURL    = "https://rp.example/callback?error=access_denied&state=s1"
 	fakeLogoutURL    = "https://rp.example/signed-out"
 	fakeSessionValue = "session-value-1"
+	fakeMFASession   = "session-value-2" // what a second factor or a passkey sign-in rotates the session to
+	fakeTOTPCode     = "123456"
+	fakeBackupCode   = "abcde-fghij"
+	fakeMFAReason    = "Demo App asks for two-step verification."
+	fakeEnrollmentID = "enr-1"
+	fakeWebAuthnSess = "wa-session-1"
+)
+
+// fakeBackupCodes are what "req-enroll" shows after the enrollment.
+var fakeBackupCodes = []string{"k7p2m-x9qdf", "3nw8c-hv4tz", "q5rj6-b2mxe", "t9fk3-wp7na", "m4zc8-r6jvh",
+	"e2ux7-n5kqd", "h8vb4-c3tyw", "p6dm2-z9fre", "w3ja5-k8ngu", "x7qe9-d4hsb"}
+
+// fakeAssertionOptions and fakeCreationOptions are what the fake's Begin… methods return.
+const (
+	fakeAssertionOptions = `{"session":"` + fakeWebAuthnSess + `","publicKey":{"challenge":"AAECAwQFBgcICQoLDA0ODw","rpId":"localhost",` +
+		`"allowCredentials":[{"type":"public-key","id":"AQID"}],"userVerification":"preferred","timeout":300000}}`
+	fakeCreationOptions = `{"session":"` + fakeWebAuthnSess + `","publicKey":{"challenge":"AAECAwQFBgcICQoLDA0ODw",` +
+		`"rp":{"id":"localhost","name":"Twofold"},"user":{"id":"dXNlci0x","name":"alice","displayName":"alice"},` +
+		`"pubKeyCredParams":[{"type":"public-key","alg":-7},{"type":"public-key","alg":-257}],` +
+		`"authenticatorSelection":{"residentKey":"preferred","userVerification":"preferred"},"attestation":"none","timeout":300000}}`
 )
 
 var fakeSessionExpiry = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 
 // newFakeFlow knows alice and these requests: "req-pw" (password, then done), "req-hint" (login_hint alice),
 // "req-consent" (password, then consent to openid profile email offline_access), "req-sso" (already signed in:
-// straight back to the client); and the logout tokens "lt-app" (from Demo App, back to it) and "lt-anon" (no
-// client, nowhere to go back to).
+// straight back to the client), "req-mfa" (password done, a second factor of webauthn, totp or backup_code
+// pending), "req-enroll" (password done, a totp or webauthn enrollment pending, then backup codes); and the
+// logout tokens "lt-app" (from Demo App, back to it) and "lt-anon" (no client, nowhere to go back to).
 func newFakeFlow() *fakeFlow {
 	app := idp.ClientInfo{ID: "app", Name: fakeClientName}
 	return &fakeFlow{
@@ -151,6 +189,10 @@ func newFakeFlow() *fakeFlow {
 			"req-hint":    {client: app, loginHint: fakeUser, redirectURL: fakeDoneURL},
 			"req-consent": {client: app, scopes: []string{"openid", "profile", "email", "offline_access"}, redirectURL: fakeDoneURL},
 			"req-sso":     {client: app, signedIn: true, redirectURL: fakeDoneURL},
+			"req-mfa": {client: app, signedIn: true, redirectURL: fakeDoneURL,
+				mfaMethods: []string{idp.MethodWebAuthn, idp.MethodTOTP, idp.MethodBackupCode}},
+			"req-enroll": {client: app, signedIn: true, redirectURL: fakeDoneURL,
+				enroll: []string{idp.MethodTOTP, idp.MethodWebAuthn}, backupCodes: fakeBackupCodes},
 		},
 		users: map[string]string{fakeUser: fakePassword},
 		logouts: map[string]fakeLogout{
@@ -167,6 +209,13 @@ func (f *fakeFlow) script(method string, step idp.Step, err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.scripted[method] = scriptedStep{step: step, err: err}
+}
+
+// scriptAnswer makes every later call of method return sc (for the methods whose answer is not a Step).
+func (f *fakeFlow) scriptAnswer(method string, sc scriptedStep) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.scripted[method] = sc
 }
 
 func (f *fakeFlow) addRequest(id string, ar *fakeAuthRequest) {
@@ -212,6 +261,12 @@ func (f *fakeFlow) next(id string, ar *fakeAuthRequest) idp.Step {
 	switch {
 	case !ar.signedIn:
 		step.Kind, step.LoginHint = idp.StepPassword, ar.loginHint
+	case len(ar.mfaMethods) > 0 && !ar.mfaDone:
+		step.Kind, step.Methods, step.Reason = idp.StepSecondFactor, ar.mfaMethods, fakeMFAReason
+	case len(ar.enroll) > 0 && !ar.enrolled:
+		step.Kind, step.Methods, step.Reason = idp.StepEnroll, ar.enroll, fakeMFAReason
+	case len(ar.backupCodes) > 0 && !ar.codesShown:
+		step.Kind, step.BackupCodes = idp.StepBackupCodes, ar.backupCodes
 	case len(ar.scopes) > 0 && !ar.consented:
 		step.Kind, step.Scopes = idp.StepConsent, ar.scopes
 	default:
@@ -230,7 +285,11 @@ func (f *fakeFlow) Resume(_ context.Context, id string, b idp.Browser) (idp.Step
 	if err != nil {
 		return idp.Step{}, err
 	}
-	return f.next(id, ar), nil
+	step := f.next(id, ar)
+	if step.Kind == idp.StepBackupCodes {
+		ar.codesShown = true // shown once, like the real flow
+	}
+	return step, nil
 }
 
 func (f *fakeFlow) SubmitPassword(_ context.Context, id string, b idp.Browser, username, password string) (idp.Step, error) {
@@ -497,4 +556,163 @@ func wantNotContains(t *testing.T, body string, subs ...string) {
 			t.Errorf("body contains %q but must not:\n%s", s, body)
 		}
 	}
+}
+
+// mfaRotated is the step after a proven second factor: the next one, with the rotated session. The caller holds
+// f.mu.
+func (f *fakeFlow) mfaRotated(id string, ar *fakeAuthRequest) idp.Step {
+	step := f.next(id, ar)
+	step.Session = &idp.SessionCookie{Value: fakeMFASession, Expires: fakeSessionExpiry}
+	return step
+}
+
+// submitCode checks a TOTP or backup code against want.
+func (f *fakeFlow) submitCode(method, id string, b idp.Browser, code, want string) (idp.Step, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if sc, ok := f.begin(flowCall{method: method, id: id, browser: b, code: code}); ok {
+		return sc.step, sc.err
+	}
+	ar, err := f.request(id, b)
+	if err != nil {
+		return idp.Step{}, err
+	}
+	if !ar.signedIn || len(ar.mfaMethods) == 0 || ar.mfaDone {
+		return f.next(id, ar), nil
+	}
+	if code != want {
+		return idp.Step{}, idp.ErrInvalidCode
+	}
+	ar.mfaDone = true
+	return f.mfaRotated(id, ar), nil
+}
+
+func (f *fakeFlow) SubmitTOTP(_ context.Context, id string, b idp.Browser, code string) (idp.Step, error) {
+	return f.submitCode("SubmitTOTP", id, b, code, fakeTOTPCode)
+}
+
+func (f *fakeFlow) SubmitBackupCode(_ context.Context, id string, b idp.Browser, code string) (idp.Step, error) {
+	return f.submitCode("SubmitBackupCode", id, b, code, fakeBackupCode)
+}
+
+// beginCeremony answers a Begin… method with options.
+func (f *fakeFlow) beginCeremony(method, id string, b idp.Browser, options string) ([]byte, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if sc, ok := f.begin(flowCall{method: method, id: id, browser: b}); ok {
+		return sc.data, sc.err
+	}
+	if _, err := f.request(id, b); err != nil {
+		return nil, err
+	}
+	return []byte(options), nil
+}
+
+// finishCeremony accepts any body with the fake's session and a credential object, then lets done move the
+// request on.
+func (f *fakeFlow) finishCeremony(method, id string, b idp.Browser, body []byte, done func(*fakeAuthRequest)) (idp.Step, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if sc, ok := f.begin(flowCall{method: method, id: id, browser: b, body: string(body)}); ok {
+		return sc.step, sc.err
+	}
+	ar, err := f.request(id, b)
+	if err != nil {
+		return idp.Step{}, err
+	}
+	var req struct {
+		Session    string         `json:"session"`
+		Credential map[string]any `json:"credential"`
+	}
+	if err := json.Unmarshal(body, &req); err != nil || req.Session != fakeWebAuthnSess || req.Credential == nil {
+		return idp.Step{}, idp.ErrWebAuthn
+	}
+	done(ar)
+	return f.mfaRotated(id, ar), nil
+}
+
+func (f *fakeFlow) BeginWebAuthn(_ context.Context, id string, b idp.Browser) ([]byte, error) {
+	return f.beginCeremony("BeginWebAuthn", id, b, fakeAssertionOptions)
+}
+
+func (f *fakeFlow) FinishWebAuthn(_ context.Context, id string, b idp.Browser, body []byte) (idp.Step, error) {
+	return f.finishCeremony("FinishWebAuthn", id, b, body, func(ar *fakeAuthRequest) { ar.mfaDone = true })
+}
+
+func (f *fakeFlow) BeginPasskey(_ context.Context, id string, b idp.Browser) ([]byte, error) {
+	return f.beginCeremony("BeginPasskey", id, b, fakeAssertionOptions)
+}
+
+func (f *fakeFlow) FinishPasskey(_ context.Context, id string, b idp.Browser, body []byte) (idp.Step, error) {
+	return f.finishCeremony("FinishPasskey", id, b, body, func(ar *fakeAuthRequest) {
+		ar.signedIn, ar.mfaDone = true, true // a passkey with user verification is both factors
+	})
+}
+
+func (f *fakeFlow) BeginWebAuthnRegistration(_ context.Context, id string, b idp.Browser) ([]byte, error) {
+	return f.beginCeremony("BeginWebAuthnRegistration", id, b, fakeCreationOptions)
+}
+
+func (f *fakeFlow) FinishWebAuthnRegistration(_ context.Context, id string, b idp.Browser, body []byte) (idp.Step, error) {
+	return f.finishCeremony("FinishWebAuthnRegistration", id, b, body, func(ar *fakeAuthRequest) { ar.enrolled = true })
+}
+
+// fakeTOTPKey is the authenticator the fake enrolls: the RFC 6238 test secret.
+var fakeTOTPKey = totp.Key{Secret: []byte("12345678901234567890"), Issuer: "Twofold", Account: "alice"}
+
+// fakeEnrollment is what StartTOTPEnrollment returns: a real otpauth URI and QR code.
+func fakeEnrollment() idp.TOTPEnrollment {
+	qr, err := fakeTOTPKey.QRPNG(256)
+	if err != nil {
+		panic(err)
+	}
+	return idp.TOTPEnrollment{
+		ID:     fakeEnrollmentID,
+		URI:    fakeTOTPKey.URI(),
+		Secret: base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(fakeTOTPKey.Secret),
+		QRPNG:  qr,
+	}
+}
+
+func (f *fakeFlow) enrollment(method, id string, b idp.Browser, enrollmentID string) (idp.TOTPEnrollment, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if sc, ok := f.begin(flowCall{method: method, id: id, browser: b, enrollment: enrollmentID}); ok {
+		return sc.enrollment, sc.err
+	}
+	if _, err := f.request(id, b); err != nil {
+		return idp.TOTPEnrollment{}, err
+	}
+	if method == "TOTPEnrollment" && enrollmentID != fakeEnrollmentID {
+		return idp.TOTPEnrollment{}, idp.ErrAuthRequestNotFound
+	}
+	return fakeEnrollment(), nil
+}
+
+func (f *fakeFlow) StartTOTPEnrollment(_ context.Context, id string, b idp.Browser) (idp.TOTPEnrollment, error) {
+	return f.enrollment("StartTOTPEnrollment", id, b, "")
+}
+
+func (f *fakeFlow) TOTPEnrollment(_ context.Context, id string, b idp.Browser, enrollmentID string) (idp.TOTPEnrollment, error) {
+	return f.enrollment("TOTPEnrollment", id, b, enrollmentID)
+}
+
+func (f *fakeFlow) ConfirmTOTPEnrollment(_ context.Context, id string, b idp.Browser, enrollmentID, code string) (idp.Step, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if sc, ok := f.begin(flowCall{method: "ConfirmTOTPEnrollment", id: id, browser: b, enrollment: enrollmentID, code: code}); ok {
+		return sc.step, sc.err
+	}
+	ar, err := f.request(id, b)
+	if err != nil {
+		return idp.Step{}, err
+	}
+	if enrollmentID != fakeEnrollmentID {
+		return idp.Step{}, idp.ErrAuthRequestNotFound
+	}
+	if code != fakeTOTPCode {
+		return idp.Step{}, idp.ErrInvalidCode
+	}
+	ar.enrolled = true
+	return f.mfaRotated(id, ar), nil
 }

@@ -64,6 +64,7 @@ type loginPage struct {
 	Username      string
 	Error         string // shown in the role="alert" box above the form
 	ErrorField    string // the field Error is about, if any: it gets aria-invalid and the focus
+	Passkey       bool   // offer passkey sign-in (button#passkey-login); renderLogin sets it
 }
 
 // Invalid reports whether the error is about field.
@@ -83,6 +84,7 @@ func (p loginPage) Autofocus(field string) bool {
 }
 
 func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, status int, p loginPage) {
+	p.Passkey = s.mfa != nil
 	s.render(w, r, status, "login", p)
 }
 
@@ -157,6 +159,8 @@ func (s *Server) handleLoginPage(w http.ResponseWriter, r *http.Request) {
 		s.renderConsent(w, r, http.StatusOK, newConsentPage(s.csrfToken(w, r), id, step, ""))
 	case idp.StepRedirect:
 		s.seeOtherStep(w, r, step)
+	case idp.StepSecondFactor, idp.StepEnroll, idp.StepBackupCodes:
+		s.renderMFAStep(w, r, id, step)
 	default:
 		s.flowError(w, r, fmt.Errorf("ui: the flow returned an unknown step %q", step.Kind))
 	}
@@ -235,8 +239,11 @@ func (s *Server) advance(w http.ResponseWriter, r *http.Request, id string, step
 		s.seeOtherStep(w, r, step)
 		return
 	}
-	s.seeOther(w, r, "/login?id="+url.QueryEscape(stepID(step, id)))
+	s.seeOther(w, r, loginURL(stepID(step, id)))
 }
+
+// loginURL is the page of sign-in request id: GET /login shows whatever step it is at.
+func loginURL(id string) string { return "/login?id=" + url.QueryEscape(id) }
 
 // seeOtherStep follows a StepRedirect; one without a URL is the flow's bug, not the visitor's.
 func (s *Server) seeOtherStep(w http.ResponseWriter, r *http.Request, step idp.Step) {

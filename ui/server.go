@@ -34,6 +34,10 @@ type Options struct {
 	// Flow backs the sign-in pages (/login, /consent) and the logout confirmation (/logout). nil leaves them
 	// unrouted.
 	Flow LoginFlow
+	// MFA backs the second-factor pages: the challenges, enrollment during sign-in, the backup codes and the
+	// WebAuthn JSON API, and the passkey button on the login page. It is usually the same object as Flow. nil (or
+	// a nil Flow) leaves them unrouted and the login page without the passkey button.
+	MFA MFAFlow
 	// Provider is the OpenID provider whose endpoints are mounted beside the pages, with the authorization
 	// callback page. nil leaves them out.
 	Provider OpenIDProvider
@@ -57,6 +61,7 @@ type Server struct {
 	ready        func(ctx context.Context) error
 	setup        SetupService
 	flow         LoginFlow
+	mfa          MFAFlow // nil when Flow is nil
 	provider     OpenIDProvider
 	csrfKey      []byte
 	static       fs.FS
@@ -85,9 +90,13 @@ func New(opts Options) (*Server, error) {
 		ready:        opts.Ready,
 		setup:        opts.Setup,
 		flow:         opts.Flow,
+		mfa:          opts.MFA,
 		provider:     opts.Provider,
 		csrfKey:      append([]byte(nil), opts.CSRFKey...),
 		now:          opts.Now,
+	}
+	if s.flow == nil {
+		s.mfa = nil // the second-factor pages re-render through Flow.Resume
 	}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
@@ -152,6 +161,21 @@ func (s *Server) routes() *chi.Mux {
 		r.Get("/logout", s.handleLogoutPrompt)
 		r.Post("/logout", s.handleLogoutSubmit)
 		r.Get("/logout/done", s.handleSignedOut)
+	}
+	if s.mfa != nil {
+		r.Post("/login/mfa/totp", s.handleTOTPSubmit)
+		r.Post("/login/mfa/backup-code", s.handleBackupCodeSubmit)
+		r.Post("/login/mfa/webauthn", s.handleWebAuthnNoScript)
+		r.Post("/login/backup-codes", s.handleBackupCodesAck)
+		r.Get("/login/enroll/totp", s.handleEnrollTOTPPage)
+		r.Post("/login/enroll/totp", s.handleEnrollTOTPSubmit)
+		r.Get("/login/enroll/webauthn", s.handleEnrollWebAuthnPage)
+		r.Post("/login/webauthn/begin", s.webauthnBegin(s.mfa.BeginWebAuthn))
+		r.Post("/login/webauthn/finish", s.webauthnFinish(s.mfa.FinishWebAuthn))
+		r.Post("/login/webauthn/register/begin", s.webauthnBegin(s.mfa.BeginWebAuthnRegistration))
+		r.Post("/login/webauthn/register/finish", s.webauthnFinish(s.mfa.FinishWebAuthnRegistration))
+		r.Post("/login/passkey/begin", s.webauthnBegin(s.mfa.BeginPasskey))
+		r.Post("/login/passkey/finish", s.webauthnFinish(s.mfa.FinishPasskey))
 	}
 	return r
 }

@@ -70,6 +70,7 @@ func runServe(ctx context.Context, e env, args []string) error {
 		Setup:     a.dir,
 		Flow:      provider,
 		Provider:  provider,
+		MFA:       provider,
 		CSRFKey:   a.keys.SubKey("csrf"),
 		AssetsDir: *assetsDir,
 	})

@@ -1,6 +1,8 @@
 package idptest
 
 import (
+	"bytes"
+	"encoding/json"
 	"html"
 	"io"
 	"net/http"
@@ -136,4 +138,71 @@ func (b *Browser) Cookie(name string) string {
 		}
 	}
 	return ""
+}
+
+var dataAttrRE = regexp.MustCompile(`data-(csrf|id)="([^"]*)"`)
+
+// Data returns the data-csrf and data-id attributes the page gives its
+// script (the WebAuthn buttons' forms).
+func (p *Page) Data(t testing.TB) (csrf, id string) {
+	t.Helper()
+	for _, m := range dataAttrRE.FindAllStringSubmatch(p.Body, -1) {
+		switch m[1] {
+		case "csrf":
+			csrf = html.UnescapeString(m[2])
+		case "id":
+			id = html.UnescapeString(m[2])
+		}
+	}
+	if csrf == "" || id == "" {
+		t.Fatalf("no data-csrf/data-id on %s:\n%s", p.URL, p.Body)
+	}
+	return csrf, id
+}
+
+// PostJSON posts body as the pages' script does (same-origin fetch with
+// the CSRF header) and returns the status and the response body.
+func (b *Browser) PostJSON(path, csrf string, body []byte) (int, []byte) {
+	b.t.Helper()
+	req, err := http.NewRequest(http.MethodPost, b.issuer.String()+path, bytes.NewReader(body))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-CSRF-Token", csrf)
+	req.Header.Set("Origin", b.issuer.Scheme+"://"+b.issuer.Host)
+	resp, err := b.Client.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, out
+}
+
+// WebAuthn runs one ceremony from a page that offers it: Begin at
+// beginPath, the authenticator's answer (respond), Finish at finishPath;
+// then it follows the redirect the script would follow.
+func (b *Browser) WebAuthn(p *Page, beginPath, finishPath string, respond func(begin []byte, id string) []byte) *Page {
+	b.t.Helper()
+	csrf, id := p.Data(b.t)
+	status, begin := b.PostJSON(beginPath, csrf, []byte(`{"id":"`+id+`"}`))
+	if status != http.StatusOK {
+		b.t.Fatalf("%s: %d %s", beginPath, status, begin)
+	}
+	status, fin := b.PostJSON(finishPath, csrf, respond(begin, id))
+	if status != http.StatusOK {
+		b.t.Fatalf("%s: %d %s", finishPath, status, fin)
+	}
+	var r struct {
+		Redirect string `json:"redirect"`
+	}
+	if err := json.Unmarshal(fin, &r); err != nil || r.Redirect == "" {
+		b.t.Fatalf("%s answered %s", finishPath, fin)
+	}
+	target, _ := b.issuer.Parse(r.Redirect)
+	if target.Host != b.issuer.Host {
+		return &Page{Status: http.StatusSeeOther, URL: p.URL, Redirect: target}
+	}
+	return b.Get(target.String())
 }

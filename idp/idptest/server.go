@@ -16,6 +16,7 @@ import (
 	"github.com/twofold-idp/twofold/idp"
 	"github.com/twofold-idp/twofold/idp/password"
 	"github.com/twofold-idp/twofold/idp/secrets"
+	"github.com/twofold-idp/twofold/mfa/backupcodes"
 	"github.com/twofold-idp/twofold/storage"
 	"github.com/twofold-idp/twofold/storage/storagetest"
 	"github.com/twofold-idp/twofold/ui"
@@ -101,13 +102,16 @@ func New(t testing.TB, newStore storagetest.Factory, o Options) *Server {
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
 	// WebAuthn needs a host name, not an IP; localhost is a secure context.
 	issuer := "http://localhost:" + port
-	provider, err := idp.NewProvider(idp.ProviderConfig{Issuer: issuer, AccessTokenAlg: o.AccessTokenAlg, CORSAllowedOrigins: o.CORSOrigins}, store, dir, keys, ring, logger, clock.Now)
+	provider, err := idp.NewProvider(idp.ProviderConfig{
+		Issuer: issuer, AccessTokenAlg: o.AccessTokenAlg, CORSAllowedOrigins: o.CORSOrigins,
+		BackupCodeParams: backupcodes.Params{Memory: 64, Iterations: 1, Parallelism: 1},
+	}, store, dir, keys, ring, logger, clock.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv, err := ui.New(ui.Options{
 		Issuer: issuer, Logger: logger, Registry: prometheus.NewRegistry(), Ready: dir.Ready,
-		Setup: dir, Flow: provider, Provider: provider, CSRFKey: ring.SubKey("csrf"), Now: clock.Now,
+		Setup: dir, Flow: provider, Provider: provider, MFA: provider, CSRFKey: ring.SubKey("csrf"), Now: clock.Now,
 	})
 	if err != nil {
 		t.Fatal(err)

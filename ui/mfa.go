@@ -1,0 +1,311 @@
+package ui
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+
+	"github.com/twofold-idp/twofold/idp"
+)
+
+// MFAFlow is what the second-factor pages need from idp; in production it is the same object as LoginFlow. Like
+// LoginFlow, every method takes the Browser so the flow can check the sign-in request belongs to it.
+type MFAFlow interface {
+	// SubmitTOTP checks a code from an authenticator app: idp.ErrInvalidCode when it is wrong, malformed or
+	// replayed, *idp.ThrottledError while too many OTP attempts failed (even for the right code).
+	SubmitTOTP(ctx context.Context, authRequestID string, b idp.Browser, code string) (idp.Step, error)
+	// SubmitBackupCode checks a backup code (normalising dashes and case) with the same errors as SubmitTOTP.
+	SubmitBackupCode(ctx context.Context, authRequestID string, b idp.Browser, code string) (idp.Step, error)
+	// BeginWebAuthn returns the JSON the page's script passes to navigator.credentials.get
+	// ({"session": "...", "publicKey": {...}}); FinishWebAuthn takes the script's JSON body unchanged and returns
+	// idp.ErrWebAuthn when the ceremony fails.
+	BeginWebAuthn(ctx context.Context, authRequestID string, b idp.Browser) ([]byte, error)
+	FinishWebAuthn(ctx context.Context, authRequestID string, b idp.Browser, body []byte) (idp.Step, error)
+	// BeginPasskey and FinishPasskey sign in with a discoverable credential from the login page: the first
+	// factor, without a username.
+	BeginPasskey(ctx context.Context, authRequestID string, b idp.Browser) ([]byte, error)
+	FinishPasskey(ctx context.Context, authRequestID string, b idp.Browser, body []byte) (idp.Step, error)
+	// StartTOTPEnrollment creates an authenticator that becomes active only after ConfirmTOTPEnrollment accepts
+	// a code from it; TOTPEnrollment returns the same one again, to re-render the page after a wrong code.
+	StartTOTPEnrollment(ctx context.Context, authRequestID string, b idp.Browser) (idp.TOTPEnrollment, error)
+	TOTPEnrollment(ctx context.Context, authRequestID string, b idp.Browser, enrollmentID string) (idp.TOTPEnrollment, error)
+	ConfirmTOTPEnrollment(ctx context.Context, authRequestID string, b idp.Browser, enrollmentID, code string) (idp.Step, error)
+	// BeginWebAuthnRegistration returns {"session","publicKey"} for navigator.credentials.create;
+	// FinishWebAuthnRegistration takes the script's JSON body unchanged.
+	BeginWebAuthnRegistration(ctx context.Context, authRequestID string, b idp.Browser) ([]byte, error)
+	FinishWebAuthnRegistration(ctx context.Context, authRequestID string, b idp.Browser, body []byte) (idp.Step, error)
+}
+
+// Outcomes counted by Metrics.LoginOutcome for the code forms (TOTP and backup code), apart from the password
+// form's so that a burst of wrong codes is visible on its own.
+const (
+	mfaSuccess    = "mfa_success"
+	mfaBadCode    = "mfa_bad_code"
+	mfaThrottled  = "mfa_throttled"
+	mfaBadRequest = "mfa_bad_request" // unreadable form, missing id or code, expired or foreign sign-in request
+	mfaCSRF       = "mfa_csrf"
+	mfaError      = "mfa_error" // the flow failed internally
+)
+
+// Messages of the role="alert" box on the code forms.
+const (
+	msgWrongCode   = "That code is not right. Try again."
+	msgEnterTOTP   = "Enter the code from your authenticator app."
+	msgEnterBackup = "Enter one of your backup codes."
+	msgCodeTooLong = "That code is too long. Check it and try again."
+	msgNeedsScript = "Using a security key or passkey needs JavaScript. Turn it on, or choose another way below."
+	msgStepMovedOn = "This sign-in has moved on."
+)
+
+// maxCodeLen bounds a typed code: a TOTP or backup code with generous spacing is far shorter.
+const maxCodeLen = 64
+
+// challenge describes one second-factor page: its template, what the other pages' links call it, and, for the
+// code forms, what the empty-field alert says.
+type challenge struct {
+	page       string
+	switchText string
+	enterMsg   string
+}
+
+var challenges = map[string]challenge{
+	idp.MethodWebAuthn:   {page: "mfa_webauthn", switchText: "Use a security key or passkey instead"},
+	idp.MethodTOTP:       {page: "mfa_totp", switchText: "Use your authenticator app instead", enterMsg: msgEnterTOTP},
+	idp.MethodBackupCode: {page: "mfa_backup_code", switchText: "Use a backup code instead", enterMsg: msgEnterBackup},
+}
+
+// challengePage is a second-factor challenge: the TOTP, backup-code or WebAuthn page, chosen by Method.
+type challengePage struct {
+	CSRFToken     string
+	AuthRequestID string
+	Method        string
+	Reason        string // why a second factor is asked, in plain words; "" shows nothing
+	RequireUV     bool   // the WebAuthn check must verify the user: say the key will ask for a PIN or biometric
+	Others        []methodLink
+	Error         string // shown in the role="alert" box
+	Invalid       bool   // Error is about the code field
+}
+
+// methodLink is one a[data-method] link to another second factor the user has.
+type methodLink struct {
+	Method string
+	Text   string
+}
+
+func (s *Server) renderChallenge(w http.ResponseWriter, r *http.Request, status int, p challengePage) {
+	s.render(w, r, status, challenges[p.Method].page, p)
+}
+
+// chooseMethod is the challenge to show: the one asked for with ?method= when the user has it, else the first
+// one of methods (most phishing-resistant first) that has a page. Unknown methods, such as one a newer flow
+// offers, are skipped rather than shown as a broken page.
+func chooseMethod(requested string, methods []string) (string, bool) {
+	if _, ok := challenges[requested]; ok && slices.Contains(methods, requested) {
+		return requested, true
+	}
+	for _, m := range methods {
+		if _, ok := challenges[m]; ok {
+			return m, true
+		}
+	}
+	return "", false
+}
+
+// newChallengePage builds the page of method for step, with links to every other method of step.Methods in the
+// flow's order.
+func newChallengePage(csrfToken, id, method string, step idp.Step) challengePage {
+	p := challengePage{
+		CSRFToken:     csrfToken,
+		AuthRequestID: id,
+		Method:        method,
+		Reason:        step.Reason,
+		RequireUV:     step.RequireUV,
+	}
+	for i, m := range step.Methods {
+		c, ok := challenges[m]
+		if !ok || m == method || slices.Contains(step.Methods[:i], m) {
+			continue
+		}
+		p.Others = append(p.Others, methodLink{Method: m, Text: c.switchText})
+	}
+	return p
+}
+
+// renderMFAStep shows the pages of the second-factor steps GET /login can land on.
+func (s *Server) renderMFAStep(w http.ResponseWriter, r *http.Request, id string, step idp.Step) {
+	if s.mfa == nil {
+		s.flowError(w, r, fmt.Errorf("ui: the flow asked for step %q but the server has no MFAFlow", step.Kind))
+		return
+	}
+	switch step.Kind {
+	case idp.StepSecondFactor:
+		method, ok := chooseMethod(r.URL.Query().Get("method"), step.Methods)
+		if !ok {
+			s.flowError(w, r, fmt.Errorf("ui: the flow asked for a second factor among %q, none of which has a page", step.Methods))
+			return
+		}
+		s.renderChallenge(w, r, http.StatusOK, newChallengePage(s.csrfToken(w, r), id, method, step))
+	case idp.StepEnroll:
+		p := newEnrollChoosePage(id, step)
+		if len(p.Choices) == 0 {
+			s.flowError(w, r, fmt.Errorf("ui: the flow offered to enroll %q, none of which has a page", step.Methods))
+			return
+		}
+		s.render(w, r, http.StatusOK, "enroll_choose", p)
+	case idp.StepBackupCodes:
+		s.renderBackupCodes(w, r, http.StatusOK, backupCodesPage{
+			CSRFToken:     s.csrfToken(w, r),
+			AuthRequestID: id,
+			Codes:         step.BackupCodes,
+		})
+	}
+}
+
+func (s *Server) handleTOTPSubmit(w http.ResponseWriter, r *http.Request) {
+	s.handleCodeSubmit(w, r, idp.MethodTOTP, s.mfa.SubmitTOTP)
+}
+
+func (s *Server) handleBackupCodeSubmit(w http.ResponseWriter, r *http.Request) {
+	s.handleCodeSubmit(w, r, idp.MethodBackupCode, s.mfa.SubmitBackupCode)
+}
+
+// handleCodeSubmit checks a TOTP or backup code. The code goes to the flow as typed: normalising it (spaces,
+// dashes, case) is the flow's business, which knows the format. It is never logged.
+func (s *Server) handleCodeSubmit(w http.ResponseWriter, r *http.Request, method string,
+	submit func(context.Context, string, idp.Browser, string) (idp.Step, error)) {
+	if !s.parseForm(w, r) {
+		s.metrics.LoginOutcome(mfaBadRequest)
+		return
+	}
+	id, code := r.PostForm.Get("id"), r.PostForm.Get("code")
+	if err := s.checkCSRF(r); err != nil {
+		s.log(r.Context()).Info("second-factor form refused", "method", method, "reason", err)
+		s.metrics.LoginOutcome(mfaCSRF)
+		s.challengeRejected(w, r, id, method, http.StatusForbidden, csrfMessage, false)
+		return
+	}
+	if !validFlowID(id) {
+		s.metrics.LoginOutcome(mfaBadRequest)
+		s.badSignInLink(w, r)
+		return
+	}
+	switch {
+	case code == "":
+		s.metrics.LoginOutcome(mfaBadRequest)
+		s.challengeRejected(w, r, id, method, http.StatusBadRequest, challenges[method].enterMsg, true)
+		return
+	case len(code) > maxCodeLen:
+		s.metrics.LoginOutcome(mfaBadRequest)
+		s.challengeRejected(w, r, id, method, http.StatusBadRequest, msgCodeTooLong, true)
+		return
+	}
+
+	step, err := submit(r.Context(), id, s.browser(r), code)
+	var throttled *idp.ThrottledError
+	switch {
+	case err == nil:
+		s.metrics.LoginOutcome(mfaSuccess)
+		s.advance(w, r, id, step)
+	case errors.Is(err, idp.ErrInvalidCode):
+		s.log(r.Context()).Info("second factor refused", "method", method, "reason", "invalid code")
+		s.metrics.LoginOutcome(mfaBadCode)
+		s.challengeRejected(w, r, id, method, http.StatusUnauthorized, msgWrongCode, true)
+	case errors.As(err, &throttled):
+		s.log(r.Context()).Info("second factor refused", "method", method, "reason", "throttled",
+			"retry_after", throttled.RetryAfter)
+		s.metrics.LoginOutcome(mfaThrottled)
+		s.challengeRejected(w, r, id, method, http.StatusTooManyRequests, retryAfter(w, throttled.RetryAfter), false)
+	default:
+		if errors.Is(err, idp.ErrAuthRequestNotFound) || errors.Is(err, idp.ErrWrongBrowser) {
+			s.metrics.LoginOutcome(mfaBadRequest)
+		} else {
+			s.metrics.LoginOutcome(mfaError)
+		}
+		s.flowError(w, r, err)
+	}
+}
+
+// handleWebAuthnNoScript answers the WebAuthn challenge form submitted without JavaScript (its button is
+// type="button", so only a browser without the script gets here): the same page, saying what is missing.
+func (s *Server) handleWebAuthnNoScript(w http.ResponseWriter, r *http.Request) {
+	if !s.parseForm(w, r) {
+		return
+	}
+	id := r.PostForm.Get("id")
+	if err := s.checkCSRF(r); err != nil {
+		s.log(r.Context()).Info("second-factor form refused", "method", idp.MethodWebAuthn, "reason", err)
+		s.challengeRejected(w, r, id, idp.MethodWebAuthn, http.StatusForbidden, csrfMessage, false)
+		return
+	}
+	s.challengeRejected(w, r, id, idp.MethodWebAuthn, http.StatusBadRequest, msgNeedsScript, false)
+}
+
+// challengeRejected re-renders a challenge page with an alert. The links to the other methods come from the
+// flow, so it asks Resume, which proves and decides nothing: it is what GET /login?id= does for anyone who has
+// the link. The page shown is the method that was posted, even when the step no longer lists it (the user's
+// last backup code was just used, say): a refused submission shows the same form again.
+func (s *Server) challengeRejected(w http.ResponseWriter, r *http.Request, id, method string, status int, alert string, invalid bool) {
+	if !validFlowID(id) {
+		s.badSignInLink(w, r)
+		return
+	}
+	step, err := s.flow.Resume(r.Context(), id, s.browser(r))
+	if err == nil {
+		err = s.setSessionCookie(w, step.Session)
+	}
+	if err != nil {
+		s.flowError(w, r, err)
+		return
+	}
+	if step.Kind != idp.StepSecondFactor {
+		// The request moved on (another tab finished it) or back: do not act on a refused POST, say what happened.
+		s.renderError(w, r, status, errorPage{
+			Title:   "Please try again",
+			Message: alert + " " + msgStepMovedOn + " Go back to the application and sign in again.",
+		})
+		return
+	}
+	p := newChallengePage(s.csrfToken(w, r), stepID(step, id), method, step)
+	p.Error, p.Invalid = alert, invalid
+	s.renderChallenge(w, r, status, p)
+}
+
+// backupCodesPage shows freshly generated backup codes, once. Like every page it is sent with
+// Cache-Control: no-store (NIST SP 800-63B §5.1.2: look-up secrets are shown once), so neither the back button
+// nor a shared cache brings them back.
+type backupCodesPage struct {
+	CSRFToken     string
+	AuthRequestID string
+	Codes         []string // empty on a re-render after a refused acknowledgement: they are not shown twice
+	Error         string
+}
+
+func (s *Server) renderBackupCodes(w http.ResponseWriter, r *http.Request, status int, p backupCodesPage) {
+	s.render(w, r, status, "backup_codes", p)
+}
+
+// handleBackupCodesAck continues the sign-in after the user saved the codes. It proves and changes nothing (the
+// flow moved on when it showed the codes), but it is a POST like every form, so it gets the same CSRF check.
+func (s *Server) handleBackupCodesAck(w http.ResponseWriter, r *http.Request) {
+	if !s.parseForm(w, r) {
+		return
+	}
+	id := r.PostForm.Get("id")
+	if !validFlowID(id) {
+		s.badSignInLink(w, r)
+		return
+	}
+	if err := s.checkCSRF(r); err != nil {
+		s.log(r.Context()).Info("backup codes acknowledgement refused", "reason", err)
+		// The codes are not asked for again: they are shown once.
+		s.renderBackupCodes(w, r, http.StatusForbidden, backupCodesPage{
+			CSRFToken:     s.csrfToken(w, r),
+			AuthRequestID: id,
+			Error:         csrfMessage,
+		})
+		return
+	}
+	s.seeOther(w, r, loginURL(id))
+}
