@@ -7,8 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
-	"unicode/utf8"
 
 	"github.com/twofold-idp/twofold/mfa/webauthn"
 	"github.com/twofold-idp/twofold/storage"
@@ -152,17 +150,11 @@ func webauthnMessage(err error) string {
 // saveCredential stores a newly registered credential under a name the
 // user gave (trimmed, at most 64 characters).
 func (p *Provider) saveCredential(ctx context.Context, user *storage.User, name string, c webauthn.Credential) error {
-	name = strings.TrimSpace(name)
-	if name == "" {
-		name = "Passkey"
-		if !c.Discoverable {
-			name = "Security key"
-		}
+	fallback := "Passkey"
+	if !c.Discoverable {
+		fallback = "Security key"
 	}
-	for utf8.RuneCountInString(name) > 64 {
-		_, size := utf8.DecodeLastRuneInString(name)
-		name = name[:len(name)-size]
-	}
+	name = factorName(name, fallback)
 	row := &storage.WebAuthnCredential{
 		ID: b64url.EncodeToString(c.ID), UserID: user.ID, Name: name,
 		PublicKey: base64.StdEncoding.EncodeToString(c.PublicKey), AAGUID: hex.EncodeToString(c.AAGUID),

@@ -97,6 +97,7 @@ type providerStore interface {
 	UseClientAssertion(ctx context.Context, clientID, jti string, expiresAt time.Time) error
 	AppendAudit(ctx context.Context, e *storage.AuditEvent) error
 	mfaStore
+	accountStore
 }
 
 var _ providerStore = (*storage.Store)(nil)

@@ -58,6 +58,9 @@ func runServe(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := provider.EnsureAccountClient(ctx); err != nil {
+		return err
+	}
 	go provider.RunMaintenance(ctx, a.store, 5*time.Minute)
 
 	reg := prometheus.NewRegistry()

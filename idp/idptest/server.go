@@ -109,6 +109,9 @@ func New(t testing.TB, newStore storagetest.Factory, o Options) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := provider.EnsureAccountClient(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	srv, err := ui.New(ui.Options{
 		Issuer: issuer, Logger: logger, Registry: prometheus.NewRegistry(), Ready: dir.Ready,
 		Setup: dir, Flow: provider, Provider: provider, MFA: provider, CSRFKey: ring.SubKey("csrf"), Now: clock.Now,
