@@ -19,6 +19,7 @@ func policyToStorage(p policy.Policy) *storage.Policy {
 		MFAMaxAgeSeconds:      int64(p.MFAMaxAge / time.Second),
 		RememberDeviceSeconds: int64(p.RememberDevice / time.Second),
 		Enrollment:            string(p.Enrollment),
+		MinLevel:              p.MinLevel.ACR(),
 	}
 }
 
@@ -32,7 +33,13 @@ func policyFromStorage(p *storage.Policy) policy.Policy {
 		MFAMaxAge:      time.Duration(p.MFAMaxAgeSeconds) * time.Second,
 		RememberDevice: time.Duration(p.RememberDeviceSeconds) * time.Second,
 		Enrollment:     policy.Enrollment(p.Enrollment),
+		MinLevel:       minLevel(p.MinLevel),
 	}
+}
+
+func minLevel(acr string) policy.Level {
+	l, _ := policy.ParseACR(acr)
+	return l
 }
 
 // SetPolicy creates or replaces a policy; omitted fields take defaults.
@@ -48,7 +55,7 @@ func (d *Directory) SetPolicy(ctx context.Context, actor Actor, p policy.Policy)
 	}
 	d.audit(ctx, actor, "policy.set", p.Name, map[string]any{
 		"require_mfa": p.RequireMFA, "methods": p.Methods, "mfa_max_age": p.MFAMaxAge.String(),
-		"remember_device": p.RememberDevice.String(), "enrollment": p.Enrollment,
+		"remember_device": p.RememberDevice.String(), "enrollment": p.Enrollment, "min_level": p.MinLevel.String(),
 	})
 	return p, nil
 }
@@ -132,4 +139,24 @@ func (d *Directory) DefaultPolicy(ctx context.Context) (string, error) {
 		return "", nil
 	}
 	return v, err
+}
+
+// AssignClientPolicy makes policyName ("" for none) the policy of a client.
+func (d *Directory) AssignClientPolicy(ctx context.Context, actor Actor, clientID, policyName string) error {
+	c, err := d.store.GetClient(ctx, clientID)
+	if err != nil {
+		return notFound(err)
+	}
+	c.Policy = nil
+	if policyName != "" {
+		c.Policy = &policyName
+	}
+	if err := d.store.UpsertClient(ctx, c); err != nil {
+		if errors.Is(err, storage.ErrReference) {
+			return inputError("policy", "no policy called %q", policyName)
+		}
+		return err
+	}
+	d.audit(ctx, actor, "policy.assigned", clientID, map[string]any{"client": clientID, "policy": policyName})
+	return nil
 }

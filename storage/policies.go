@@ -16,6 +16,7 @@ type Policy struct {
 	MFAMaxAgeSeconds      int64 `gorm:"column:mfa_max_age_seconds"`
 	RememberDeviceSeconds int64
 	Enrollment            string
+	MinLevel              string // an acr value; "" for none
 	CreatedAt             time.Time
 	UpdatedAt             time.Time
 }
@@ -41,7 +42,7 @@ func (s *Store) upsert(ctx context.Context, op string, row any, key string, colu
 // UpsertPolicy creates or replaces a policy.
 func (s *Store) UpsertPolicy(ctx context.Context, p *Policy) error {
 	return s.upsert(ctx, "upsert policy", p, "name",
-		"require_mfa", "methods", "mfa_max_age_seconds", "remember_device_seconds", "enrollment")
+		"require_mfa", "methods", "mfa_max_age_seconds", "remember_device_seconds", "enrollment", "min_level")
 }
 
 // GetPolicy returns the policy called name.

@@ -146,10 +146,11 @@ func static(cfg *config.Config) idp.Static {
 		for i, m := range p.Methods {
 			methods[i] = policy.Method(m)
 		}
+		level, _ := policy.ParseLevel(p.MinLevel) // validated by config
 		st.Policies = append(st.Policies, policy.Policy{
 			Name: p.Name, RequireMFA: policy.Requirement(p.RequireMFA), Methods: methods,
 			MFAMaxAge: time.Duration(p.MFAMaxAge), RememberDevice: time.Duration(p.RememberDevice),
-			Enrollment: policy.Enrollment(p.Enrollment),
+			Enrollment: policy.Enrollment(p.Enrollment), MinLevel: level,
 		})
 	}
 	for _, g := range cfg.Groups {

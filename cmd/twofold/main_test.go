@@ -49,7 +49,7 @@ func TestEveryCommandHasHelp(t *testing.T) {
 		{"--help"}, {"serve", "--help"}, {"migrate", "--help"}, {"migrate", "up", "--help"}, {"migrate", "status", "--help"},
 		{"user", "--help"}, {"user", "add", "--help"}, {"user", "list", "--help"}, {"user", "disable", "--help"},
 		{"user", "enable", "--help"}, {"user", "revoke-consent", "--help"}, {"keys", "--help"}, {"keys", "rotate", "--help"}, {"client", "--help"}, {"client", "add", "--help"}, {"client", "list", "--help"},
-		{"policy", "--help"}, {"policy", "set", "--help"}, {"policy", "list", "--help"}, {"version", "--help"},
+		{"policy", "--help"}, {"policy", "set", "--help"}, {"policy", "list", "--help"}, {"policy", "assign", "--help"}, {"version", "--help"},
 	} {
 		code, _, stderr := c.run("", args...)
 		if code != 0 || !strings.Contains(stderr, "Usage: twofold") {
@@ -152,6 +152,20 @@ func TestPolicyCommands(t *testing.T) {
 	c.mustRun("", "client", "add", "--id", "app", "--policy", "strict", "--redirect-uri", "https://app.example.com/cb")
 	if out := c.mustRun("", "policy", "list"); !strings.Contains(out, "client:app") {
 		t.Fatalf("policy list:\n%s", out)
+	}
+	c.mustRun("", "policy", "set", "finance", "--min-level", "phr", "--methods", "webauthn")
+	c.mustRun("", "client", "add", "--id", "books", "--redirect-uri", "https://books.example.com/cb")
+	c.mustRun("", "policy", "assign", "finance", "--client", "books")
+	c.mustRun("", "policy", "assign", "strict", "--group", "staff")
+	c.mustRun("", "policy", "assign", "strict", "--default")
+	out = c.mustRun("", "policy", "list")
+	for _, want := range []string{"client:books", "group:staff", "default", "phr"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("policy list lacks %q:\n%s", want, out)
+		}
+	}
+	if code, _, stderr := c.run("", "policy", "assign", "nope", "--client", "books"); code != 1 || !strings.Contains(stderr, "policy") {
+		t.Fatalf("assigning an unknown policy: exit %d %q", code, stderr)
 	}
 }
 

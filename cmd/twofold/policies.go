@@ -16,8 +16,9 @@ import (
 
 func runPolicy(ctx context.Context, e env, args []string) error {
 	return subcommand(ctx, e, "policy", args, map[string]command{
-		"set":  {"create a policy or change some of its fields", runPolicySet},
-		"list": {"list policies", runPolicyList},
+		"set":    {"create a policy or change some of its fields", runPolicySet},
+		"list":   {"list policies", runPolicyList},
+		"assign": {"attach a policy to a client, a group, or make it the default", runPolicyAssign},
 	})
 }
 
@@ -32,6 +33,7 @@ func runPolicySet(ctx context.Context, e env, args []string) error {
 	maxAge := fs.String("mfa-max-age", "", "ask for the second factor again after this long, e.g. 12h (0: never)")
 	remember := fs.String("remember-device", "", "let a device skip the second factor for this long, e.g. 30d (0: off)")
 	enrollment := fs.String("enrollment", "", "required or optional: what happens when MFA is required and the user has none")
+	minLevel := fs.String("min-level", "", "the weakest level a sign-in may end at: pwd, mfa or phr (none: \"\")")
 	if err := parseFlags(fs, reorder(fs, args)); err != nil {
 		return err
 	}
@@ -74,6 +76,10 @@ func runPolicySet(ctx context.Context, e env, args []string) error {
 			p.RememberDevice = time.Duration(d)
 		case "enrollment":
 			p.Enrollment = policy.Enrollment(*enrollment)
+		case "min-level":
+			l, err := policy.ParseLevel(*minLevel)
+			errs = append(errs, flagErr("--min-level", err))
+			p.MinLevel = l
 		}
 	})
 	if err := errors.Join(errs...); err != nil {
@@ -83,8 +89,8 @@ func runPolicySet(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "saved policy %s: require_mfa=%s methods=%s mfa_max_age=%s remember_device=%s enrollment=%s\n",
-		saved.Name, saved.RequireMFA, joinMethods(saved.Methods), config.Duration(saved.MFAMaxAge), config.Duration(saved.RememberDevice), saved.Enrollment)
+	fmt.Fprintf(e.stdout, "saved policy %s: require_mfa=%s methods=%s mfa_max_age=%s remember_device=%s enrollment=%s min_level=%s\n",
+		saved.Name, saved.RequireMFA, joinMethods(saved.Methods), config.Duration(saved.MFAMaxAge), config.Duration(saved.RememberDevice), saved.Enrollment, levelName(saved.MinLevel))
 	return nil
 }
 
@@ -132,7 +138,7 @@ func runPolicyList(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tREQUIRE MFA\tMETHODS\tMFA MAX AGE\tREMEMBER DEVICE\tENROLLMENT\tUSED BY")
+	fmt.Fprintln(tw, "NAME\tREQUIRE MFA\tMIN LEVEL\tMETHODS\tMFA MAX AGE\tREMEMBER DEVICE\tENROLLMENT\tUSED BY")
 	for _, p := range ps {
 		var usedBy []string
 		if p.Name == def {
@@ -148,7 +154,7 @@ func runPolicyList(ctx context.Context, e env, args []string) error {
 				usedBy = append(usedBy, "client:"+c.ID)
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, p.RequireMFA, joinMethods(p.Methods),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, p.RequireMFA, levelName(p.MinLevel), joinMethods(p.Methods),
 			config.Duration(p.MFAMaxAge), config.Duration(p.RememberDevice), p.Enrollment, dash(strings.Join(usedBy, " ")))
 	}
 	return tw.Flush()
@@ -160,4 +166,58 @@ func joinMethods(ms []policy.Method) string {
 		s[i] = string(m)
 	}
 	return strings.Join(s, ",")
+}
+
+func levelName(l policy.Level) string {
+	switch l {
+	case policy.LevelPassword:
+		return "pwd"
+	case policy.LevelMFA:
+		return "mfa"
+	case policy.LevelPhishingResistant:
+		return "phr"
+	}
+	return "-"
+}
+
+func runPolicyAssign(ctx context.Context, e env, args []string) error {
+	fs := newFlags(e, "policy assign", "policy assign NAME (--client ID | --group NAME | --default)",
+		"Attaches the policy NAME to a client, to a group (every member), or makes it the default.\n"+
+			"NAME \"none\" detaches. The strongest of all applicable policies wins at every sign-in.")
+	configPath := configFlag(fs)
+	clientID := fs.String("client", "", "the client to attach the policy to")
+	group := fs.String("group", "", "the group to attach the policy to")
+	def := fs.Bool("default", false, "make it the default policy")
+	if err := parseFlags(fs, reorder(fs, args)); err != nil {
+		return err
+	}
+	targets := 0
+	for _, set := range []bool{*clientID != "", *group != "", *def} {
+		if set {
+			targets++
+		}
+	}
+	if fs.NArg() != 1 || targets != 1 {
+		fs.Usage()
+		return errUsage
+	}
+	name := noneToEmpty(fs.Arg(0))
+	a, err := openApp(ctx, e, *configPath, true)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	switch {
+	case *clientID != "":
+		err = a.dir.AssignClientPolicy(ctx, idp.ActorCLI, *clientID, name)
+	case *group != "":
+		err = a.dir.SetGroup(ctx, idp.ActorCLI, idp.Group{Name: *group, Policy: name})
+	default:
+		err = a.dir.SetDefaultPolicy(ctx, idp.ActorCLI, name)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "assigned policy %s\n", fs.Arg(0))
+	return nil
 }

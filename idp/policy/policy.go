@@ -101,7 +101,32 @@ func (p Policy) Validate() error {
 	default:
 		bad("enrollment", "must be required or optional")
 	}
+	if p.MinLevel < LevelNone || p.MinLevel > LevelPhishingResistant {
+		bad("min_level", "must be pwd, mfa or phr")
+	}
+	if p.MinLevel == LevelPhishingResistant && !slices.Contains(p.Methods, WebAuthn) && len(p.Methods) > 0 {
+		bad("min_level", "phr needs webauthn among the methods")
+	}
 	return errors.Join(errs...)
+}
+
+// ParseLevel reads a level as an admin writes it: an acr value or its
+// short name (pwd, mfa, phr); "" is no minimum.
+func ParseLevel(s string) (Level, error) {
+	switch s {
+	case "":
+		return LevelNone, nil
+	case "pwd":
+		return LevelPassword, nil
+	case "mfa":
+		return LevelMFA, nil
+	case "phr":
+		return LevelPhishingResistant, nil
+	}
+	if l, ok := ParseACR(s); ok {
+		return l, nil
+	}
+	return LevelNone, fmt.Errorf("%q is not a level (use pwd, mfa or phr)", s)
 }
 
 // WithDefaults fills the fields an administrator may leave out: on_request,

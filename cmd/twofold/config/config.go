@@ -52,6 +52,8 @@ type Policy struct {
 	RememberDevice Duration `yaml:"remember_device"`
 	// Enrollment: what happens when MFA is required and the user has no factor.
 	Enrollment string `yaml:"enrollment"`
+	// MinLevel: the weakest level a sign-in under this policy may end at: pwd, mfa or phr (or the acr URI).
+	MinLevel string `yaml:"min_level,omitempty"`
 }
 
 // Group attaches a policy to every user in it.

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/twofold-idp/twofold/idp/policy"
 	"net"
 	"net/mail"
 	"net/url"
@@ -260,6 +261,9 @@ func (pol Policy) validate(p *problems, path string) {
 		p.add(path+".remember_device", "must not be negative")
 	}
 	checkOneOf(p, path+".enrollment", pol.Enrollment, enrollmentValues)
+	if _, err := policy.ParseLevel(pol.MinLevel); err != nil {
+		p.add(path+".min_level", "%v", err)
+	}
 }
 
 // checkList reports entries outside allowed and entries listed twice.
