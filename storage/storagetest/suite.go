@@ -207,11 +207,11 @@ func testUserNotFound(t *testing.T, newStore Factory) {
 
 func testPoliciesAndGroups(t *testing.T, newStore Factory) {
 	s := newStore(t)
-	p := &storage.Policy{Name: "strict", RequireMFA: "always", Methods: []string{"totp", "webauthn"}, MFAMaxAgeSeconds: 43200, Enrollment: "required"}
+	p := &storage.Policy{Name: "strict", RequireMFA: "always", Methods: []string{"totp", "webauthn"}, MFAMaxAgeSeconds: 43200, Enrollment: "required", MinLevel: "urn:twofold:acr:phr"}
 	mustNil(t, s.UpsertPolicy(ctx(t), p))
 	got, err := s.GetPolicy(ctx(t), "strict")
 	mustNil(t, err)
-	if got.RequireMFA != "always" || !slices.Equal(got.Methods, []string{"totp", "webauthn"}) || got.MFAMaxAgeSeconds != 43200 {
+	if got.RequireMFA != "always" || !slices.Equal(got.Methods, []string{"totp", "webauthn"}) || got.MFAMaxAgeSeconds != 43200 || got.MinLevel != "urn:twofold:acr:phr" {
 		t.Fatalf("GetPolicy = %+v", got)
 	}
 	created := got.CreatedAt
