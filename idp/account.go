@@ -64,6 +64,15 @@ type SessionView struct {
 	UserAgent  string
 }
 
+// DeviceView is a remembered device.
+type DeviceView struct {
+	ID         string
+	Label      string
+	CreatedAt  time.Time
+	ExpiresAt  time.Time
+	LastUsedAt *time.Time
+}
+
 // AccountView is everything the account page shows.
 type AccountView struct {
 	User            User
@@ -71,6 +80,7 @@ type AccountView struct {
 	WebAuthn        []FactorView
 	BackupCodesLeft int
 	Sessions        []SessionView
+	Devices         []DeviceView // remembered devices
 	// Fresh: sensitive changes are allowed until FreshUntil.
 	Fresh      bool
 	FreshUntil time.Time
@@ -173,6 +183,13 @@ func (p *Provider) Account(ctx context.Context, b Browser) (AccountView, error) 
 	}
 	for _, s := range sessions {
 		v.Sessions = append(v.Sessions, SessionView{ID: s.ID, Current: s.ID == sess.ID, CreatedAt: s.CreatedAt, LastSeenAt: s.LastSeenAt, IP: s.IP, UserAgent: s.UserAgent})
+	}
+	devices, err := p.store.ListRememberedDevices(ctx, user.ID)
+	if err != nil {
+		return v, err
+	}
+	for _, d := range devices {
+		v.Devices = append(v.Devices, DeviceView{ID: d.ID, Label: d.Label, CreatedAt: d.CreatedAt, ExpiresAt: d.ExpiresAt, LastUsedAt: d.LastUsedAt})
 	}
 	if v.FreshUntil, err = p.freshUntil(ctx, sess, user); err != nil {
 		return v, err
@@ -339,6 +356,10 @@ func (p *Provider) AccountRemoveFactor(ctx context.Context, b Browser, kind, id 
 			return err
 		}
 	}
+	// A removed factor may be why a device was trusted: trust none.
+	if err := p.store.ForgetRememberedDevices(ctx, user.ID); err != nil {
+		return err
+	}
 	p.audit(ctx, user.ID, kind+".removed", user.ID, map[string]any{"id": id})
 	return nil
 }
@@ -404,6 +425,9 @@ func (p *Provider) AccountChangePassword(ctx context.Context, b Browser, current
 	if err := p.store.SetPasswordHash(ctx, user.ID, h); err != nil {
 		return err
 	}
+	if err := p.store.ForgetRememberedDevices(ctx, user.ID); err != nil {
+		return err
+	}
 	sessions, err := p.store.ListUserSessions(ctx, user.ID)
 	if err != nil {
 		return err
@@ -449,4 +473,17 @@ func factorName(name, fallback string) string {
 		name = name[:len(name)-size]
 	}
 	return name
+}
+
+// AccountForgetDevice stops trusting one of the user's remembered devices.
+func (p *Provider) AccountForgetDevice(ctx context.Context, b Browser, id string) error {
+	_, user, err := p.accountSession(ctx, b)
+	if err != nil {
+		return err
+	}
+	if err := p.store.ForgetRememberedDevice(ctx, user.ID, id); err != nil {
+		return notFound(err)
+	}
+	p.audit(ctx, user.ID, "device.forgotten", user.ID, map[string]any{"device": id})
+	return nil
 }

@@ -168,7 +168,7 @@ func (p *Provider) next(ctx context.Context, ar *storage.AuthRequest, b Browser,
 	if sess == nil {
 		return login()
 	}
-	d, counts, err := p.decide(ctx, ar, client, user, sess)
+	d, counts, err := p.decide(ctx, ar, client, user, sess, b)
 	if err != nil {
 		return Step{}, err
 	}
@@ -190,7 +190,7 @@ func (p *Provider) next(ctx context.Context, ar *storage.AuthRequest, b Browser,
 		enrolled := enrolledMethods(counts)
 		switch {
 		case d.Need == policy.NeedSecondFactor:
-			step.Kind, step.Methods = StepSecondFactor, methodNames(d.Methods)
+			step.Kind, step.Methods, step.RememberDevice = StepSecondFactor, methodNames(d.Methods), d.RememberFor
 		case len(enrolled) > 0 && !freshSecondFactor(sess, p.now(), freshProof):
 			// Adding a factor needs a fresh proof of one the user has.
 			step.Kind, step.Methods, step.RequireUV = StepSecondFactor, methodNames(enrolled), false

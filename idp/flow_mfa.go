@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 
@@ -14,7 +15,7 @@ import (
 
 // decide runs the step-up policy for a login: the effective policies, the
 // request, the session and what the user has enrolled.
-func (p *Provider) decide(ctx context.Context, ar *storage.AuthRequest, client *storage.Client, user *storage.User, sess *storage.Session) (policy.Decision, storage.FactorCounts, error) {
+func (p *Provider) decide(ctx context.Context, ar *storage.AuthRequest, client *storage.Client, user *storage.User, sess *storage.Session, b Browser) (policy.Decision, storage.FactorCounts, error) {
 	pols, err := effectivePolicies(ctx, p.store, client, user)
 	if err != nil {
 		return policy.Decision{}, storage.FactorCounts{}, err
@@ -23,9 +24,17 @@ func (p *Provider) decide(ctx context.Context, ar *storage.AuthRequest, client *
 	if err != nil {
 		return policy.Decision{}, storage.FactorCounts{}, err
 	}
+	remembered := false
+	if b.DeviceCookie != "" {
+		_, err := p.store.UseRememberedDevice(ctx, user.ID, hashSecret(b.DeviceCookie))
+		if err != nil && !isNotFound(err) {
+			return policy.Decision{}, counts, err
+		}
+		remembered = err == nil
+	}
 	d := policy.Decide(policy.Input{
 		Policies: pols, Request: policyRequest(ar, sess), Session: policySession(sess),
-		Enrolled: enrolledMethods(counts), Now: p.now(),
+		Enrolled: enrolledMethods(counts), RememberedDevice: remembered, Now: p.now(),
 	})
 	return d, counts, nil
 }
@@ -89,7 +98,7 @@ func (p *Provider) secondFactorContext(ctx context.Context, id string, b Browser
 	if err != nil {
 		return nil, nil, nil, policy.Decision{}, err
 	}
-	d, _, err := p.decide(ctx, ar, client, user, sess)
+	d, _, err := p.decide(ctx, ar, client, user, sess, b)
 	return ar, sess, user, d, err
 }
 
@@ -347,4 +356,53 @@ func (p *Provider) FinishWebAuthnRegistration(ctx context.Context, id string, b 
 		return Step{}, err
 	}
 	return p.afterFactor(ctx, ar, sess, b, factorWebAuthn(p.now(), c.Flags&webauthn.FlagUserVerified != 0))
+}
+
+// RememberDevice lets this browser skip the second factor for as long as
+// the policies allow, after a second factor was just proven in this
+// sign-in. It returns the cookie to set.
+func (p *Provider) RememberDevice(ctx context.Context, id string, b Browser) (*SessionCookie, error) {
+	ar, sess, user, _, err := p.secondFactorContext(ctx, id, b)
+	if err != nil {
+		return nil, err
+	}
+	if !freshSecondFactor(sess, p.now(), freshProof) {
+		return nil, ErrAuthRequestNotFound
+	}
+	client, err := p.store.GetClient(ctx, ar.ClientID)
+	if err != nil {
+		return nil, err
+	}
+	pols, err := effectivePolicies(ctx, p.store, client, user)
+	if err != nil {
+		return nil, err
+	}
+	remember := policy.RememberFor(pols)
+	if remember <= 0 {
+		return nil, ErrAuthRequestNotFound
+	}
+	value := randomToken(32)
+	dev := &storage.RememberedDevice{
+		ID: randomToken(16), UserID: user.ID, TokenHash: hashSecret(value), Label: deviceLabel(b.UserAgent),
+		ExpiresAt: p.now().Add(remember),
+	}
+	if err := p.store.CreateRememberedDevice(ctx, dev); err != nil {
+		return nil, err
+	}
+	p.audit(ctx, user.ID, "device.remembered", user.ID, map[string]any{"device": dev.ID, "until": dev.ExpiresAt})
+	return &SessionCookie{Value: value, Expires: dev.ExpiresAt}, nil
+}
+
+// deviceLabel names a device by its browser, shortly.
+func deviceLabel(ua string) string {
+	for _, b := range []string{"Edg/", "Firefox/", "Chrome/", "Safari/"} {
+		if i := strings.Index(ua, b); i >= 0 {
+			name := strings.TrimSuffix(b, "/")
+			if name == "Edg" {
+				name = "Edge"
+			}
+			return name
+		}
+	}
+	return factorName(ua, "A browser")
 }

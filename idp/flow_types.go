@@ -11,6 +11,7 @@ import (
 type Browser struct {
 	SessionCookie string // value of the SSO session cookie, "" if none
 	BindingCookie string // value of the browser-binding cookie set at /authorize, "" if none
+	DeviceCookie  string // value of the remembered-device cookie, "" if none
 	IP            string
 	UserAgent     string
 	RequestID     string
@@ -59,6 +60,9 @@ type Step struct {
 	Methods []string
 	// RequireUV: the WebAuthn check must verify the user (PIN, biometric).
 	RequireUV bool
+	// RememberDevice: StepSecondFactor, how long the policy lets this
+	// browser skip the second factor if the person asks (0: not offered).
+	RememberDevice time.Duration
 	// BackupCodes: StepBackupCodes, shown exactly once.
 	BackupCodes []string
 	// Reason says in plain words why a second factor is asked.
@@ -96,6 +100,7 @@ type SessionCookie struct {
 const (
 	SessionCookieBase = "twofold_session"
 	BindingCookieBase = "twofold_browser"
+	DeviceCookieBase  = "twofold_device"
 )
 
 // CookieName returns base with the __Host- prefix when secure (https).

@@ -98,6 +98,11 @@ type providerStore interface {
 	AppendAudit(ctx context.Context, e *storage.AuditEvent) error
 	mfaStore
 	accountStore
+	CreateRememberedDevice(ctx context.Context, d *storage.RememberedDevice) error
+	UseRememberedDevice(ctx context.Context, userID, tokenHash string) (*storage.RememberedDevice, error)
+	ListRememberedDevices(ctx context.Context, userID string) ([]storage.RememberedDevice, error)
+	ForgetRememberedDevice(ctx context.Context, userID, id string) error
+	ForgetRememberedDevices(ctx context.Context, userID string) error
 }
 
 var _ providerStore = (*storage.Store)(nil)

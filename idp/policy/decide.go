@@ -127,7 +127,10 @@ type Decision struct {
 	Methods   []Method // second factors that satisfy Target, most phishing-resistant first
 	RequireUV bool     // the second factor must be WebAuthn with user verification
 	MaxAge    time.Duration
-	Reason    string // why, in an admin's words ("policy strict (group staff) requires MFA always")
+	// RememberFor: how long a remembered device may stand in for the
+	// second factor here (0: not allowed) — only for policy-demanded MFA.
+	RememberFor time.Duration
+	Reason      string // why, in an admin's words ("policy strict (group staff) requires MFA always")
 }
 
 // Decide is the step-up policy: from what was asked and what was proven, it
@@ -212,8 +215,11 @@ func Decide(in Input) Decision {
 	d.Target = target
 	d.Reason = strings.Join(reasons, "; ")
 
+	if target == LevelMFA && policyTarget == LevelMFA && essential < LevelMFA {
+		d.RememberFor = RememberFor(in.Policies)
+	}
 	level := d.Level
-	if in.RememberedDevice && level == LevelPassword && target == LevelMFA && policyTarget == LevelMFA && essential < LevelMFA && target == policyTarget {
+	if d.RememberFor > 0 && in.RememberedDevice && level == LevelPassword && target == LevelMFA && policyTarget == LevelMFA && essential < LevelMFA && target == policyTarget {
 		level = LevelMFA // a remembered device stands in for policy-demanded MFA only
 		d.Reason = join(d.Reason, "this device is remembered")
 	}
@@ -267,6 +273,22 @@ func levelWords(l Level) string {
 		return "a phishing-resistant factor (passkey or security key)"
 	}
 	return "a password"
+}
+
+// RememberFor is the shortest remember-device duration of the policies;
+// one policy that does not allow it (0), or no policy at all, turns it off.
+func RememberFor(ps []Named) time.Duration {
+	var m time.Duration
+	for i, n := range ps {
+		r := n.Policy.RememberDevice
+		if r <= 0 {
+			return 0
+		}
+		if i == 0 || r < m {
+			m = r
+		}
+	}
+	return m
 }
 
 // mfaMaxAge is the strictest MFA max age of the policies (0: none).

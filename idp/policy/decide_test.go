@@ -16,10 +16,11 @@ func pol(name string, req Requirement, mods ...func(*Policy)) Named {
 	return Named{Policy: p, Source: "test"}
 }
 
-func methods(ms ...Method) func(*Policy)   { return func(p *Policy) { p.Methods = ms } }
-func maxAge(d time.Duration) func(*Policy) { return func(p *Policy) { p.MFAMaxAge = d } }
-func optional(p *Policy)                   { p.Enrollment = EnrollOptional }
-func minLevel(l Level) func(*Policy)       { return func(p *Policy) { p.MinLevel = l } }
+func methods(ms ...Method) func(*Policy)     { return func(p *Policy) { p.Methods = ms } }
+func maxAge(d time.Duration) func(*Policy)   { return func(p *Policy) { p.MFAMaxAge = d } }
+func optional(p *Policy)                     { p.Enrollment = EnrollOptional }
+func remember(d time.Duration) func(*Policy) { return func(p *Policy) { p.RememberDevice = d } }
+func minLevel(l Level) func(*Policy)         { return func(p *Policy) { p.MinLevel = l } }
 func pwdSession(ago time.Duration) *Session {
 	return &Session{AuthTime: t0.Add(-ago), Factors: []Factor{{Method: FactorPassword, At: t0.Add(-ago)}}}
 }
@@ -74,7 +75,8 @@ func TestDecideReadsLikeTheAdminGuide(t *testing.T) {
 		{"a passkey sign-in is phishing-resistant by itself", Input{Policies: []Named{strict}, Session: &Session{AuthTime: t0, Factors: []Factor{{Method: FactorPasskey, At: t0, UserVerified: true}}}}, NeedNothing, LevelPhishingResistant, nil, false, ""},
 		{"a security key without user verification is mfa, not phr", Input{Session: with(pwdSession(0), "webauthn", 0, false), Request: Request{ACRValues: []string{ACRPhishingResistant}}, Enrolled: []Method{WebAuthn}}, NeedSecondFactor, LevelPhishingResistant, []Method{WebAuthn}, true, ""},
 		{"a minimum level of phr demands a passkey", Input{Policies: []Named{pol("finance", OnRequest, minLevel(LevelPhishingResistant))}, Session: with(pwdSession(0), "totp", 0, false), Enrolled: []Method{TOTP, WebAuthn}}, NeedSecondFactor, LevelPhishingResistant, []Method{WebAuthn}, true, "policy finance"},
-		{"a remembered device skips TOTP for policy MFA", Input{Policies: []Named{strict}, Session: pwdSession(0), Enrolled: []Method{TOTP}, RememberedDevice: true}, NeedNothing, LevelMFA, nil, false, "remembered"},
+		{"a remembered device skips TOTP for policy MFA", Input{Policies: []Named{pol("s", Always, remember(30*24*time.Hour))}, Session: pwdSession(0), Enrolled: []Method{TOTP}, RememberedDevice: true}, NeedNothing, LevelMFA, nil, false, "remembered"},
+		{"a remembered device counts only where every policy allows remembering", Input{Policies: []Named{pol("s", Always, remember(30*24*time.Hour)), strict}, Session: pwdSession(0), Enrolled: []Method{TOTP}, RememberedDevice: true}, NeedSecondFactor, LevelMFA, []Method{TOTP}, false, ""},
 		{"a remembered device never satisfies phr", Input{Policies: []Named{pol("f", OnRequest, minLevel(LevelPhishingResistant))}, Session: pwdSession(0), Enrolled: []Method{WebAuthn}, RememberedDevice: true}, NeedSecondFactor, LevelPhishingResistant, []Method{WebAuthn}, true, ""},
 		{"a remembered device never satisfies an explicit acr_values demand", Input{Policies: []Named{relaxed}, Session: pwdSession(0), Enrolled: []Method{TOTP}, RememberedDevice: true, Request: Request{ACRValues: []string{ACRMFA}}}, NeedSecondFactor, LevelMFA, []Method{TOTP}, false, ""},
 	}
