@@ -30,7 +30,11 @@ func effectivePolicies(ctx context.Context, s policyStore, client *storage.Clien
 		if err != nil {
 			return err
 		}
-		out = append(out, policy.Named{Policy: policyFromStorage(p), Source: source})
+		pol := policyFromStorage(p)
+		if client != nil && !pol.AppliesTo(client.ID) {
+			return nil // limited to other clients
+		}
+		out = append(out, policy.Named{Policy: pol, Source: source})
 		return nil
 	}
 	if client != nil && client.Policy != nil {

@@ -20,6 +20,7 @@ func policyToStorage(p policy.Policy) *storage.Policy {
 		RememberDeviceSeconds: int64(p.RememberDevice / time.Second),
 		Enrollment:            string(p.Enrollment),
 		MinLevel:              p.MinLevel.ACR(),
+		Clients:               p.Clients,
 	}
 }
 
@@ -34,6 +35,7 @@ func policyFromStorage(p *storage.Policy) policy.Policy {
 		RememberDevice: time.Duration(p.RememberDeviceSeconds) * time.Second,
 		Enrollment:     policy.Enrollment(p.Enrollment),
 		MinLevel:       minLevel(p.MinLevel),
+		Clients:        p.Clients,
 	}
 }
 
@@ -55,7 +57,7 @@ func (d *Directory) SetPolicy(ctx context.Context, actor Actor, p policy.Policy)
 	}
 	d.audit(ctx, actor, "policy.set", p.Name, map[string]any{
 		"require_mfa": p.RequireMFA, "methods": p.Methods, "mfa_max_age": p.MFAMaxAge.String(),
-		"remember_device": p.RememberDevice.String(), "enrollment": p.Enrollment, "min_level": p.MinLevel.String(),
+		"remember_device": p.RememberDevice.String(), "enrollment": p.Enrollment, "min_level": p.MinLevel.String(), "clients": p.Clients,
 	})
 	return p, nil
 }

@@ -16,7 +16,8 @@ type Policy struct {
 	MFAMaxAgeSeconds      int64 `gorm:"column:mfa_max_age_seconds"`
 	RememberDeviceSeconds int64
 	Enrollment            string
-	MinLevel              string // an acr value; "" for none
+	MinLevel              string  // an acr value; "" for none
+	Clients               Strings // the clients it is limited to; empty: all
 	CreatedAt             time.Time
 	UpdatedAt             time.Time
 }
@@ -42,7 +43,7 @@ func (s *Store) upsert(ctx context.Context, op string, row any, key string, colu
 // UpsertPolicy creates or replaces a policy.
 func (s *Store) UpsertPolicy(ctx context.Context, p *Policy) error {
 	return s.upsert(ctx, "upsert policy", p, "name",
-		"require_mfa", "methods", "mfa_max_age_seconds", "remember_device_seconds", "enrollment", "min_level")
+		"require_mfa", "methods", "mfa_max_age_seconds", "remember_device_seconds", "enrollment", "min_level", "clients")
 }
 
 // GetPolicy returns the policy called name.

@@ -150,7 +150,7 @@ func static(cfg *config.Config) idp.Static {
 		st.Policies = append(st.Policies, policy.Policy{
 			Name: p.Name, RequireMFA: policy.Requirement(p.RequireMFA), Methods: methods,
 			MFAMaxAge: time.Duration(p.MFAMaxAge), RememberDevice: time.Duration(p.RememberDevice),
-			Enrollment: policy.Enrollment(p.Enrollment), MinLevel: level,
+			Enrollment: policy.Enrollment(p.Enrollment), MinLevel: level, Clients: p.Clients,
 		})
 	}
 	for _, g := range cfg.Groups {

@@ -33,6 +33,8 @@ func runPolicySet(ctx context.Context, e env, args []string) error {
 	maxAge := fs.String("mfa-max-age", "", "ask for the second factor again after this long, e.g. 12h (0: never)")
 	remember := fs.String("remember-device", "", "let a device skip the second factor for this long, e.g. 30d (0: off)")
 	enrollment := fs.String("enrollment", "", "required or optional: what happens when MFA is required and the user has none")
+	var clients stringList
+	fs.Var(&clients, "clients", "limit the policy to sign-ins to these clients (repeatable; \"\" for every client)")
 	minLevel := fs.String("min-level", "", "the weakest level a sign-in may end at: pwd, mfa or phr (none: \"\")")
 	if err := parseFlags(fs, reorder(fs, args)); err != nil {
 		return err
@@ -76,6 +78,8 @@ func runPolicySet(ctx context.Context, e env, args []string) error {
 			p.RememberDevice = time.Duration(d)
 		case "enrollment":
 			p.Enrollment = policy.Enrollment(*enrollment)
+		case "clients":
+			p.Clients = clients
 		case "min-level":
 			l, err := policy.ParseLevel(*minLevel)
 			errs = append(errs, flagErr("--min-level", err))

@@ -50,6 +50,15 @@ type Policy struct {
 	// MinLevel is the weakest level a login under this policy may end at
 	// (LevelNone: no minimum beyond RequireMFA).
 	MinLevel Level
+	// Clients limits the policy to sign-ins to these clients (empty: every
+	// client), so that "contractors need a passkey for the finance app" is
+	// a group policy limited to the finance client.
+	Clients []string
+}
+
+// AppliesTo reports whether the policy applies to a sign-in to clientID.
+func (p Policy) AppliesTo(clientID string) bool {
+	return len(p.Clients) == 0 || slices.Contains(p.Clients, clientID)
 }
 
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)

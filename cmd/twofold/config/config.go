@@ -54,6 +54,8 @@ type Policy struct {
 	Enrollment string `yaml:"enrollment"`
 	// MinLevel: the weakest level a sign-in under this policy may end at: pwd, mfa or phr (or the acr URI).
 	MinLevel string `yaml:"min_level,omitempty"`
+	// Clients limits the policy to sign-ins to these clients (empty: all).
+	Clients []string `yaml:"clients,omitempty"`
 }
 
 // Group attaches a policy to every user in it.

@@ -1,0 +1,87 @@
+package idp_test
+
+import (
+	"strings"
+	"testing"
+
+	"golang.org/x/oauth2"
+
+	"github.com/twofold-idp/twofold/idp"
+	"github.com/twofold-idp/twofold/idp/idptest"
+	"github.com/twofold-idp/twofold/idp/policy"
+)
+
+// The administrator's sentence, as configuration: "staff need MFA
+// everywhere, contractors need a passkey for the finance app, everyone else
+// gets MFA when an app asks".
+func adminGuideFixture() idp.Static {
+	st := staticFixture()
+	st.Policies = []policy.Policy{
+		{Name: "strict", RequireMFA: policy.Always},
+		{Name: "contractor-finance", RequireMFA: policy.Always, MinLevel: policy.LevelPhishingResistant, Methods: []policy.Method{policy.WebAuthn}, Clients: []string{"books"}},
+		{Name: "relaxed", RequireMFA: policy.OnRequest},
+	}
+	st.DefaultPolicy = "relaxed"
+	st.Groups = []idp.Group{{Name: "staff", Policy: "strict"}, {Name: "contractors", Policy: "contractor-finance"}}
+	st.Clients = append(st.Clients, idp.ClientSpec{ID: "books", Name: "Finance", Secret: appSecret, RedirectURIs: []string{appRedirect}, SkipConsent: true})
+	st.Users = append(st.Users,
+		idp.NewUser{Username: "sam", Password: alicePassword, Groups: []string{"staff"}},
+		idp.NewUser{Username: "carl", Password: alicePassword, Groups: []string{"contractors"}},
+		idp.NewUser{Username: "erin", Password: alicePassword},
+	)
+	return st
+}
+
+func TestTheAdminGuidePolicies(t *testing.T) {
+	eachDatabaseServer(t, adminGuideFixture(), func(t *testing.T, s *idptest.Server) {
+		app := idptest.NewRP(t, s, "app", appSecret, appRedirect)
+		books := idptest.NewRP(t, s, "books", appSecret, appRedirect)
+		signIn := func(rp *idptest.RP, user string, extra ...oauth2.AuthCodeOption) *idptest.Page {
+			return idptest.NewBrowser(t, s).Login(rp.AuthURL("s", "n", pkce, extra...), user, alicePassword)
+		}
+		acr := func(rp *idptest.RP, p *idptest.Page) string {
+			code, _ := idptest.Code(t, p)
+			tok, err := rp.Exchange(code, pkce)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, c := rp.IDToken(tok)
+			return c.ACR
+		}
+
+		t.Run("staff need MFA everywhere", func(t *testing.T) {
+			for _, rp := range []*idptest.RP{app, books} {
+				if p := signIn(rp, "sam"); p.Redirect != nil || !strings.Contains(p.Body, `data-enroll=`) {
+					t.Fatalf("sam at %s: no MFA enrollment (status %d, redirect %v)", rp.Config.ClientID, p.Status, p.Redirect)
+				}
+			}
+		})
+		t.Run("contractors need a passkey for the finance app", func(t *testing.T) {
+			p := signIn(books, "carl")
+			if !strings.Contains(p.Body, `data-enroll="webauthn"`) || strings.Contains(p.Body, `data-enroll="totp"`) {
+				t.Fatalf("carl at books: want a passkey enrollment only:\n%s", p.Body)
+			}
+		})
+		t.Run("contractors need nothing more elsewhere", func(t *testing.T) {
+			if got := acr(app, signIn(app, "carl")); got != idp.ACRPassword {
+				t.Fatalf("carl at app: acr %s", got)
+			}
+		})
+		t.Run("everyone else signs in with a password", func(t *testing.T) {
+			if got := acr(app, signIn(app, "erin")); got != idp.ACRPassword {
+				t.Fatalf("erin at app: acr %s", got)
+			}
+		})
+		t.Run("everyone else gets MFA when an app insists", func(t *testing.T) {
+			claims := `{"id_token":{"acr":{"essential":true,"value":"urn:twofold:acr:mfa"}}}`
+			if p := signIn(app, "erin", oauth2.SetAuthURLParam("claims", claims)); p.Redirect != nil || !strings.Contains(p.Body, `data-enroll=`) {
+				t.Fatalf("erin with an essential mfa: no enrollment (status %d, redirect %v)", p.Status, p.Redirect)
+			}
+		})
+		t.Run("a voluntary request is answered with the level reached", func(t *testing.T) {
+			if got := acr(app, signIn(app, "erin", oauth2.SetAuthURLParam("acr_values", idp.ACRMFA))); got != idp.ACRPassword {
+				t.Fatalf("erin with acr_values mfa and no factor: acr %s", got)
+			}
+		})
+	})
+}
