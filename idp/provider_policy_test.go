@@ -3,12 +3,15 @@ package idp_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/oauth2"
 
 	"github.com/twofold-idp/twofold/idp"
 	"github.com/twofold-idp/twofold/idp/idptest"
 	"github.com/twofold-idp/twofold/idp/policy"
+	"github.com/twofold-idp/twofold/mfa/totp"
+	"github.com/twofold-idp/twofold/storage/storagetest"
 )
 
 // The administrator's sentence, as configuration: "staff need MFA
@@ -84,4 +87,37 @@ func TestTheAdminGuidePolicies(t *testing.T) {
 			}
 		})
 	})
+}
+
+func TestMFAMaxAgeAsksTheSecondFactorAgainWithoutThePassword(t *testing.T) {
+	st := mfaFixture()
+	st.Policies[0].MFAMaxAge = time.Hour
+	s := idptest.New(t, storagetest.NewSQLite, idptest.Options{Static: st})
+	rp := idptest.NewRP(t, s, "app", appSecret, appRedirect)
+	b := idptest.NewBrowser(t, s)
+	secret, _, end := enrollTOTP(t, s, b, rp)
+	idptest.Code(t, end)
+
+	s.Clock.Advance(30 * time.Minute)
+	idptest.Code(t, b.Get(rp.AuthURL("s", "n", pkce))) // within the hour: silent SSO
+
+	s.Clock.Advance(time.Hour)
+	p := b.Get(rp.AuthURL("s", "n", pkce))
+	if !strings.Contains(p.Body, `id="mfa-totp"`) || strings.Contains(p.Body, `id="login"`) {
+		t.Fatalf("after mfa_max_age: want the TOTP challenge and no password form:\n%s", p.Body)
+	}
+	p = b.Submit(p, "mfa-totp", map[string]string{"code": totp.Code(secret, totp.Step(s.Clock.Now()))})
+	code, _ := idptest.Code(t, p)
+	tok, err := rp.Exchange(code, pkce)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, c := rp.IDToken(tok); c.ACR != idp.ACRMFA || c.AuthTime != s.Clock.Now().Unix() {
+		t.Fatalf("after the step-up: acr %s auth_time %d (now %d)", c.ACR, c.AuthTime, s.Clock.Now().Unix())
+	}
+	// prompt=none with the stale factor is interaction_required, never a page.
+	s.Clock.Advance(2 * time.Hour)
+	if q := idptest.Query(t, b.Get(rp.AuthURL("s", "n", pkce, oauth2.SetAuthURLParam("prompt", "none")))); q.Get("error") != "interaction_required" {
+		t.Fatalf("prompt=none with a stale second factor: %v", q)
+	}
 }
