@@ -233,8 +233,11 @@ func (p *Provider) next(ctx context.Context, ar *storage.AuthRequest, b Browser,
 
 // userReason says why a second factor is asked, for the person signing in.
 func userReason(d policy.Decision) string {
-	if d.Target >= policy.LevelPhishingResistant {
+	switch {
+	case d.Target >= policy.LevelPhishingResistant:
 		return "This application requires a passkey or security key."
+	case d.Need == policy.NeedEnrollment:
+		return "Two-step sign-in is required here. Set up a second way to confirm it is you; it takes a minute."
 	}
 	return "This sign-in needs a second step to confirm it is you."
 }
