@@ -69,8 +69,13 @@ func newEnrollChoosePage(id string, step idp.Step) enrollChoosePage {
 // the secret), then prove it works with one code.
 type enrollTOTPPage struct {
 	CSRFToken     string
-	AuthRequestID string
+	AuthRequestID string // the sign-in's; "" on the account page, which needs none
 	EnrollmentID  string
+	// Action is where form#enroll-totp posts; BackURL and BackText are the link away from the page. The sign-in
+	// and the account page share the template.
+	Action   string
+	BackURL  string
+	BackText string
 	// URI is the otpauth://totp/ link. html/template would rewrite any scheme but http, https and mailto to
 	// #ZgotmplZ; validOTPAuthURI checked it first, which is what makes the template.URL conversion safe.
 	URI template.URL
@@ -111,6 +116,9 @@ func newEnrollTOTPPage(id string, e idp.TOTPEnrollment) (enrollTOTPPage, error) 
 	return enrollTOTPPage{
 		AuthRequestID: id,
 		EnrollmentID:  e.ID,
+		Action:        "/login/enroll/totp",
+		BackURL:       loginURL(id),
+		BackText:      "Choose another way",
 		URI:           template.URL(e.URI), // validated above
 		QR:            template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(e.QRPNG)),
 		QRWidth:       cfg.Width,

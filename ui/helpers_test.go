@@ -12,6 +12,8 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -416,14 +418,15 @@ func (b *lockedBuffer) waitForRecord(t *testing.T, match func(map[string]any) bo
 var testCSRFKey = bytes.Repeat([]byte{0x42}, 32)
 
 type harness struct {
-	t      *testing.T
-	srv    *Server
-	ts     *httptest.Server
-	client *http.Client
-	logs   *lockedBuffer
-	setup  *fakeSetup
-	flow   *fakeFlow
-	issuer string
+	t       *testing.T
+	srv     *Server
+	ts      *httptest.Server
+	client  *http.Client
+	logs    *lockedBuffer
+	setup   *fakeSetup
+	flow    *fakeFlow
+	account *fakeAccount // set by newAccountHarness
+	issuer  string
 }
 
 type harnessConfig struct {
@@ -715,4 +718,319 @@ func (f *fakeFlow) ConfirmTOTPEnrollment(_ context.Context, id string, b idp.Bro
 	}
 	ar.enrolled = true
 	return f.mfaRotated(id, ar), nil
+}
+
+// fakeAccount is an in-memory AccountService: alice, signed in when the browser carries the fake flow's session
+// cookie, with an authenticator app, a passkey and a blocked security key, three backup codes left, and two
+// sessions. Sensitive methods answer idp.ErrReauthRequired unless the view is Fresh. A test can script any
+// method to return an error instead. It records every call.
+type fakeAccount struct {
+	mu        sync.Mutex
+	view      idp.AccountView
+	anyone    bool             // every browser counts as signed in (for a server a person looks at)
+	signInURL map[bool]string  // AccountSignInURL's answer by reauth
+	scripted  map[string]error // method → error
+	// enrollment, when set, is what AccountStartTOTP and AccountTOTP return instead of fakeEnrollment().
+	enrollment *idp.TOTPEnrollment
+	calls      []accountCall
+	nextID     int
+}
+
+var _ AccountService = (*fakeAccount)(nil)
+
+type accountCall struct {
+	method  string
+	browser idp.Browser
+	reauth  bool
+	kind    string
+	id      string // factor, enrollment or session id
+	name    string
+	code    string
+	current string
+	next    string
+	body    string
+}
+
+// Test fixtures of the fake account.
+const (
+	fakeAccountSignInURL = "/authorize?client_id=twofold-account&state=acc-1"
+	fakeAccountReauthURL = "/authorize?client_id=twofold-account&prompt=login&state=acc-2"
+	fakeCurrentSession   = "sess-current"
+	fakeOtherSession     = "sess-laptop"
+	fakeChromeMac        = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36"
+	fakeFirefoxWindows   = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:127.0) Gecko/20100101 Firefox/127.0"
+)
+
+// fakeAccountNow is the harness clock of the account tests, which the fake's times are relative to.
+var fakeAccountNow = time.Date(2026, 3, 14, 15, 9, 0, 0, time.UTC)
+
+func newFakeAccount() *fakeAccount {
+	ago := func(d time.Duration) time.Time { return fakeAccountNow.Add(-d) }
+	at := func(t time.Time) *time.Time { return &t }
+	return &fakeAccount{
+		view: idp.AccountView{
+			User: idp.User{ID: "user-1", Username: fakeUser, Email: "alice@example.com"},
+			TOTP: []idp.FactorView{
+				{ID: "totp-1", Name: "Pixel 8", CreatedAt: ago(45 * 24 * time.Hour), LastUsedAt: at(ago(2 * time.Hour))},
+			},
+			WebAuthn: []idp.FactorView{
+				{ID: "wa-1", Name: "MacBook Touch ID", Passkey: true, CreatedAt: ago(12 * 24 * time.Hour), LastUsedAt: at(ago(5 * time.Minute))},
+				{ID: "wa-2", Name: "Old YubiKey", Blocked: true, CreatedAt: time.Date(2025, 6, 2, 9, 30, 0, 0, time.UTC)},
+			},
+			BackupCodesLeft: 3,
+			Sessions: []idp.SessionView{
+				{ID: fakeCurrentSession, Current: true, CreatedAt: ago(3 * time.Hour), LastSeenAt: ago(30 * time.Second),
+					IP: "203.0.113.7", UserAgent: fakeChromeMac},
+				{ID: fakeOtherSession, CreatedAt: ago(9 * 24 * time.Hour), LastSeenAt: ago(36 * time.Hour),
+					IP: "198.51.100.23", UserAgent: fakeFirefoxWindows},
+			},
+			Fresh:       true,
+			FreshUntil:  fakeAccountNow.Add(4 * time.Minute),
+			MFARequired: true,
+		},
+		signInURL: map[bool]string{false: fakeAccountSignInURL, true: fakeAccountReauthURL},
+		scripted:  map[string]error{},
+	}
+}
+
+// edit changes the fake's view under its lock.
+func (f *fakeAccount) edit(change func(v *idp.AccountView)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	change(&f.view)
+}
+
+// script makes every later call of method return err.
+func (f *fakeAccount) script(method string, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.scripted[method] = err
+}
+
+// callsOf returns the recorded calls of method ("" for all).
+func (f *fakeAccount) callsOf(method string) []accountCall {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []accountCall
+	for _, c := range f.calls {
+		if method == "" || c.method == method {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// enter records a call and answers what every method checks first: the session, a scripted error, and for a
+// sensitive method a fresh proof. The caller holds f.mu.
+func (f *fakeAccount) enter(c accountCall, sensitive bool) error {
+	f.calls = append(f.calls, c)
+	if !f.anyone && c.browser.SessionCookie != fakeSessionValue {
+		return idp.ErrNotSignedIn
+	}
+	if err, ok := f.scripted[c.method]; ok {
+		return err
+	}
+	if sensitive && !f.view.Fresh {
+		return idp.ErrReauthRequired
+	}
+	return nil
+}
+
+func (f *fakeAccount) Account(_ context.Context, b idp.Browser) (idp.AccountView, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter(accountCall{method: "Account", browser: b}, false); err != nil {
+		return idp.AccountView{}, err
+	}
+	v := f.view
+	v.TOTP = slices.Clone(v.TOTP)
+	v.WebAuthn = slices.Clone(v.WebAuthn)
+	v.Sessions = slices.Clone(v.Sessions)
+	return v, nil
+}
+
+func (f *fakeAccount) AccountSignInURL(_ context.Context, b idp.Browser, reauth bool) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, accountCall{method: "AccountSignInURL", browser: b, reauth: reauth})
+	if err, ok := f.scripted["AccountSignInURL"]; ok {
+		return "", err
+	}
+	return f.signInURL[reauth], nil
+}
+
+func (f *fakeAccount) AccountStartTOTP(_ context.Context, b idp.Browser, name string) (idp.TOTPEnrollment, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter(accountCall{method: "AccountStartTOTP", browser: b, name: name}, true); err != nil {
+		return idp.TOTPEnrollment{}, err
+	}
+	return f.enrollmentShown(), nil
+}
+
+func (f *fakeAccount) AccountTOTP(_ context.Context, b idp.Browser, id string) (idp.TOTPEnrollment, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter(accountCall{method: "AccountTOTP", browser: b, id: id}, true); err != nil {
+		return idp.TOTPEnrollment{}, err
+	}
+	if id != fakeEnrollmentID {
+		return idp.TOTPEnrollment{}, idp.ErrNotFound
+	}
+	return f.enrollmentShown(), nil
+}
+
+// enrollmentShown is the authenticator the TOTP enrollment shows. The caller holds f.mu.
+func (f *fakeAccount) enrollmentShown() idp.TOTPEnrollment {
+	if f.enrollment != nil {
+		return *f.enrollment
+	}
+	return fakeEnrollment()
+}
+
+func (f *fakeAccount) AccountConfirmTOTP(_ context.Context, b idp.Browser, id, code string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter(accountCall{method: "AccountConfirmTOTP", browser: b, id: id, code: code}, true); err != nil {
+		return err
+	}
+	switch {
+	case id != fakeEnrollmentID:
+		return idp.ErrNotFound
+	case code != fakeTOTPCode:
+		return idp.ErrInvalidCode
+	}
+	f.view.TOTP = append(f.view.TOTP, idp.FactorView{ID: f.newID("totp"), Name: "Authenticator app", CreatedAt: fakeAccountNow})
+	return nil
+}
+
+func (f *fakeAccount) newID(prefix string) string {
+	f.nextID++
+	return prefix + "-new-" + strconv.Itoa(f.nextID)
+}
+
+func (f *fakeAccount) AccountBeginWebAuthnRegistration(_ context.Context, b idp.Browser) ([]byte, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter(accountCall{method: "AccountBeginWebAuthnRegistration", browser: b}, true); err != nil {
+		return nil, err
+	}
+	return []byte(fakeCreationOptions), nil
+}
+
+func (f *fakeAccount) AccountFinishWebAuthnRegistration(_ context.Context, b idp.Browser, body []byte) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter(accountCall{method: "AccountFinishWebAuthnRegistration", browser: b, body: string(body)}, true); err != nil {
+		return err
+	}
+	var req struct {
+		Session    string         `json:"session"`
+		Name       string         `json:"name"`
+		Credential map[string]any `json:"credential"`
+	}
+	if err := json.Unmarshal(body, &req); err != nil || req.Session != fakeWebAuthnSess || req.Credential == nil {
+		return idp.ErrWebAuthn
+	}
+	f.view.WebAuthn = append(f.view.WebAuthn, idp.FactorView{ID: f.newID("wa"), Name: req.Name, CreatedAt: fakeAccountNow})
+	return nil
+}
+
+// factors returns the list of kind. The caller holds f.mu.
+func (f *fakeAccount) factors(kind string) *[]idp.FactorView {
+	switch kind {
+	case idp.FactorKindTOTP:
+		return &f.view.TOTP
+	case idp.FactorKindWebAuthn:
+		return &f.view.WebAuthn
+	}
+	return nil
+}
+
+func (f *fakeAccount) AccountRemoveFactor(_ context.Context, b idp.Browser, kind, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter(accountCall{method: "AccountRemoveFactor", browser: b, kind: kind, id: id}, true); err != nil {
+		return err
+	}
+	if f.view.MFARequired && len(f.view.TOTP)+len(f.view.WebAuthn) <= 1 {
+		return idp.ErrLastFactor
+	}
+	list := f.factors(kind)
+	if list == nil {
+		return idp.ErrNotFound
+	}
+	i := slices.IndexFunc(*list, func(v idp.FactorView) bool { return v.ID == id })
+	if i < 0 {
+		return idp.ErrNotFound
+	}
+	*list = slices.Delete(*list, i, i+1)
+	return nil
+}
+
+func (f *fakeAccount) AccountRenameFactor(_ context.Context, b idp.Browser, kind, id, name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter(accountCall{method: "AccountRenameFactor", browser: b, kind: kind, id: id, name: name}, false); err != nil {
+		return err
+	}
+	if strings.TrimSpace(name) == "" {
+		return &idp.InputError{Field: "name", Message: "is required"}
+	}
+	list := f.factors(kind)
+	if list == nil {
+		return idp.ErrNotFound
+	}
+	i := slices.IndexFunc(*list, func(v idp.FactorView) bool { return v.ID == id })
+	if i < 0 {
+		return idp.ErrNotFound
+	}
+	(*list)[i].Name = strings.TrimSpace(name)
+	return nil
+}
+
+func (f *fakeAccount) AccountRegenerateBackupCodes(_ context.Context, b idp.Browser) ([]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter(accountCall{method: "AccountRegenerateBackupCodes", browser: b}, true); err != nil {
+		return nil, err
+	}
+	if len(f.view.TOTP)+len(f.view.WebAuthn) == 0 {
+		return nil, &idp.InputError{Field: "backup_codes", Message: "add an authenticator app or a passkey first"}
+	}
+	f.view.BackupCodesLeft = len(fakeBackupCodes)
+	return slices.Clone(fakeBackupCodes), nil
+}
+
+func (f *fakeAccount) AccountChangePassword(_ context.Context, b idp.Browser, current, next string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter(accountCall{method: "AccountChangePassword", browser: b, current: current, next: next}, true); err != nil {
+		return err
+	}
+	switch {
+	case current != fakePassword:
+		return &idp.InputError{Field: "current_password", Message: "is not right"}
+	case len(next) < idp.MinPasswordLength:
+		return &idp.InputError{Field: "password", Message: "must be at least 8 characters"}
+	}
+	return nil
+}
+
+func (f *fakeAccount) AccountEndSession(_ context.Context, b idp.Browser, sessionID string) (*idp.SessionCookie, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter(accountCall{method: "AccountEndSession", browser: b, id: sessionID}, false); err != nil {
+		return nil, err
+	}
+	i := slices.IndexFunc(f.view.Sessions, func(s idp.SessionView) bool { return s.ID == sessionID })
+	if i < 0 {
+		return nil, idp.ErrNotFound
+	}
+	current := f.view.Sessions[i].Current
+	f.view.Sessions = slices.Delete(f.view.Sessions, i, i+1)
+	if current {
+		return &idp.SessionCookie{}, nil
+	}
+	return nil, nil
 }

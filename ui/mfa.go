@@ -277,12 +277,17 @@ func (s *Server) challengeRejected(w http.ResponseWriter, r *http.Request, id, m
 // nor a shared cache brings them back.
 type backupCodesPage struct {
 	CSRFToken     string
-	AuthRequestID string
+	AuthRequestID string   // the sign-in's; "" on the account page, which needs none
+	Action        string   // where form#backup-codes-ack posts; "" is the sign-in's /login/backup-codes
 	Codes         []string // empty on a re-render after a refused acknowledgement: they are not shown twice
+	Replaced      bool     // the codes replace an earlier set, which no longer works
 	Error         string
 }
 
 func (s *Server) renderBackupCodes(w http.ResponseWriter, r *http.Request, status int, p backupCodesPage) {
+	if p.Action == "" {
+		p.Action = "/login/backup-codes"
+	}
 	s.render(w, r, status, "backup_codes", p)
 }
 

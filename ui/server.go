@@ -38,6 +38,9 @@ type Options struct {
 	// WebAuthn JSON API, and the passkey button on the login page. It is usually the same object as Flow. nil (or
 	// a nil Flow) leaves them unrouted and the login page without the passkey button.
 	MFA MFAFlow
+	// Account backs the self-service pages under /account: second factors, backup codes, password, sessions.
+	// nil leaves them unrouted.
+	Account AccountService
 	// Provider is the OpenID provider whose endpoints are mounted beside the pages, with the authorization
 	// callback page. nil leaves them out.
 	Provider OpenIDProvider
@@ -62,6 +65,7 @@ type Server struct {
 	setup        SetupService
 	flow         LoginFlow
 	mfa          MFAFlow // nil when Flow is nil
+	account      AccountService
 	provider     OpenIDProvider
 	csrfKey      []byte
 	static       fs.FS
@@ -91,6 +95,7 @@ func New(opts Options) (*Server, error) {
 		setup:        opts.Setup,
 		flow:         opts.Flow,
 		mfa:          opts.MFA,
+		account:      opts.Account,
 		provider:     opts.Provider,
 		csrfKey:      append([]byte(nil), opts.CSRFKey...),
 		now:          opts.Now,
@@ -176,6 +181,23 @@ func (s *Server) routes() *chi.Mux {
 		r.Post("/login/webauthn/register/finish", s.webauthnFinish(s.mfa.FinishWebAuthnRegistration))
 		r.Post("/login/passkey/begin", s.webauthnBegin(s.mfa.BeginPasskey))
 		r.Post("/login/passkey/finish", s.webauthnFinish(s.mfa.FinishPasskey))
+	}
+	if s.account != nil {
+		r.Get("/account", s.handleAccountPage)
+		r.Post("/account", s.handleAccountBackupCodesAck) // the backup codes page's "I have saved these codes"
+		r.Get("/account/callback", s.handleAccountCallback)
+		r.Post("/account/totp", s.handleAccountStartTOTP)
+		r.Post("/account/totp/confirm", s.handleAccountConfirmTOTP)
+		r.Post("/account/webauthn/register/begin", s.handleAccountWebAuthnBegin)
+		r.Post("/account/webauthn/register/finish", s.handleAccountWebAuthnFinish)
+		r.Post("/account/factors/remove", s.handleAccountRemoveFactor)
+		r.Post("/account/factors/rename", s.handleAccountRenameFactor)
+		r.Post("/account/backup-codes", s.handleAccountBackupCodes)
+		r.Post("/account/password", s.handleAccountPassword)
+		r.Post("/account/sessions/end", s.handleAccountEndSession)
+		if s.flow == nil {
+			r.Get("/logout/done", s.handleSignedOut) // where signing out from the account page lands
+		}
 	}
 	return r
 }

@@ -74,6 +74,7 @@ func runServe(ctx context.Context, e env, args []string) error {
 		Flow:      provider,
 		Provider:  provider,
 		MFA:       provider,
+		Account:   provider,
 		CSRFKey:   a.keys.SubKey("csrf"),
 		AssetsDir: *assetsDir,
 	})

@@ -114,7 +114,7 @@ func New(t testing.TB, newStore storagetest.Factory, o Options) *Server {
 	}
 	srv, err := ui.New(ui.Options{
 		Issuer: issuer, Logger: logger, Registry: prometheus.NewRegistry(), Ready: dir.Ready,
-		Setup: dir, Flow: provider, Provider: provider, MFA: provider, CSRFKey: ring.SubKey("csrf"), Now: clock.Now,
+		Setup: dir, Flow: provider, Provider: provider, MFA: provider, Account: provider, CSRFKey: ring.SubKey("csrf"), Now: clock.Now,
 	})
 	if err != nil {
 		t.Fatal(err)

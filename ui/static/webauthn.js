@@ -1,12 +1,24 @@
 // WebAuthn on the hosted pages: registering a passkey or security key (button#webauthn-register), using one as
 // the second factor (button#webauthn-verify in form#mfa-webauthn) and passkey sign-in (button#passkey-login).
-// The button or an ancestor carries data-begin and data-finish (the JSON API), data-id (the sign-in request) and
-// data-csrf (sent as X-CSRF-Token). An external file because the Content-Security-Policy allows no inline script.
+// The button or an ancestor carries data-begin and data-finish (the JSON API), data-id (the sign-in request; absent
+// on the account page, where the session says whose account it is) and data-csrf (sent as X-CSRF-Token). An
+// external file because the Content-Security-Policy allows no inline script.
 (function () {
   "use strict";
 
-  // Errors the server answered, whose message is meant for people.
-  class ServerError extends Error {}
+  // Errors the server answered, whose message is meant for people. reauth: where to confirm it's you first (the
+  // account page's answer when a change needs a fresh sign-in).
+  class ServerError extends Error {
+    constructor(message, reauth) {
+      super(message);
+      this.reauth = reauth;
+    }
+  }
+
+  // Only a path on this site: "//host" and "/\host" would leave it.
+  function samePath(u) {
+    return typeof u === "string" && /^\/(?![\/\\])/.test(u);
+  }
 
   // Binary fields travel as base64url without padding (WebAuthn Level 3 §5.1.8, JSON serialisation).
   // atob decodes unpadded input (WHATWG forgiving-base64).
@@ -71,7 +83,9 @@
     } catch (e) {
       // Not JSON: a proxy's error page, say. The status is all there is.
     }
-    if (!resp.ok) throw new ServerError(data.error || "Something went wrong (" + resp.status + "). Try again.");
+    if (!resp.ok) {
+      throw new ServerError(data.error || "Something went wrong (" + resp.status + "). Try again.", data.reauth);
+    }
     return data;
   }
 
@@ -117,6 +131,10 @@
       window.location.assign(done.redirect); // the button stays disabled while the next page loads
     } catch (err) {
       showMessage(messageFor(err));
+      if (err instanceof ServerError && samePath(err.reauth)) {
+        window.location.assign(err.reauth); // sign in again, then back to the page
+        return;
+      }
       button.disabled = false;
       button.removeAttribute("aria-busy");
     }
