@@ -16,13 +16,15 @@ import (
 )
 
 func runServe(ctx context.Context, e env, args []string) error {
-	fs := newFlags(e, "serve", "serve [--config FILE] [--no-migrate]",
+	fs := newFlags(e, "serve", "serve [--config FILE] [--no-migrate] [--demo]",
 		"Runs the identity provider. With no configuration it serves http://localhost:8080 on a SQLite\n"+
 			"file twofold.db in the working directory. The schema is migrated on start unless --no-migrate.\n"+
-			"With no accounts yet, it prints a one-time link for creating the first administrator.")
+			"With no accounts yet, it prints a one-time link for creating the first administrator.\n"+
+			"--demo adds a demo application at /demo/ and a demo user whose password is printed once.")
 	configPath := configFlag(fs)
 	noMigrate := fs.Bool("no-migrate", false, "do not migrate the database schema on start")
 	assetsDir := fs.String("assets-dir", "", "serve templates and static files from this directory (development)")
+	withDemo := fs.Bool("demo", false, "also serve a demo relying party at /demo/ (with a demo client and user)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -80,6 +82,13 @@ func runServe(ctx context.Context, e env, args []string) error {
 	})
 	if err != nil {
 		return err
+	}
+	if *withDemo {
+		h, err := startDemo(ctx, e, a)
+		if err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+		srv.Router().Mount("/demo", h)
 	}
 	ln, err := net.Listen("tcp", a.cfg.Listen)
 	if err != nil {

@@ -20,6 +20,13 @@ import (
 	"github.com/twofold-idp/twofold/storage"
 	"github.com/twofold-idp/twofold/storage/storagetest"
 	"github.com/twofold-idp/twofold/ui"
+	"github.com/twofold-idp/twofold/ui/demo"
+)
+
+// The demo client, when Options.Demo is set.
+const (
+	DemoClientID     = "twofold-demo"
+	DemoClientSecret = "demo-secret-0123456789abcdef"
 )
 
 // Clock is a settable clock shared by every part of a test server.
@@ -60,8 +67,11 @@ type Server struct {
 type Options struct {
 	AccessTokenAlg string
 	CORSOrigins    []string
-	Static         idp.Static
-	Clock          *Clock // nil: a new one
+	// Demo mounts the demo relying party at /demo/ with its client
+	// (DemoClientID) registered, as "twofold serve --demo" does.
+	Demo   bool
+	Static idp.Static
+	Clock  *Clock // nil: a new one
 }
 
 // fastParams keep argon2id cheap in end-to-end tests.
@@ -118,6 +128,22 @@ func New(t testing.TB, newStore storagetest.Factory, o Options) *Server {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if o.Demo {
+		base := issuer + "/demo"
+		err := dir.ApplyStatic(context.Background(), idp.Static{Clients: []idp.ClientSpec{{
+			ID: DemoClientID, Name: "Acme Notes (demo)", Secret: DemoClientSecret,
+			RedirectURIs: []string{demo.RedirectURI(base)}, PostLogoutRedirectURIs: []string{demo.PostLogoutRedirectURI(base)},
+			GrantTypes: []string{idp.GrantAuthorizationCode}, SkipConsent: true,
+		}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := demo.New(demo.Options{Issuer: issuer, ClientID: DemoClientID, ClientSecret: DemoClientSecret, BaseURL: base, CookieKey: ring.SubKey("demo-cookies"), Logger: logger, Now: clock.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv.Router().Mount("/demo", h)
 	}
 	hs := httptest.NewUnstartedServer(srv.Handler())
 	hs.Listener.Close()
