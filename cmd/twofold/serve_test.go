@@ -224,6 +224,12 @@ func TestTwoReplicasStartTogetherOnPostgresAndMigrateOnce(t *testing.T) {
 // serveInProcess runs "twofold serve" inside the test and returns its base URL.
 func serveInProcess(t *testing.T, stderr io.Writer, environ ...string) string {
 	t.Helper()
+	return serveInProcessArgs(t, stderr, []string{"serve"}, environ...)
+}
+
+// serveInProcessArgs runs "twofold <args>" inside the test.
+func serveInProcessArgs(t *testing.T, stderr io.Writer, args []string, environ ...string) string {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	addrc := make(chan string, 1)
 	done := make(chan int, 1)
@@ -232,7 +238,7 @@ func serveInProcess(t *testing.T, stderr io.Writer, environ ...string) string {
 		environ: append([]string{"TWOFOLD_LISTEN=127.0.0.1:0"}, environ...),
 		ready:   func(addr string) { addrc <- addr },
 	}
-	go func() { done <- run(ctx, e, []string{"serve"}) }()
+	go func() { done <- run(ctx, e, args) }()
 	t.Cleanup(func() {
 		cancel()
 		if code := <-done; code != 0 {
@@ -389,5 +395,27 @@ func TestFirstRunSetupLinkCreatesTheAdministrator(t *testing.T) {
 	c := &cli{t: t, environ: []string{dbEnv, "TWOFOLD_LOG_LEVEL=error"}}
 	if out := c.mustRun("", "user", "list"); !strings.Contains(out, "root") || !strings.Contains(out, "yes") {
 		t.Fatalf("user list after setup:\n%s", out)
+	}
+}
+
+func TestServeWithTheDemo(t *testing.T) {
+	dir := t.TempDir()
+	var stderr lockedBuffer
+	// The issuer must be the address the test reaches: localhost on the port chosen below.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	_, port, _ := net.SplitHostPort(addr)
+	base := serveInProcessArgs(t, &stderr, []string{"serve", "--demo"},
+		"TWOFOLD_DATABASE_URL=sqlite:"+filepath.Join(dir, "twofold.db"), "TWOFOLD_LISTEN="+addr,
+		"TWOFOLD_ISSUER=http://localhost:"+port, "TWOFOLD_LOG_LEVEL=error")
+	if !regexp.MustCompile(`sign in as "demo" with the password "demo [A-Za-z0-9_-]{9}"`).MatchString(stderr.String()) {
+		t.Fatalf("no demo password printed:\n%s", stderr.String())
+	}
+	if code := get(t, base+"/demo/"); code != 200 {
+		t.Fatalf("/demo/ = %d", code)
 	}
 }
