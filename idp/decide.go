@@ -3,6 +3,7 @@ package idp
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/twofold-idp/twofold/idp/policy"
@@ -86,20 +87,11 @@ func policyRequest(ar *storage.AuthRequest, sess *storage.Session) policy.Reques
 	r := policy.Request{ACRValues: ar.ACRValues, EssentialACR: essentialACR(ar.Claims)}
 	fresh := sess != nil && !sess.AuthTime.Before(ar.CreatedAt)
 	if !fresh {
-		r.PromptLogin = containsString(ar.Prompt, "login")
+		r.PromptLogin = slices.Contains(ar.Prompt, "login")
 		if ar.MaxAgeSeconds != nil {
 			d := time.Duration(*ar.MaxAgeSeconds) * time.Second
 			r.MaxAge = &d
 		}
 	}
 	return r
-}
-
-func containsString(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }

@@ -155,7 +155,7 @@ func (p *Provider) next(ctx context.Context, ar *storage.AuthRequest, b Browser,
 	if sess != nil && ar.IDTokenHintSubject != "" && sess.UserID != ar.IDTokenHintSubject {
 		sess = nil // the relying party expects another user
 	}
-	if sess != nil && interactive && containsString(ar.Prompt, oidc.PromptSelectAccount) && sess.AuthTime.Before(ar.CreatedAt) {
+	if sess != nil && interactive && slices.Contains(ar.Prompt, oidc.PromptSelectAccount) && sess.AuthTime.Before(ar.CreatedAt) {
 		sess = nil // let the person choose (sign in) again
 	}
 	login := func() (Step, error) {

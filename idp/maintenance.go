@@ -9,6 +9,8 @@ import (
 type maintenanceStore interface {
 	DeleteExpired(ctx context.Context) (int64, error)
 	DeleteExpiredSigningKeys(ctx context.Context) (int64, error)
+	DeleteExpiredMFA(ctx context.Context) (int64, error)
+	DeleteStaleTOTP(ctx context.Context, before time.Time) (int64, error)
 }
 
 // RunMaintenance rotates signing keys when due and removes expired rows,
@@ -34,6 +36,16 @@ func (p *Provider) RunMaintenance(ctx context.Context, store maintenanceStore, e
 		if err != nil {
 			p.log.ErrorContext(ctx, "delete expired signing keys", "err", err)
 		}
+		m, err := store.DeleteExpiredMFA(ctx)
+		if err != nil {
+			p.log.ErrorContext(ctx, "delete expired WebAuthn ceremonies", "err", err)
+		}
+		// An enrollment not confirmed within a day was abandoned.
+		a, err := store.DeleteStaleTOTP(ctx, p.now().Add(-24*time.Hour))
+		if err != nil {
+			p.log.ErrorContext(ctx, "delete abandoned TOTP enrollments", "err", err)
+		}
+		n += m + a
 		if n+k > 0 {
 			p.log.InfoContext(ctx, "removed expired rows", "rows", n, "signing_keys", k)
 		}
