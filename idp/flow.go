@@ -70,7 +70,11 @@ func (p *Provider) startAuthRequest(ctx context.Context, client opClient, req *o
 		return nil, oidc.ErrServerError().WithParent(err)
 	}
 	if slices.Contains(req.Prompt, oidc.PromptNone) {
-		b := Browser{SessionCookie: cookieFromHeader(h, CookieName(SessionCookieBase, p.secure)), BindingCookie: binding}
+		b := Browser{
+			SessionCookie: cookieFromHeader(h, CookieName(SessionCookieBase, p.secure)),
+			DeviceCookie:  cookieFromHeader(h, CookieName(DeviceCookieBase, p.secure)),
+			BindingCookie: binding,
+		}
 		step, err := p.next(ctx, row, b, false)
 		if err != nil {
 			return nil, err
