@@ -15,7 +15,8 @@ import (
 	"github.com/twofold-idp/twofold/idp"
 )
 
-// The account pages (/account): the signed-in user's second factors, backup codes, password and sessions. They
+// The account pages (/account): the signed-in user's second factors, backup codes, password, sessions and
+// remembered devices. They
 // sign in through the same flow as any application (a built-in first-party client), and the service, not the
 // pages, decides when a change needs a fresh proof: the pages only follow idp.ErrReauthRequired to the sign-in
 // it asks for, and come back through /account/callback.
@@ -25,7 +26,7 @@ import (
 // codes, a password change) return idp.ErrReauthRequired unless the session proved the user's strongest factor
 // recently (SECURITY-RULES, "Second factors").
 type AccountService interface {
-	// Account describes the user's factors, backup codes and sessions.
+	// Account describes the user's factors, backup codes, sessions and remembered devices.
 	Account(ctx context.Context, b idp.Browser) (idp.AccountView, error)
 	// AccountSignInURL is a relative /authorize?… URL that signs in (reauth=false) or proves the user again
 	// (reauth=true), and then comes back to /account/callback.
@@ -54,6 +55,9 @@ type AccountService interface {
 	// AccountEndSession ends one of the user's sessions; a non-nil cookie means it was this browser's, whose
 	// cookie must be cleared.
 	AccountEndSession(ctx context.Context, b idp.Browser, sessionID string) (*idp.SessionCookie, error)
+	// AccountForgetDevice stops trusting one of the user's remembered devices: it is asked for the second
+	// factor again. idp.ErrNotFound for a device the user does not have.
+	AccountForgetDevice(ctx context.Context, b idp.Browser, id string) error
 }
 
 const (
@@ -72,6 +76,7 @@ const (
 	msgLastFactor      = "Your organisation requires two-step sign-in, so you cannot remove your only authenticator app or key. Add another one first, then remove this one."
 	msgFactorGone      = "That authenticator app or key no longer exists. It may have been removed in another window."
 	msgSessionGone     = "That session has already ended."
+	msgDeviceGone      = "That device is no longer remembered."
 	msgNameTooLong     = "That name is too long. Use at most 64 characters."
 	msgEnterCurrent    = "Enter your current password."
 	msgEnterNew        = "Enter a new password."
@@ -86,6 +91,7 @@ const (
 	sectionBackup   = "backup"
 	sectionPassword = "password"
 	sectionSessions = "sessions"
+	sectionDevices  = "devices"
 )
 
 // accountPage is the account overview.
@@ -99,6 +105,7 @@ type accountPage struct {
 	BackupCodesLow   bool   // warn: lowBackupCodes or fewer left
 	CurrentSessionID string // "" when the service listed no session as this browser's
 	Sessions         []accountSession
+	Devices          []accountDevice
 	Fresh            bool // sensitive changes go through without signing in again
 	MinPassword      int
 	Notice           string // shown in a role="status" box
@@ -134,6 +141,15 @@ type accountSession struct {
 	IP        string
 	Created   accountTime
 	LastSeen  accountTime
+}
+
+// accountDevice is one remembered device: a browser that may skip the second factor until Until.
+type accountDevice struct {
+	ID       string
+	Label    string
+	Since    accountTime
+	Until    accountTime
+	LastUsed accountTime // zero: never used since it was remembered
 }
 
 // accountTime is a time as the page shows it: in words, with the exact value for <time> and its tooltip.
@@ -173,6 +189,34 @@ func humanTime(t, now time.Time) string {
 		return t.UTC().Format("2 Jan")
 	default:
 		return t.UTC().Format("2 Jan 2006")
+	}
+}
+
+// newAccountDeadline is newAccountTime for a time to come.
+func newAccountDeadline(t, now time.Time) accountTime {
+	a := newAccountTime(t, now)
+	if a.Text != "" {
+		a.Text = humanFuture(t, now)
+	}
+	return a
+}
+
+// humanFuture says when t comes, to follow "expires": relative while it is near, a date after that.
+func humanFuture(t, now time.Time) string {
+	d := t.Sub(now)
+	switch {
+	case d < time.Minute:
+		return "in under a minute"
+	case d < time.Hour:
+		return "in " + plural(int(d/time.Minute), "minute")
+	case d < 24*time.Hour:
+		return "in " + plural(int(d/time.Hour), "hour")
+	case d < 30*24*time.Hour:
+		return "in " + plural(int(d/(24*time.Hour)), "day")
+	case t.Year() == now.Year():
+		return "on " + t.UTC().Format("2 Jan")
+	default:
+		return "on " + t.UTC().Format("2 Jan 2006")
 	}
 }
 
@@ -218,6 +262,21 @@ func newAccountPage(v idp.AccountView, now time.Time) accountPage {
 			Created:   newAccountTime(s.CreatedAt, now),
 			LastSeen:  newAccountTime(s.LastSeenAt, now),
 		})
+	}
+	for _, d := range v.Devices {
+		a := accountDevice{
+			ID:    d.ID,
+			Label: d.Label,
+			Since: newAccountTime(d.CreatedAt, now),
+			Until: newAccountDeadline(d.ExpiresAt, now),
+		}
+		if a.Label == "" {
+			a.Label = "Unknown browser"
+		}
+		if d.LastUsedAt != nil {
+			a.LastUsed = newAccountTime(*d.LastUsedAt, now)
+		}
+		p.Devices = append(p.Devices, a)
 	}
 	return p
 }
@@ -698,6 +757,28 @@ func (s *Server) handleAccountEndSession(w http.ResponseWriter, r *http.Request)
 		s.seeOther(w, r, accountPath)
 	case errors.Is(err, idp.ErrNotFound):
 		s.showAccount(w, r, http.StatusNotFound, "", accountAlert{Section: sectionSessions, Message: msgSessionGone})
+	default:
+		s.accountError(w, r, err)
+	}
+}
+
+// handleAccountForgetDevice stops trusting a remembered device; its cookie, wherever it is, then means nothing.
+func (s *Server) handleAccountForgetDevice(w http.ResponseWriter, r *http.Request) {
+	if !s.accountForm(w, r, "forget device") {
+		return
+	}
+	id := r.PostForm.Get("device")
+	if !validFlowID(id) {
+		s.showAccount(w, r, http.StatusNotFound, "", accountAlert{Section: sectionDevices, Message: msgDeviceGone})
+		return
+	}
+	err := s.account.AccountForgetDevice(r.Context(), s.browser(r), id)
+	switch {
+	case err == nil:
+		s.log(r.Context()).Info("remembered device forgotten from the account page")
+		s.seeOther(w, r, accountPath)
+	case errors.Is(err, idp.ErrNotFound):
+		s.showAccount(w, r, http.StatusNotFound, "", accountAlert{Section: sectionDevices, Message: msgDeviceGone})
 	default:
 		s.accountError(w, r, err)
 	}

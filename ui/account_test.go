@@ -149,6 +149,34 @@ func TestTheAccountPage(t *testing.T) {
 		}
 		wantContains(t, r.body, `<form id="account-sign-out" class="inline-form" method="post" action="/account/sessions/end">`)
 	})
+	t.Run("lists the remembered devices after the sessions, each with a forget form", func(t *testing.T) {
+		wantContains(t, r.body,
+			`<h2 id="devices-title">Remembered devices</h2>`,
+			`<span class="item-name">Firefox</span>`,
+			`Remembered <time datetime="2026-03-05T15:09:00Z" title="5 Mar 2026, 15:09 UTC">9 days ago</time> · expires <time datetime="2026-04-04T15:09:00Z" title="4 Apr 2026, 15:09 UTC">in 21 days</time> · last used <time datetime="2026-03-13T03:09:00Z" title="13 Mar 2026, 03:09 UTC">yesterday</time>`,
+			`<span class="item-name">Safari</span>`,
+			`Remembered <time datetime="2026-03-14T13:09:00Z" title="14 Mar 2026, 13:09 UTC">2 hours ago</time> · expires <time datetime="2026-05-13T13:09:00Z" title="13 May 2026, 13:09 UTC">on 13 May</time> · not used yet`)
+		for _, d := range []struct{ id, label, since string }{
+			{fakeDeviceLaptop, "Firefox", "9 days ago"}, {fakeDevicePhone, "Safari", "2 hours ago"},
+		} {
+			wantContains(t, r.body, `<form class="inline-form" method="post" action="/account/devices/forget">
+<input type="hidden" name="csrf_token" value="`+token+`">
+<input type="hidden" name="device" value="`+d.id+`">
+<button type="submit" class="button button-secondary button-small">Forget<span class="visually-hidden"> `+d.label+`, remembered `+d.since+`</span></button>`)
+		}
+		if i, j := strings.Index(r.body, `id="sessions-title"`), strings.Index(r.body, `id="devices-title"`); i < 0 || j < i {
+			t.Error("the remembered devices are not after the sessions")
+		}
+		wantNotContains(t, r.body, "No device is remembered.")
+	})
+	t.Run("says so when no device is remembered", func(t *testing.T) {
+		h := newAccountHarness(t)
+		h.signIn()
+		h.account.edit(func(v *idp.AccountView) { v.Devices = nil })
+		r, _ := accountPageOf(t, h)
+		wantContains(t, r.body, `<h2 id="devices-title">Remembered devices</h2>`, `<p class="empty">No device is remembered.</p>`)
+		wantNotContains(t, r.body, "/account/devices/forget")
+	})
 	t.Run("shows no alert, no notice and no confirm-it's-you note when nothing happened and the proof is fresh", func(t *testing.T) {
 		wantNotContains(t, r.body, `role="alert"`, `id="account-notice"`, `id="reauth-note"`)
 	})
@@ -280,6 +308,10 @@ func TestAccountChangesWithoutASessionGoToSignIn(t *testing.T) {
 			name, path, method string
 			form               url.Values
 		}{"ending a session", "/account/sessions/end", "AccountEndSession", url.Values{"session": {fakeOtherSession}}},
+		struct {
+			name, path, method string
+			form               url.Values
+		}{"forgetting a remembered device", "/account/devices/forget", "AccountForgetDevice", url.Values{"device": {fakeDeviceLaptop}}},
 	)
 	for _, tt := range all {
 		t.Run(tt.name, func(t *testing.T) {
@@ -301,6 +333,10 @@ func TestAccountFormsWithoutACSRFTokenAre403AndChangeNothing(t *testing.T) {
 			name, path, method string
 			form               url.Values
 		}{"ending a session", "/account/sessions/end", "AccountEndSession", url.Values{"session": {fakeCurrentSession}}},
+		struct {
+			name, path, method string
+			form               url.Values
+		}{"forgetting a remembered device", "/account/devices/forget", "AccountForgetDevice", url.Values{"device": {fakeDeviceLaptop}}},
 	)
 	for _, tt := range all {
 		for _, how := range []struct {
@@ -642,6 +678,48 @@ func TestEndingSessions(t *testing.T) {
 	})
 }
 
+func TestForgettingARememberedDevice(t *testing.T) {
+	t.Run("forgets it and goes back to the account page", func(t *testing.T) {
+		h := newAccountHarness(t)
+		h.signIn()
+		r := postAccount(t, h, "/account/devices/forget", url.Values{"device": {fakeDeviceLaptop}})
+		wantRedirect(t, r, "/account")
+		if calls := h.account.callsOf("AccountForgetDevice"); len(calls) != 1 || calls[0].id != fakeDeviceLaptop ||
+			calls[0].browser.SessionCookie != fakeSessionValue {
+			t.Errorf("AccountForgetDevice calls = %+v", calls)
+		}
+		page, _ := accountPageOf(t, h)
+		wantNotContains(t, page.body, `value="`+fakeDeviceLaptop+`"`)
+		wantContains(t, page.body, `value="`+fakeDevicePhone+`"`)
+	})
+	t.Run("one that is no longer remembered is 404 with an alert in its section", func(t *testing.T) {
+		h := newAccountHarness(t)
+		h.signIn()
+		r := postAccount(t, h, "/account/devices/forget", url.Values{"device": {"dev-gone"}})
+		wantStatus(t, r, http.StatusNotFound)
+		wantMFAPage(t, r)
+		wantContains(t, r.body, `<div class="alert" role="alert" aria-live="assertive" id="devices-error">`+msgDeviceGone+`</div>`)
+	})
+	t.Run("without a device is 404 and never reaches the service", func(t *testing.T) {
+		h := newAccountHarness(t)
+		h.signIn()
+		r := postAccount(t, h, "/account/devices/forget", url.Values{})
+		wantStatus(t, r, http.StatusNotFound)
+		wantContains(t, r.body, `id="devices-error">`+msgDeviceGone)
+		if n := len(h.account.callsOf("AccountForgetDevice")); n != 0 {
+			t.Errorf("AccountForgetDevice called %d times", n)
+		}
+	})
+	t.Run("an internal failure is the 500 page without the cause", func(t *testing.T) {
+		h := newAccountHarness(t)
+		h.signIn()
+		h.account.script("AccountForgetDevice", errors.New("database is locked"))
+		r := postAccount(t, h, "/account/devices/forget", url.Values{"device": {fakeDeviceLaptop}})
+		wantStatus(t, r, http.StatusInternalServerError)
+		wantNotContains(t, r.body, "database")
+	})
+}
+
 // wantJSONField checks one string field of a JSON object answer.
 func wantJSONField(t *testing.T, r response, field, want string) {
 	t.Helper()
@@ -794,6 +872,38 @@ func TestHumanTime(t *testing.T) {
 	}
 	if got := newAccountTime(time.Time{}, now); got != (accountTime{}) {
 		t.Errorf("newAccountTime(zero) = %+v, want nothing to show", got)
+	}
+}
+
+func TestHumanFuture(t *testing.T) {
+	now := fakeAccountNow
+	tests := []struct {
+		in   time.Duration
+		at   time.Time
+		want string
+	}{
+		{in: -time.Minute, want: "in under a minute"},
+		{in: 59 * time.Second, want: "in under a minute"},
+		{in: time.Minute, want: "in 1 minute"},
+		{in: 59 * time.Minute, want: "in 59 minutes"},
+		{in: time.Hour, want: "in 1 hour"},
+		{in: 23 * time.Hour, want: "in 23 hours"},
+		{in: 30 * time.Hour, want: "in 1 day"},
+		{in: 29 * 24 * time.Hour, want: "in 29 days"},
+		{at: time.Date(2026, 6, 2, 3, 4, 5, 0, time.UTC), want: "on 2 Jun"},
+		{at: time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC), want: "on 1 Jan 2027"},
+	}
+	for _, tt := range tests {
+		at := tt.at
+		if at.IsZero() {
+			at = now.Add(tt.in)
+		}
+		if got := humanFuture(at, now); got != tt.want {
+			t.Errorf("humanFuture(%v after now) = %q, want %q", at.Sub(now), got, tt.want)
+		}
+	}
+	if got := newAccountDeadline(time.Time{}, now); got != (accountTime{}) {
+		t.Errorf("newAccountDeadline(zero) = %+v, want nothing to show", got)
 	}
 }
 

@@ -111,9 +111,10 @@ type fakeAuthRequest struct {
 	consented   bool
 	redirectURL string // where the finished request goes
 	// Second factors, after the password and before consent.
-	mfaMethods  []string // when set, one of them is asked (idp.StepSecondFactor)
-	enroll      []string // when set, one of them must be enrolled (idp.StepEnroll), then backupCodes are shown
-	backupCodes []string // shown once (idp.StepBackupCodes) after an enrollment
+	mfaMethods  []string      // when set, one of them is asked (idp.StepSecondFactor)
+	remember    time.Duration // the second-factor step's RememberDevice: how long the policy lets a browser skip it
+	enroll      []string      // when set, one of them must be enrolled (idp.StepEnroll), then backupCodes are shown
+	backupCodes []string      // shown once (idp.StepBackupCodes) after an enrollment
 	mfaDone     bool
 	enrolled    bool
 	codesShown  bool
@@ -160,6 +161,7 @@ const (
 	fakeMFAReason    = "Demo App asks for two-step verification."
 	fakeEnrollmentID = "enr-1"
 	fakeWebAuthnSess = "wa-session-1"
+	fakeDeviceValue  = "device-value-1" // what RememberDevice answers
 )
 
 // fakeBackupCodes are what "req-enroll" shows after the enrollment.
@@ -176,7 +178,10 @@ const (
 		`"authenticatorSelection":{"residentKey":"preferred","userVerification":"preferred"},"attestation":"none","timeout":300000}}`
 )
 
-var fakeSessionExpiry = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+var (
+	fakeSessionExpiry = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	fakeDeviceExpiry  = time.Date(2030, 2, 1, 3, 4, 5, 0, time.UTC)
+)
 
 // newFakeFlow knows alice and these requests: "req-pw" (password, then done), "req-hint" (login_hint alice),
 // "req-consent" (password, then consent to openid profile email offline_access), "req-sso" (already signed in:
@@ -265,6 +270,7 @@ func (f *fakeFlow) next(id string, ar *fakeAuthRequest) idp.Step {
 		step.Kind, step.LoginHint = idp.StepPassword, ar.loginHint
 	case len(ar.mfaMethods) > 0 && !ar.mfaDone:
 		step.Kind, step.Methods, step.Reason = idp.StepSecondFactor, ar.mfaMethods, fakeMFAReason
+		step.RememberDevice = ar.remember
 	case len(ar.enroll) > 0 && !ar.enrolled:
 		step.Kind, step.Methods, step.Reason = idp.StepEnroll, ar.enroll, fakeMFAReason
 	case len(ar.backupCodes) > 0 && !ar.codesShown:
@@ -660,6 +666,25 @@ func (f *fakeFlow) FinishWebAuthnRegistration(_ context.Context, id string, b id
 	return f.finishCeremony("FinishWebAuthnRegistration", id, b, body, func(ar *fakeAuthRequest) { ar.enrolled = true })
 }
 
+// RememberDevice answers the device cookie when the browser carries the session a second factor rotated to (the
+// real flow checks a fresh proof through it), and the request's policy offers it. A scripted answer's
+// step.Session is the cookie.
+func (f *fakeFlow) RememberDevice(_ context.Context, id string, b idp.Browser) (*idp.SessionCookie, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if sc, ok := f.begin(flowCall{method: "RememberDevice", id: id, browser: b}); ok {
+		return sc.step.Session, sc.err
+	}
+	ar, err := f.request(id, b)
+	if err != nil {
+		return nil, err
+	}
+	if b.SessionCookie != fakeMFASession || ar.remember <= 0 {
+		return nil, idp.ErrAuthRequestNotFound
+	}
+	return &idp.SessionCookie{Value: fakeDeviceValue, Expires: fakeDeviceExpiry}, nil
+}
+
 // fakeTOTPKey is the authenticator the fake enrolls: the RFC 6238 test secret.
 var fakeTOTPKey = totp.Key{Secret: []byte("12345678901234567890"), Issuer: "Twofold", Account: "alice"}
 
@@ -721,9 +746,9 @@ func (f *fakeFlow) ConfirmTOTPEnrollment(_ context.Context, id string, b idp.Bro
 }
 
 // fakeAccount is an in-memory AccountService: alice, signed in when the browser carries the fake flow's session
-// cookie, with an authenticator app, a passkey and a blocked security key, three backup codes left, and two
-// sessions. Sensitive methods answer idp.ErrReauthRequired unless the view is Fresh. A test can script any
-// method to return an error instead. It records every call.
+// cookie, with an authenticator app, a passkey and a blocked security key, three backup codes left, two
+// sessions and two remembered devices. Sensitive methods answer idp.ErrReauthRequired unless the view is Fresh.
+// A test can script any method to return an error instead. It records every call.
 type fakeAccount struct {
 	mu        sync.Mutex
 	view      idp.AccountView
@@ -743,7 +768,7 @@ type accountCall struct {
 	browser idp.Browser
 	reauth  bool
 	kind    string
-	id      string // factor, enrollment or session id
+	id      string // factor, enrollment, session or device id
 	name    string
 	code    string
 	current string
@@ -757,6 +782,8 @@ const (
 	fakeAccountReauthURL = "/authorize?client_id=twofold-account&prompt=login&state=acc-2"
 	fakeCurrentSession   = "sess-current"
 	fakeOtherSession     = "sess-laptop"
+	fakeDeviceLaptop     = "dev-laptop"
+	fakeDevicePhone      = "dev-phone"
 	fakeChromeMac        = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36"
 	fakeFirefoxWindows   = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:127.0) Gecko/20100101 Firefox/127.0"
 )
@@ -783,6 +810,12 @@ func newFakeAccount() *fakeAccount {
 					IP: "203.0.113.7", UserAgent: fakeChromeMac},
 				{ID: fakeOtherSession, CreatedAt: ago(9 * 24 * time.Hour), LastSeenAt: ago(36 * time.Hour),
 					IP: "198.51.100.23", UserAgent: fakeFirefoxWindows},
+			},
+			Devices: []idp.DeviceView{
+				{ID: fakeDeviceLaptop, Label: "Firefox", CreatedAt: ago(9 * 24 * time.Hour),
+					ExpiresAt: fakeAccountNow.Add(21 * 24 * time.Hour), LastUsedAt: at(ago(36 * time.Hour))},
+				{ID: fakeDevicePhone, Label: "Safari", CreatedAt: ago(2 * time.Hour),
+					ExpiresAt: time.Date(2026, 5, 13, 13, 9, 0, 0, time.UTC)},
 			},
 			Fresh:       true,
 			FreshUntil:  fakeAccountNow.Add(4 * time.Minute),
@@ -846,6 +879,7 @@ func (f *fakeAccount) Account(_ context.Context, b idp.Browser) (idp.AccountView
 	v.TOTP = slices.Clone(v.TOTP)
 	v.WebAuthn = slices.Clone(v.WebAuthn)
 	v.Sessions = slices.Clone(v.Sessions)
+	v.Devices = slices.Clone(v.Devices)
 	return v, nil
 }
 
@@ -1033,4 +1067,18 @@ func (f *fakeAccount) AccountEndSession(_ context.Context, b idp.Browser, sessio
 		return &idp.SessionCookie{}, nil
 	}
 	return nil, nil
+}
+
+func (f *fakeAccount) AccountForgetDevice(_ context.Context, b idp.Browser, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter(accountCall{method: "AccountForgetDevice", browser: b, id: id}, false); err != nil {
+		return err
+	}
+	i := slices.IndexFunc(f.view.Devices, func(d idp.DeviceView) bool { return d.ID == id })
+	if i < 0 {
+		return idp.ErrNotFound
+	}
+	f.view.Devices = slices.Delete(f.view.Devices, i, i+1)
+	return nil
 }

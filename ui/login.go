@@ -94,6 +94,7 @@ func (s *Server) browser(r *http.Request) idp.Browser {
 	return idp.Browser{
 		SessionCookie: cookieValue(r, s.sessionCookieName()),
 		BindingCookie: cookieValue(r, s.bindingCookieName()),
+		DeviceCookie:  cookieValue(r, s.deviceCookieName()),
 		IP:            remoteIP(r),
 		UserAgent:     truncateUTF8(r.UserAgent(), maxUserAgentLen),
 		RequestID:     requestIDFrom(r.Context()),

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"time"
 
 	"github.com/twofold-idp/twofold/idp"
 )
@@ -36,6 +37,10 @@ type MFAFlow interface {
 	// FinishWebAuthnRegistration takes the script's JSON body unchanged.
 	BeginWebAuthnRegistration(ctx context.Context, authRequestID string, b idp.Browser) ([]byte, error)
 	FinishWebAuthnRegistration(ctx context.Context, authRequestID string, b idp.Browser, body []byte) (idp.Step, error)
+	// RememberDevice lets this browser skip the second factor for as long as the policies allow
+	// (Step.RememberDevice), right after a second factor was proven: b.SessionCookie must be the session the
+	// proof rotated to. It returns the device cookie to set.
+	RememberDevice(ctx context.Context, authRequestID string, b idp.Browser) (*idp.SessionCookie, error)
 }
 
 // Outcomes counted by Metrics.LoginOutcome for the code forms (TOTP and backup code), apart from the password
@@ -83,6 +88,8 @@ type challengePage struct {
 	Method        string
 	Reason        string // why a second factor is asked, in plain words; "" shows nothing
 	RequireUV     bool   // the WebAuthn check must verify the user: say the key will ask for a PIN or biometric
+	RememberFor   string // "30 days": offer input#remember-device, to skip the second factor that long; "" does not
+	Remember      bool   // the box is ticked: the user ticked it before a refused submission
 	Others        []methodLink
 	Error         string // shown in the role="alert" box
 	Invalid       bool   // Error is about the code field
@@ -122,6 +129,7 @@ func newChallengePage(csrfToken, id, method string, step idp.Step) challengePage
 		Method:        method,
 		Reason:        step.Reason,
 		RequireUV:     step.RequireUV,
+		RememberFor:   rememberFor(step.RememberDevice),
 	}
 	for i, m := range step.Methods {
 		c, ok := challenges[m]
@@ -131,6 +139,21 @@ func newChallengePage(csrfToken, id, method string, step idp.Step) challengePage
 		p.Others = append(p.Others, methodLink{Method: m, Text: c.switchText})
 	}
 	return p
+}
+
+// rememberFor says how long a remembered device skips the second factor, in words: whole days, else whole hours,
+// else minutes (rounded down: the page never promises more than the policy gives); "" when it is not offered.
+func rememberFor(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return ""
+	case d >= 24*time.Hour:
+		return plural(int(d/(24*time.Hour)), "day")
+	case d >= time.Hour:
+		return plural(int(d/time.Hour), "hour")
+	default:
+		return plural(max(int(d/time.Minute), 1), "minute")
+	}
 }
 
 // renderMFAStep shows the pages of the second-factor steps GET /login can land on.
@@ -207,6 +230,9 @@ func (s *Server) handleCodeSubmit(w http.ResponseWriter, r *http.Request, method
 	switch {
 	case err == nil:
 		s.metrics.LoginOutcome(mfaSuccess)
+		if r.PostForm.Get("remember_device") == "1" {
+			s.rememberDevice(w, r, id, step)
+		}
 		s.advance(w, r, id, step)
 	case errors.Is(err, idp.ErrInvalidCode):
 		s.log(r.Context()).Info("second factor refused", "method", method, "reason", "invalid code")
@@ -225,6 +251,26 @@ func (s *Server) handleCodeSubmit(w http.ResponseWriter, r *http.Request, method
 		}
 		s.flowError(w, r, err)
 	}
+}
+
+// rememberDevice asks the flow to remember this browser after the second factor that produced step, and sets the
+// device cookie it returns. The flow checks the proof through the session, so it gets the one the proof rotated
+// to, which the browser has not sent yet. A failure is logged and the sign-in goes on: the user is signed in,
+// only asked for the second factor again next time.
+func (s *Server) rememberDevice(w http.ResponseWriter, r *http.Request, id string, step idp.Step) {
+	b := s.browser(r)
+	if step.Session != nil {
+		b.SessionCookie = step.Session.Value
+	}
+	v, err := s.mfa.RememberDevice(r.Context(), stepID(step, id), b)
+	if err == nil {
+		err = s.setDeviceCookie(w, v)
+	}
+	if err != nil {
+		s.log(r.Context()).Warn("device not remembered", "route", routeLabel(r), "err", err)
+		return
+	}
+	s.log(r.Context()).Info("device remembered", "route", routeLabel(r))
 }
 
 // handleWebAuthnNoScript answers the WebAuthn challenge form submitted without JavaScript (its button is
@@ -269,6 +315,7 @@ func (s *Server) challengeRejected(w http.ResponseWriter, r *http.Request, id, m
 	}
 	p := newChallengePage(s.csrfToken(w, r), stepID(step, id), method, step)
 	p.Error, p.Invalid = alert, invalid
+	p.Remember = p.RememberFor != "" && r.PostForm.Get("remember_device") == "1"
 	s.renderChallenge(w, r, status, p)
 }
 

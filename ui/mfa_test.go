@@ -9,6 +9,7 @@ import (
 	"html"
 	"io/fs"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"slices"
@@ -853,5 +854,308 @@ func TestTemplatesLoadScriptsOnlyFromStaticFiles(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The MFA pages' flow is what production wires in.
+var _ MFAFlow = (*idp.Provider)(nil)
+
+// newRememberHarness is newMFAHarness with "req-remember": a second factor of webauthn, totp or backup_code
+// pending, whose policy lets the browser be remembered for 30 days; the browser carries the session the password
+// set, which the second factor rotates.
+func newRememberHarness(t *testing.T) *harness {
+	t.Helper()
+	h := newMFAHarness(t)
+	h.flow.addRequest("req-remember", &fakeAuthRequest{client: idp.ClientInfo{ID: "app", Name: fakeClientName},
+		signedIn: true, mfaMethods: []string{idp.MethodWebAuthn, idp.MethodTOTP, idp.MethodBackupCode},
+		remember: 30 * 24 * time.Hour, redirectURL: fakeDoneURL})
+	h.signIn()
+	return h
+}
+
+const rememberBox = `<input type="checkbox" id="remember-device" name="remember_device" value="1">`
+
+// formOf returns the page's form#id element, failing the test when there is none.
+func formOf(t *testing.T, body, id string) string {
+	t.Helper()
+	start := strings.Index(body, `<form id="`+id+`"`)
+	if start < 0 {
+		t.Fatalf("no form#%s in page:\n%s", id, body)
+	}
+	end := strings.Index(body[start:], "</form>")
+	if end < 0 {
+		t.Fatalf("form#%s is not closed:\n%s", id, body)
+	}
+	return body[start : start+end]
+}
+
+func TestRememberFor(t *testing.T) {
+	tests := []struct {
+		name string
+		d    time.Duration
+		want string
+	}{
+		{"nothing is not offered", 0, ""},
+		{"a negative duration is not offered", -time.Hour, ""},
+		{"30 days reads as days", 30 * 24 * time.Hour, "30 days"},
+		{"one day is singular", 24 * time.Hour, "1 day"},
+		{"a day and a half promises only the whole day", 36 * time.Hour, "1 day"},
+		{"less than a day reads as hours", 12 * time.Hour, "12 hours"},
+		{"one hour is singular", time.Hour, "1 hour"},
+		{"an hour and a half promises only the whole hour", 90 * time.Minute, "1 hour"},
+		{"less than an hour reads as minutes", 30 * time.Minute, "30 minutes"},
+		{"less than a minute still says a minute", time.Second, "1 minute"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := rememberFor(tt.d); got != tt.want {
+				t.Errorf("rememberFor(%v) = %q, want %q", tt.d, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestTheRememberThisDeviceBox(t *testing.T) {
+	pages := []struct{ method, form string }{
+		{"totp", "mfa-totp"}, {"backup_code", "mfa-backup-code"}, {"webauthn", "mfa-webauthn"},
+	}
+	for _, pg := range pages {
+		t.Run("is in the "+pg.method+" form, unticked, when the policy offers it", func(t *testing.T) {
+			h := newRememberHarness(t)
+			r := h.get("/login?id=req-remember&method=" + pg.method)
+			wantStatus(t, r, http.StatusOK)
+			wantMFAPage(t, r)
+			wantContains(t, formOf(t, r.body, pg.form), rememberBox,
+				`<label for="remember-device">Remember this device for 30 days</label>`)
+		})
+		t.Run("is absent from the "+pg.method+" page when the policy does not offer it", func(t *testing.T) {
+			h := newMFAHarness(t)
+			r := h.get("/login?id=req-mfa&method=" + pg.method)
+			wantStatus(t, r, http.StatusOK)
+			wantNotContains(t, r.body, "remember-device", "remember_device", "Remember this device")
+		})
+	}
+	t.Run("says hours when the policy gives less than a day", func(t *testing.T) {
+		h := newMFAHarness(t)
+		h.flow.script("Resume", idp.Step{Kind: idp.StepSecondFactor, Methods: []string{"totp"}, RememberDevice: 12 * time.Hour}, nil)
+		wantContains(t, h.get("/login?id=req-mfa").body, rememberBox,
+			`<label for="remember-device">Remember this device for 12 hours</label>`)
+	})
+	t.Run("stays ticked when a wrong code shows the form again", func(t *testing.T) {
+		h := newRememberHarness(t)
+		page := h.get("/login?id=req-remember&method=totp")
+		r := h.post(h.client, "/login/mfa/totp", url.Values{"csrf_token": {csrfTokenIn(t, page.body)},
+			"id": {"req-remember"}, "code": {"999999"}, "remember_device": {"1"}}, nil)
+		wantStatus(t, r, http.StatusUnauthorized)
+		wantContains(t, r.body, `<input type="checkbox" id="remember-device" name="remember_device" value="1" checked>`)
+		if n := len(h.flow.callsOf("RememberDevice")); n != 0 {
+			t.Errorf("RememberDevice called %d times after a wrong code", n)
+		}
+	})
+}
+
+// wantDeviceCookie checks the remembered-device cookie a response set: the flow's value and expiry, with the
+// attributes SECURITY-RULES asks for.
+func wantDeviceCookie(t *testing.T, r *http.Response, name string, secure bool) {
+	t.Helper()
+	c := responseCookie(r, name)
+	if c == nil {
+		t.Fatalf("no %s cookie in %q", name, r.Header.Values("Set-Cookie"))
+	}
+	if c.Value != fakeDeviceValue || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Path != "/" ||
+		c.Domain != "" || c.Secure != secure || !c.Expires.Equal(fakeDeviceExpiry) {
+		t.Errorf("device cookie = %+v, want %s=%s, HttpOnly, SameSite=Lax, Path=/, Secure %v, expiring %v",
+			c, name, fakeDeviceValue, secure, fakeDeviceExpiry)
+	}
+}
+
+func TestRememberingTheDeviceAfterACorrectCode(t *testing.T) {
+	for _, cf := range codeForms {
+		submit := func(t *testing.T, h *harness, remember bool) response {
+			t.Helper()
+			page := h.get("/login?id=req-remember&method=" + cf.method)
+			form := url.Values{"csrf_token": {csrfTokenIn(t, page.body)}, "id": {"req-remember"}, "code": {cf.right}}
+			if remember {
+				form.Set("remember_device", "1")
+			}
+			return h.post(h.client, cf.path, form, nil)
+		}
+		t.Run("with "+cf.method+" and the box ticked asks the flow with the new session and sets the device cookie", func(t *testing.T) {
+			h := newRememberHarness(t)
+			r := submit(t, h, true)
+			wantRedirect(t, r, fakeDoneURL)
+			if c := responseCookie(r.Response, "twofold_session"); c == nil || c.Value != fakeMFASession {
+				t.Errorf("session cookie = %+v, want the rotated one", c)
+			}
+			wantDeviceCookie(t, r.Response, "twofold_device", false)
+			calls := h.flow.callsOf("RememberDevice")
+			if len(calls) != 1 || calls[0].id != "req-remember" || calls[0].browser.SessionCookie != fakeMFASession {
+				t.Errorf("RememberDevice calls = %+v, want one for req-remember with the session %s", calls, fakeMFASession)
+			}
+			if logs := h.logs.String(); strings.Contains(logs, fakeDeviceValue) {
+				t.Errorf("the log holds the device cookie:\n%s", logs)
+			}
+		})
+		t.Run("with "+cf.method+" and the box unticked does not remember the device", func(t *testing.T) {
+			h := newRememberHarness(t)
+			r := submit(t, h, false)
+			wantRedirect(t, r, fakeDoneURL)
+			if n := len(h.flow.callsOf("RememberDevice")); n != 0 {
+				t.Errorf("RememberDevice called %d times", n)
+			}
+			if c := responseCookie(r.Response, "twofold_device"); c != nil {
+				t.Errorf("device cookie set: %+v", c)
+			}
+		})
+	}
+	t.Run("a failure to remember still completes the sign-in with 303", func(t *testing.T) {
+		h := newRememberHarness(t)
+		h.flow.script("RememberDevice", idp.Step{}, errors.New("database is locked"))
+		page := h.get("/login?id=req-remember&method=totp")
+		r := h.post(h.client, "/login/mfa/totp", url.Values{"csrf_token": {csrfTokenIn(t, page.body)},
+			"id": {"req-remember"}, "code": {fakeTOTPCode}, "remember_device": {"1"}}, nil)
+		wantRedirect(t, r, fakeDoneURL)
+		if c := responseCookie(r.Response, "twofold_session"); c == nil || c.Value != fakeMFASession {
+			t.Errorf("session cookie = %+v, want the rotated one", c)
+		}
+		if c := responseCookie(r.Response, "twofold_device"); c != nil {
+			t.Errorf("device cookie set: %+v", c)
+		}
+		h.logs.waitForRecord(t, func(rec map[string]any) bool {
+			return rec["msg"] == "device not remembered" && strings.Contains(fmt.Sprint(rec["err"]), "database is locked")
+		})
+	})
+	t.Run("a device cookie the browser could not store is dropped, and the sign-in completes", func(t *testing.T) {
+		h := newRememberHarness(t)
+		h.flow.script("RememberDevice", idp.Step{Session: &idp.SessionCookie{Value: "a;b"}}, nil)
+		page := h.get("/login?id=req-remember&method=totp")
+		r := h.post(h.client, "/login/mfa/totp", url.Values{"csrf_token": {csrfTokenIn(t, page.body)},
+			"id": {"req-remember"}, "code": {fakeTOTPCode}, "remember_device": {"1"}}, nil)
+		wantRedirect(t, r, fakeDoneURL)
+		if c := responseCookie(r.Response, "twofold_device"); c != nil {
+			t.Errorf("device cookie set: %+v", c)
+		}
+	})
+}
+
+func TestOnHTTPSTheDeviceCookieIsSecureWithTheHostPrefix(t *testing.T) {
+	flow := newFakeFlow()
+	flow.addRequest("req-remember", &fakeAuthRequest{signedIn: true, mfaMethods: []string{idp.MethodTOTP},
+		remember: 30 * 24 * time.Hour, redirectURL: fakeDoneURL})
+	srv, err := New(Options{Issuer: "https://id.example.com", CSRFKey: testCSRFKey, Flow: flow, MFA: flow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := httptest.NewRecorder()
+	srv.Handler().ServeHTTP(page, httptest.NewRequest(http.MethodGet, "https://id.example.com/login?id=req-remember", nil))
+	if page.Code != http.StatusOK {
+		t.Fatalf("GET /login: %d", page.Code)
+	}
+	wantContains(t, page.Body.String(), rememberBox)
+	form := url.Values{"csrf_token": {csrfTokenIn(t, page.Body.String())}, "id": {"req-remember"},
+		"code": {fakeTOTPCode}, "remember_device": {"1"}}
+	req := httptest.NewRequest(http.MethodPost, "https://id.example.com/login/mfa/totp", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", "https://id.example.com")
+	for _, c := range page.Result().Cookies() {
+		req.AddCookie(c)
+	}
+	rec := httptest.NewRecorder()
+	srv.Handler().ServeHTTP(rec, req)
+	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != fakeDoneURL {
+		t.Fatalf("POST /login/mfa/totp: %d to %q, want 303 to %s", rec.Code, rec.Header().Get("Location"), fakeDoneURL)
+	}
+	wantDeviceCookie(t, rec.Result(), "__Host-twofold_device", true)
+	if c := responseCookie(rec.Result(), "twofold_device"); c != nil {
+		t.Errorf("a device cookie without the prefix was set on https: %+v", c)
+	}
+}
+
+func TestRememberingTheDeviceAfterAWebAuthnCheck(t *testing.T) {
+	finish := func(t *testing.T, h *harness, body string) response {
+		t.Helper()
+		return h.postBody(h.client, "/login/webauthn/finish", "application/json", body,
+			http.Header{"X-Csrf-Token": {csrfOf(t, h)}})
+	}
+	// rememberBody is finishBody with what webauthn.js adds when the box is ticked.
+	rememberBody := func(v string) string {
+		return strings.TrimSuffix(finishBody("req-remember"), "}") + `,"remember_device":` + v + `}`
+	}
+	t.Run(`"remember_device": true asks the flow with the new session and sets the device cookie`, func(t *testing.T) {
+		h := newRememberHarness(t)
+		body := rememberBody("true")
+		r := finish(t, h, body)
+		wantJSON(t, r, http.StatusOK, "redirect", fakeDoneURL)
+		wantDeviceCookie(t, r.Response, "twofold_device", false)
+		calls := h.flow.callsOf("RememberDevice")
+		if len(calls) != 1 || calls[0].id != "req-remember" || calls[0].browser.SessionCookie != fakeMFASession {
+			t.Errorf("RememberDevice calls = %+v, want one for req-remember with the session %s", calls, fakeMFASession)
+		}
+		if calls := h.flow.callsOf("FinishWebAuthn"); len(calls) != 1 || calls[0].body != body {
+			t.Errorf("FinishWebAuthn calls = %+v, want one with the body unchanged", calls)
+		}
+	})
+	for _, tt := range []struct{ name, body string }{
+		{"without remember_device", finishBody("req-remember")},
+		{`with "remember_device": false`, rememberBody("false")},
+		{`with a remember_device that is not a boolean`, rememberBody(`"1"`)},
+	} {
+		t.Run(tt.name+" the device is not remembered", func(t *testing.T) {
+			h := newRememberHarness(t)
+			r := finish(t, h, tt.body)
+			wantJSON(t, r, http.StatusOK, "redirect", fakeDoneURL)
+			if n := len(h.flow.callsOf("RememberDevice")); n != 0 {
+				t.Errorf("RememberDevice called %d times", n)
+			}
+			if c := responseCookie(r.Response, "twofold_device"); c != nil {
+				t.Errorf("device cookie set: %+v", c)
+			}
+		})
+	}
+	t.Run("a failure to remember still answers where to go", func(t *testing.T) {
+		h := newRememberHarness(t)
+		h.flow.script("RememberDevice", idp.Step{}, idp.ErrAuthRequestNotFound)
+		r := finish(t, h, rememberBody("true"))
+		wantJSON(t, r, http.StatusOK, "redirect", fakeDoneURL)
+		if c := responseCookie(r.Response, "twofold_session"); c == nil || c.Value != fakeMFASession {
+			t.Errorf("session cookie = %+v, want the rotated one", c)
+		}
+	})
+	t.Run("a refused ceremony never asks to remember the device", func(t *testing.T) {
+		h := newRememberHarness(t)
+		r := finish(t, h, `{"id":"req-remember","session":"other","credential":{},"remember_device":true}`)
+		wantJSON(t, r, http.StatusBadRequest, "error", msgWebAuthnFailed)
+		if n := len(h.flow.callsOf("RememberDevice")); n != 0 {
+			t.Errorf("RememberDevice called %d times", n)
+		}
+	})
+	t.Run("webauthn.js sends remember_device when the box is ticked", func(t *testing.T) {
+		h := newMFAHarness(t)
+		wantContains(t, h.get("/static/webauthn.js").body, `getElementById("remember-device")`,
+			`remember.checked`, `body.remember_device = true`)
+	})
+}
+
+func TestTheFlowGetsTheRememberedDeviceCookie(t *testing.T) {
+	h := newMFAHarness(t)
+	u, err := url.Parse(h.ts.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.client.Jar.SetCookies(u, []*http.Cookie{{Name: "twofold_device", Value: fakeDeviceValue, Path: "/"}})
+	wantStatus(t, h.get("/login?id=req-mfa"), http.StatusOK)
+	page := h.get("/login?id=req-mfa&method=totp")
+	h.post(h.client, "/login/mfa/totp", url.Values{"csrf_token": {csrfTokenIn(t, page.body)}, "id": {"req-mfa"},
+		"code": {fakeTOTPCode}}, nil)
+	for _, m := range []string{"Resume", "SubmitTOTP"} {
+		calls := h.flow.callsOf(m)
+		if len(calls) == 0 {
+			t.Fatalf("%s was not called", m)
+		}
+		for _, c := range calls {
+			if c.browser.DeviceCookie != fakeDeviceValue {
+				t.Errorf("%s got DeviceCookie %q, want %q", m, c.browser.DeviceCookie, fakeDeviceValue)
+			}
+		}
 	}
 }

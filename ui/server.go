@@ -195,6 +195,7 @@ func (s *Server) routes() *chi.Mux {
 		r.Post("/account/backup-codes", s.handleAccountBackupCodes)
 		r.Post("/account/password", s.handleAccountPassword)
 		r.Post("/account/sessions/end", s.handleAccountEndSession)
+		r.Post("/account/devices/forget", s.handleAccountForgetDevice)
 		if s.flow == nil {
 			r.Get("/logout/done", s.handleSignedOut) // where signing out from the account page lands
 		}

@@ -69,8 +69,9 @@ func (s *Server) webauthnBegin(begin func(context.Context, string, idp.Browser) 
 	}
 }
 
-// webauthnFinish serves POST …/finish. The body ({"id", "session", "credential", optionally "name"}) goes to
-// the flow as it came; only "id" is read here, to know which sign-in it is for.
+// webauthnFinish serves POST …/finish. The body ({"id", "session", "credential", optionally "name" and
+// "remember_device"}) goes to the flow as it came; only "id" is read here, to know which sign-in it is for, and
+// "remember_device", the challenge page's "Remember this device" box.
 func (s *Server) webauthnFinish(finish func(context.Context, string, idp.Browser, []byte) (idp.Step, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, maxWebAuthnBody)
@@ -97,6 +98,14 @@ func (s *Server) webauthnFinish(finish func(context.Context, string, idp.Browser
 		if err := s.setSessionCookie(w, step.Session); err != nil {
 			s.apiFlowError(w, r, err)
 			return
+		}
+		var opts struct {
+			RememberDevice bool `json:"remember_device"`
+		}
+		// apiID has read the body as a JSON object; a remember_device that is not a boolean stays false.
+		_ = json.Unmarshal(body, &opts)
+		if opts.RememberDevice {
+			s.rememberDevice(w, r, id, step)
 		}
 		target := loginURL(stepID(step, id))
 		if step.Kind == idp.StepRedirect {

@@ -1,5 +1,6 @@
 // WebAuthn on the hosted pages: registering a passkey or security key (button#webauthn-register), using one as
-// the second factor (button#webauthn-verify in form#mfa-webauthn) and passkey sign-in (button#passkey-login).
+// the second factor (button#webauthn-verify in form#mfa-webauthn, with input#remember-device when offered) and
+// passkey sign-in (button#passkey-login).
 // The button or an ancestor carries data-begin and data-finish (the JSON API), data-id (the sign-in request; absent
 // on the account page, where the session says whose account it is) and data-csrf (sent as X-CSRF-Token). An
 // external file because the Content-Security-Policy allows no inline script.
@@ -126,6 +127,8 @@
       const body = { id: cfg.dataset.id, session: options.session, credential: encodeCredential(cred) };
       const name = document.getElementById("webauthn-name");
       if (create && name && name.value.trim()) body.name = name.value.trim();
+      const remember = document.getElementById("remember-device"); // the challenge page's "Remember this device"
+      if (remember && remember.checked) body.remember_device = true;
       const done = await postJSON(cfg.dataset.finish, cfg.dataset.csrf, body);
       if (!done.redirect) throw new ServerError("Something went wrong. Reload the page and try again.");
       window.location.assign(done.redirect); // the button stays disabled while the next page loads
