@@ -121,3 +121,49 @@ func TestMFAMaxAgeAsksTheSecondFactorAgainWithoutThePassword(t *testing.T) {
 		t.Fatalf("prompt=none with a stale second factor: %v", q)
 	}
 }
+
+func TestARememberedDeviceSkipsPolicyMFAButNeverAPasskeyDemand(t *testing.T) {
+	st := mfaFixture()
+	st.Policies[0].RememberDevice = 30 * 24 * time.Hour
+	s := idptest.New(t, storagetest.NewSQLite, idptest.Options{Static: st})
+	rp := idptest.NewRP(t, s, "app", appSecret, appRedirect)
+	b := idptest.NewBrowser(t, s)
+	secret, _, end := enrollTOTP(t, s, b, rp)
+	idptest.Code(t, end)
+
+	// A new sign-in in the same browser, ticking "remember this device".
+	s.Clock.Advance(time.Minute)
+	p := b.Get(rp.AuthURL("s", "n", pkce, oauth2.SetAuthURLParam("prompt", "login")))
+	p = b.Submit(p, "login", map[string]string{"username": "alice", "password": alicePassword})
+	if !strings.Contains(p.Body, `id="remember-device"`) {
+		t.Fatalf("no remember-this-device box although the policy allows it:\n%s", p.Body)
+	}
+	idptest.Code(t, b.Submit(p, "mfa-totp", map[string]string{"code": totp.Code(secret, totp.Step(s.Clock.Now())), "remember_device": "1"}))
+	if b.Cookie(idp.DeviceCookieBase) == "" {
+		t.Fatal("no device cookie")
+	}
+
+	// Next time the password is enough in this browser, for the policy's MFA.
+	s.Clock.Advance(time.Hour)
+	p = b.Get(rp.AuthURL("s", "n", pkce, oauth2.SetAuthURLParam("prompt", "login")))
+	p = b.Submit(p, "login", map[string]string{"username": "alice", "password": alicePassword})
+	code, _ := idptest.Code(t, p)
+	tok, err := rp.Exchange(code, pkce)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, c := rp.IDToken(tok); c.ACR != idp.ACRMFA {
+		t.Fatalf("with a remembered device: acr %s", c.ACR)
+	}
+
+	// An explicit demand is never satisfied by it: the second factor is asked.
+	p = b.Get(rp.AuthURL("s", "n", pkce, oauth2.SetAuthURLParam("claims", `{"id_token":{"acr":{"essential":true,"value":"urn:twofold:acr:phr"}}}`)))
+	if !strings.Contains(p.Body, `id="mfa-totp"`) {
+		t.Fatalf("an essential phr with a remembered device: want the TOTP proof before a passkey enrollment:\n%s", p.Body)
+	}
+	// Another browser is not remembered.
+	other := idptest.NewBrowser(t, s).Login(rp.AuthURL("s", "n", pkce), "alice", alicePassword)
+	if !strings.Contains(other.Body, `id="mfa-totp"`) {
+		t.Fatalf("another browser skipped the second factor")
+	}
+}
