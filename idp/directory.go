@@ -33,6 +33,14 @@ type directoryStore interface {
 	SetSetting(ctx context.Context, key, value string) error
 	GetSetting(ctx context.Context, key string) (string, error)
 	RevokeConsent(ctx context.Context, userID, clientID string) error
+	// Resetting a user's second factors (ResetMFA).
+	ListTOTP(ctx context.Context, userID string, confirmedOnly bool) ([]storage.TOTPAuthenticator, error)
+	DeleteTOTP(ctx context.Context, userID, id string) error
+	ListWebAuthnCredentials(ctx context.Context, userID string) ([]storage.WebAuthnCredential, error)
+	DeleteWebAuthnCredential(ctx context.Context, userID, id string) error
+	DeleteBackupCodes(ctx context.Context, userID string) error
+	ForgetRememberedDevices(ctx context.Context, userID string) error
+	EndUserSessions(ctx context.Context, userID string) (int64, error)
 	AppendAudit(ctx context.Context, e *storage.AuditEvent) error
 	CreateSetupToken(ctx context.Context, tokenHash string, expiresAt time.Time) error
 	CheckSetupToken(ctx context.Context, tokenHash string) error

@@ -248,3 +248,19 @@ func TestUnmetRequirementsEndAtTheClient(t *testing.T) {
 		t.Fatalf("unmet requirement: %s", p.Redirect)
 	}
 }
+
+func TestAnAdministratorResetOfSecondFactorsLeadsToANewEnrollment(t *testing.T) {
+	s := idptest.New(t, storagetest.NewSQLite, idptest.Options{Static: mfaFixture()})
+	rp := idptest.NewRP(t, s, "app", appSecret, appRedirect)
+	b := idptest.NewBrowser(t, s)
+	_, _, end := enrollTOTP(t, s, b, rp)
+	idptest.Code(t, end)
+	if err := s.Dir.ResetMFA(context.Background(), idp.ActorCLI, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	// The session ended with the reset; the next sign-in enrolls again.
+	p := b.Login(rp.AuthURL("s", "n", pkce), "alice", alicePassword)
+	if !strings.Contains(p.Body, `data-enroll="totp"`) {
+		t.Fatalf("after a reset: want a new enrollment:\n%s", p.Body)
+	}
+}

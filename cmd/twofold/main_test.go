@@ -48,7 +48,7 @@ func TestEveryCommandHasHelp(t *testing.T) {
 	for _, args := range [][]string{
 		{"--help"}, {"serve", "--help"}, {"migrate", "--help"}, {"migrate", "up", "--help"}, {"migrate", "status", "--help"},
 		{"user", "--help"}, {"user", "add", "--help"}, {"user", "list", "--help"}, {"user", "disable", "--help"},
-		{"user", "enable", "--help"}, {"user", "revoke-consent", "--help"}, {"keys", "--help"}, {"keys", "rotate", "--help"}, {"client", "--help"}, {"client", "add", "--help"}, {"client", "list", "--help"},
+		{"user", "enable", "--help"}, {"user", "revoke-consent", "--help"}, {"user", "reset-mfa", "--help"}, {"keys", "--help"}, {"keys", "rotate", "--help"}, {"client", "--help"}, {"client", "add", "--help"}, {"client", "list", "--help"},
 		{"policy", "--help"}, {"policy", "set", "--help"}, {"policy", "list", "--help"}, {"policy", "assign", "--help"}, {"version", "--help"},
 	} {
 		code, _, stderr := c.run("", args...)

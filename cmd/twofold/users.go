@@ -18,6 +18,7 @@ func runUser(ctx context.Context, e env, args []string) error {
 		"disable":        {"disable an account (it can no longer sign in)", runUserDisabled(true)},
 		"enable":         {"re-enable a disabled account", runUserDisabled(false)},
 		"revoke-consent": {"forget that a user allowed a client (the next sign-in asks again)", runUserRevokeConsent},
+		"reset-mfa":      {"remove every second factor of a user who lost them (recovery)", runUserResetMFA},
 	})
 }
 
@@ -184,5 +185,30 @@ func runUserRevokeConsent(ctx context.Context, e env, args []string) error {
 		return fmt.Errorf("%s, %s: %w", fs.Arg(0), *clientID, err)
 	}
 	fmt.Fprintf(e.stdout, "revoked %s's consent for %s\n", fs.Arg(0), *clientID)
+	return nil
+}
+
+func runUserResetMFA(ctx context.Context, e env, args []string) error {
+	fs := newFlags(e, "user reset-mfa", "user reset-mfa [--config FILE] USERNAME",
+		"Recovery for a user who lost every second factor: removes their authenticator apps, passkeys and\n"+
+			"security keys, backup codes and remembered devices, and ends their sessions. Where a policy\n"+
+			"requires a second factor, their next sign-in enrolls a new one. Confirm who is asking first.")
+	configPath := configFlag(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return errUsage
+	}
+	a, err := openApp(ctx, e, *configPath, true)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if err := a.dir.ResetMFA(ctx, idp.ActorCLI, fs.Arg(0)); err != nil {
+		return fmt.Errorf("%s: %w", fs.Arg(0), err)
+	}
+	fmt.Fprintf(e.stdout, "removed every second factor of %s and ended their sessions\n", fs.Arg(0))
 	return nil
 }
