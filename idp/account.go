@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
-	"fmt"
 	"net/url"
 	"slices"
 	"strings"
@@ -279,15 +278,7 @@ func (p *Provider) AccountBeginWebAuthnRegistration(ctx context.Context, b Brows
 	if err != nil {
 		return nil, err
 	}
-	wu, err := p.webauthnUser(ctx, user)
-	if err != nil {
-		return nil, err
-	}
-	opts, s, err := p.wa.BeginRegistration(wu)
-	if err != nil {
-		return nil, err
-	}
-	return p.beginCeremony(ctx, storage.WebAuthnRegister, &user.ID, opts, s)
+	return p.beginRegistration(ctx, user)
 }
 
 // AccountFinishWebAuthnRegistration stores the new credential.
@@ -299,20 +290,8 @@ func (p *Provider) AccountFinishWebAuthnRegistration(ctx context.Context, b Brow
 	if err != nil {
 		return err
 	}
-	f, s, err := p.finishCeremony(ctx, storage.WebAuthnRegister, &user.ID, body)
-	if err != nil {
-		return err
-	}
-	wu, err := p.webauthnUser(ctx, user)
-	if err != nil {
-		return err
-	}
-	c, err := p.wa.FinishRegistration(wu, s, f.Credential)
-	if err != nil {
-		p.log.InfoContext(ctx, "WebAuthn registration refused", "user_id", user.ID, "err", err)
-		return fmt.Errorf("%w: %s", ErrWebAuthn, webauthnMessage(err))
-	}
-	return p.saveCredential(ctx, user, f.Name, c)
+	_, err = p.finishRegistration(ctx, user, body)
+	return err
 }
 
 // Factor kinds as the account pages name them.

@@ -318,15 +318,7 @@ func (p *Provider) BeginWebAuthnRegistration(ctx context.Context, id string, b B
 	if err != nil {
 		return nil, err
 	}
-	wu, err := p.webauthnUser(ctx, user)
-	if err != nil {
-		return nil, err
-	}
-	opts, s, err := p.wa.BeginRegistration(wu)
-	if err != nil {
-		return nil, err
-	}
-	return p.beginCeremony(ctx, storage.WebAuthnRegister, &user.ID, opts, s)
+	return p.beginRegistration(ctx, user)
 }
 
 // FinishWebAuthnRegistration stores the new credential; registering it
@@ -339,20 +331,8 @@ func (p *Provider) FinishWebAuthnRegistration(ctx context.Context, id string, b 
 	if err != nil {
 		return Step{}, err
 	}
-	f, s, err := p.finishCeremony(ctx, storage.WebAuthnRegister, &user.ID, body)
+	c, err := p.finishRegistration(ctx, user, body)
 	if err != nil {
-		return Step{}, err
-	}
-	wu, err := p.webauthnUser(ctx, user)
-	if err != nil {
-		return Step{}, err
-	}
-	c, err := p.wa.FinishRegistration(wu, s, f.Credential)
-	if err != nil {
-		p.log.InfoContext(ctx, "WebAuthn registration refused", "user_id", user.ID, "err", err)
-		return Step{}, fmt.Errorf("%w: %s", ErrWebAuthn, webauthnMessage(err))
-	}
-	if err := p.saveCredential(ctx, user, f.Name, c); err != nil {
 		return Step{}, err
 	}
 	return p.afterFactor(ctx, ar, sess, b, factorWebAuthn(p.now(), c.Flags&webauthn.FlagUserVerified != 0))

@@ -170,3 +170,34 @@ func (p *Provider) saveCredential(ctx context.Context, user *storage.User, name 
 	p.audit(ctx, user.ID, "webauthn.enrolled", user.ID, map[string]any{"credential": row.ID, "passkey": c.Discoverable})
 	return nil
 }
+
+// beginRegistration starts registering a credential for user.
+func (p *Provider) beginRegistration(ctx context.Context, user *storage.User) ([]byte, error) {
+	wu, err := p.webauthnUser(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	opts, s, err := p.wa.BeginRegistration(wu)
+	if err != nil {
+		return nil, err
+	}
+	return p.beginCeremony(ctx, storage.WebAuthnRegister, &user.ID, opts, s)
+}
+
+// finishRegistration verifies and stores the credential the script sent.
+func (p *Provider) finishRegistration(ctx context.Context, user *storage.User, body []byte) (webauthn.Credential, error) {
+	f, s, err := p.finishCeremony(ctx, storage.WebAuthnRegister, &user.ID, body)
+	if err != nil {
+		return webauthn.Credential{}, err
+	}
+	wu, err := p.webauthnUser(ctx, user)
+	if err != nil {
+		return webauthn.Credential{}, err
+	}
+	c, err := p.wa.FinishRegistration(wu, s, f.Credential)
+	if err != nil {
+		p.log.InfoContext(ctx, "WebAuthn registration refused", "user_id", user.ID, "err", err)
+		return webauthn.Credential{}, fmt.Errorf("%w: %s", ErrWebAuthn, webauthnMessage(err))
+	}
+	return c, p.saveCredential(ctx, user, f.Name, c)
+}

@@ -213,6 +213,22 @@ func (tb *tab) submit(id string) {
 	tb.do("submit form#"+id, chromedp.Click(chromedp.CSS("#"+id+` button[type="submit"]`)))
 }
 
+// follow clicks sel (a link, or a form's button) and waits until the page it leads to has loaded, after every
+// redirect on the way. Waiting for the load rather than for a selector tells a new page from the old one when
+// both have the same elements, as the demo's page has after each of its buttons. It returns the page's HTTP
+// status.
+func (tb *tab) follow(what, sel string) int64 {
+	tb.t.Helper()
+	resp, err := chromedp.RunResponse(tb.ctx, chromedp.Click(chromedp.CSS(sel)))
+	if err != nil {
+		tb.fail(what, err)
+	}
+	if resp == nil {
+		return 0
+	}
+	return resp.Status
+}
+
 // fail ends the test with what the browser shows: a screenshot, the
 // address, the page's text, the console and the browser's own output.
 func (tb *tab) fail(what string, err error) {

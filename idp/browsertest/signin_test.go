@@ -44,10 +44,17 @@ func setup(t *testing.T) (*idptest.Server, *app, *browser, *tab) {
 func (tb *tab) passwordLogin(a *app) {
 	tb.t.Helper()
 	tb.do("open the app", chromedp.Navigate(a.srv.URL+"/"))
+	tb.typePassword(username, password)
+}
+
+// typePassword signs in on Twofold's login page, once it shows, with user's password.
+func (tb *tab) typePassword(user, pw string) {
+	tb.t.Helper()
 	tb.waitPage("the login page", "form#login")
 	tb.do("type the password",
-		chromedp.SendKeys(chromedp.ID("username"), username),
-		chromedp.SendKeys(chromedp.ID("password"), password),
+		chromedp.Clear(chromedp.ID("username")),
+		chromedp.SendKeys(chromedp.ID("username"), user),
+		chromedp.SendKeys(chromedp.ID("password"), pw),
 	)
 	tb.shot("login")
 	tb.submit("login")
