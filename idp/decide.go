@@ -87,7 +87,8 @@ func policyRequest(ar *storage.AuthRequest, sess *storage.Session) policy.Reques
 	r := policy.Request{ACRValues: ar.ACRValues, EssentialACR: essentialACR(ar.Claims)}
 	fresh := sess != nil && !sess.AuthTime.Before(ar.CreatedAt)
 	if !fresh {
-		r.PromptLogin = slices.Contains(ar.Prompt, "login")
+		// max_age=0 is prompt=login (OIDC Core §3.1.2.1).
+		r.PromptLogin = slices.Contains(ar.Prompt, "login") || (ar.MaxAgeSeconds != nil && *ar.MaxAgeSeconds == 0)
 		if ar.MaxAgeSeconds != nil {
 			d := time.Duration(*ar.MaxAgeSeconds) * time.Second
 			r.MaxAge = &d
