@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-jose/go-jose/v4"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
@@ -211,20 +210,6 @@ func (s *opServer) UserInfo(ctx context.Context, r *op.Request[oidc.UserInfoRequ
 // EndSession implements RP-initiated logout (OIDC RP-Initiated Logout 1.0).
 func (s *opServer) EndSession(ctx context.Context, r *op.Request[oidc.EndSessionRequest]) (*op.Redirect, error) {
 	return s.p.endSession(ctx, r.Data, r.Header)
-}
-
-// Keys is served from precomputed bytes by the provider's mux; this is only
-// reached if that route is bypassed.
-func (s *opServer) Keys(ctx context.Context, r *op.Request[struct{}]) (*op.Response, error) {
-	keys, err := s.p.keys.PublicKeys(ctx)
-	if err != nil {
-		return nil, err
-	}
-	set := jose.JSONWebKeySet{}
-	for _, k := range keys {
-		set.Keys = append(set.Keys, jose.JSONWebKey{Key: k.Key(), KeyID: k.ID(), Algorithm: string(k.Algorithm()), Use: k.Use()})
-	}
-	return op.NewResponse(set), nil
 }
 
 // useAssertion records a client assertion's jti until it expires; a second
