@@ -42,6 +42,7 @@ type directoryStore interface {
 	ForgetRememberedDevices(ctx context.Context, userID string) error
 	EndUserSessions(ctx context.Context, userID string) (int64, error)
 	AppendAudit(ctx context.Context, e *storage.AuditEvent) error
+	ListAudit(ctx context.Context, f storage.AuditFilter) ([]storage.AuditEvent, error)
 	CreateSetupToken(ctx context.Context, tokenHash string, expiresAt time.Time) error
 	CheckSetupToken(ctx context.Context, tokenHash string) error
 	CompleteSetup(ctx context.Context, tokenHash string, u *storage.User) error

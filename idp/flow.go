@@ -177,8 +177,8 @@ func (p *Provider) next(ctx context.Context, ar *storage.AuthRequest, b Browser,
 		return Step{}, err
 	}
 	if d.Need != policy.NeedNothing || d.Target > policy.LevelPassword {
-		p.audit(ctx, user.ID, "policy.decision", ar.ClientID, map[string]any{
-			"need": d.Need.String(), "level": d.Level.String(), "target": d.Target.String(), "reason": d.Reason,
+		p.audit(ctx, user.ID, "policy.decision", user.ID, map[string]any{
+			"client_id": ar.ClientID, "need": d.Need.String(), "level": d.Level.String(), "target": d.Target.String(), "reason": d.Reason,
 		})
 	}
 	switch d.Need {

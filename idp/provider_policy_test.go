@@ -167,3 +167,27 @@ func TestARememberedDeviceSkipsPolicyMFAButNeverAPasskeyDemand(t *testing.T) {
 		t.Fatalf("another browser skipped the second factor")
 	}
 }
+
+func TestAPolicyChangeAppliesToTheNextSignInAndTheDecisionIsAudited(t *testing.T) {
+	s := idptest.New(t, storagetest.NewSQLite, idptest.Options{Static: staticFixture()})
+	rp := idptest.NewRP(t, s, "app", appSecret, appRedirect)
+	idptest.Code(t, idptest.NewBrowser(t, s).Login(rp.AuthURL("s", "n", pkce), "alice", alicePassword))
+
+	ctx := t.Context()
+	if _, err := s.Dir.SetPolicy(ctx, idp.ActorCLI, policy.Policy{Name: "strict", RequireMFA: policy.Always}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Dir.AssignClientPolicy(ctx, idp.ActorCLI, "app", "strict"); err != nil {
+		t.Fatal(err)
+	}
+	if p := idptest.NewBrowser(t, s).Login(rp.AuthURL("s", "n", pkce), "alice", alicePassword); !strings.Contains(p.Body, `data-enroll=`) {
+		t.Fatalf("the new policy did not apply to the next sign-in:\n%s", p.Body)
+	}
+	events, err := s.Dir.Audit(ctx, "alice", "policy.decision", 10)
+	if err != nil || len(events) == 0 {
+		t.Fatalf("no audited decision: %v", err)
+	}
+	if reason, _ := events[0].Details["reason"].(string); !strings.Contains(reason, "policy strict (client app) requires MFA") {
+		t.Fatalf("the audit does not say why: %+v", events[0].Details)
+	}
+}

@@ -258,3 +258,36 @@ func (d *Directory) ResetMFA(ctx context.Context, actor Actor, username string) 
 	})
 	return nil
 }
+
+// AuditEntry is one event of the audit trail as an administrator reads it.
+type AuditEntry struct {
+	ID      int64          `json:"id"`
+	At      time.Time      `json:"at"`
+	Actor   string         `json:"actor"`
+	Action  string         `json:"action"`
+	Target  string         `json:"target"`
+	IP      string         `json:"ip,omitempty"`
+	Details map[string]any `json:"details,omitempty"`
+}
+
+// Audit lists audit events, newest first: of one user (by username) or of
+// everyone, optionally of one action.
+func (d *Directory) Audit(ctx context.Context, username, action string, limit int) ([]AuditEntry, error) {
+	f := storage.AuditFilter{Action: action, Limit: limit}
+	if username != "" {
+		u, err := d.store.GetUserByUsername(ctx, username)
+		if err != nil {
+			return nil, notFound(err)
+		}
+		f.Target = u.ID
+	}
+	events, err := d.store.ListAudit(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]AuditEntry, len(events))
+	for i, e := range events {
+		out[i] = AuditEntry{ID: e.ID, At: e.At, Actor: e.Actor, Action: e.Action, Target: e.Target, IP: e.IP, Details: e.Details}
+	}
+	return out, nil
+}

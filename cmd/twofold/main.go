@@ -41,6 +41,7 @@ func commands() map[string]command {
 		"client":  {"manage relying parties: add, list", runClient},
 		"policy":  {"manage step-up policies: set, list", runPolicy},
 		"keys":    {"manage signing keys: rotate", runKeys},
+		"audit":   {"read the audit trail (sign-ins, factors, step-up decisions)", runAudit},
 		"version": {"print the version", runVersion},
 	}
 }

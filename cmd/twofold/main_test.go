@@ -48,7 +48,7 @@ func TestEveryCommandHasHelp(t *testing.T) {
 	for _, args := range [][]string{
 		{"--help"}, {"serve", "--help"}, {"migrate", "--help"}, {"migrate", "up", "--help"}, {"migrate", "status", "--help"},
 		{"user", "--help"}, {"user", "add", "--help"}, {"user", "list", "--help"}, {"user", "disable", "--help"},
-		{"user", "enable", "--help"}, {"user", "revoke-consent", "--help"}, {"user", "reset-mfa", "--help"}, {"keys", "--help"}, {"keys", "rotate", "--help"}, {"client", "--help"}, {"client", "add", "--help"}, {"client", "list", "--help"},
+		{"user", "enable", "--help"}, {"user", "revoke-consent", "--help"}, {"user", "reset-mfa", "--help"}, {"keys", "--help"}, {"audit", "--help"}, {"keys", "rotate", "--help"}, {"client", "--help"}, {"client", "add", "--help"}, {"client", "list", "--help"},
 		{"policy", "--help"}, {"policy", "set", "--help"}, {"policy", "list", "--help"}, {"policy", "assign", "--help"}, {"version", "--help"},
 	} {
 		code, _, stderr := c.run("", args...)
@@ -110,6 +110,15 @@ func TestUserCommands(t *testing.T) {
 	}
 	if code, _, stderr := c.run("", "user", "disable", "nobody"); code != 1 || !strings.Contains(stderr, "not found") {
 		t.Fatalf("disable unknown: exit %d, %q", code, stderr)
+	}
+	out = c.mustRun("", "audit", "--user", "alice")
+	for _, want := range []string{"user.created", "user.disabled", "user.enabled", "cli"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("audit lacks %q:\n%s", want, out)
+		}
+	}
+	if out := c.mustRun("", "audit", "--action", "user.disabled", "--json"); strings.Count(out, `"action": "user.disabled"`) != 1 {
+		t.Fatalf("audit --action --json:\n%s", out)
 	}
 }
 
