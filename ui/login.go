@@ -95,7 +95,7 @@ func (s *Server) browser(r *http.Request) idp.Browser {
 		SessionCookie: cookieValue(r, s.sessionCookieName()),
 		BindingCookie: cookieValue(r, s.bindingCookieName()),
 		DeviceCookie:  cookieValue(r, s.deviceCookieName()),
-		IP:            remoteIP(r),
+		IP:            s.clientIP(r),
 		UserAgent:     truncateUTF8(r.UserAgent(), maxUserAgentLen),
 		RequestID:     requestIDFrom(r.Context()),
 	}

@@ -9,7 +9,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -158,7 +160,7 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 				slog.Int("status", status),
 				slog.Int("bytes", ww.BytesWritten()),
 				slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
-				slog.String("remote_ip", remoteIP(r)),
+				slog.String("remote_ip", s.clientIP(r)),
 			)
 		}()
 		next.ServeHTTP(ww, r)
@@ -205,4 +207,47 @@ func remoteIP(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
+}
+
+// clientIP is the address of the client behind any trusted proxies: the
+// peer's address, or — when the peer is a trusted proxy (a load balancer in
+// front of the replicas) — the rightmost X-Forwarded-For entry that is not
+// itself a trusted proxy. Without trusted proxies every client would look
+// like the load balancer, and per-address sign-in throttling would lock
+// out everyone at once. Entries a client writes itself are never trusted:
+// only the rightmost untrusted one, appended by the first trusted proxy, is.
+func (s *Server) clientIP(r *http.Request) string {
+	peer := remoteIP(r)
+	if !s.trusted(peer) {
+		return peer
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop := strings.TrimSpace(hops[i])
+		if hop == "" {
+			continue
+		}
+		if !s.trusted(hop) {
+			if _, err := netip.ParseAddr(hop); err != nil {
+				return peer // malformed: keep what we know
+			}
+			return hop
+		}
+		peer = hop
+	}
+	return peer
+}
+
+func (s *Server) trusted(addr string) bool {
+	a, err := netip.ParseAddr(addr)
+	if err != nil {
+		return false
+	}
+	a = a.Unmap()
+	for _, p := range s.trustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -44,6 +45,9 @@ type Options struct {
 	// Provider is the OpenID provider whose endpoints are mounted beside the pages, with the authorization
 	// callback page. nil leaves them out.
 	Provider OpenIDProvider
+	// TrustedProxies are the load balancers in front of Twofold: from them
+	// the client's address is read from X-Forwarded-For (see clientIP).
+	TrustedProxies []netip.Prefix
 	// CSRFKey is the HMAC key for CSRF tokens (at least 32 bytes), derived by the caller from the master key.
 	CSRFKey []byte
 	// AssetsDir, when set, serves templates/ and static/ from this directory instead of the embedded copy, and
@@ -56,22 +60,23 @@ type Options struct {
 
 // Server is the HTTP front of Twofold: the router, its middleware and the hosted pages.
 type Server struct {
-	issuerOrigin string // scheme://host[:port] of the issuer, lower case, default port removed
-	secure       bool   // issuer is https
-	logger       *slog.Logger
-	registry     *prometheus.Registry
-	metrics      *Metrics
-	ready        func(ctx context.Context) error
-	setup        SetupService
-	flow         LoginFlow
-	mfa          MFAFlow // nil when Flow is nil
-	account      AccountService
-	provider     OpenIDProvider
-	csrfKey      []byte
-	static       fs.FS
-	templates    *templates
-	now          func() time.Time
-	router       *chi.Mux
+	issuerOrigin   string // scheme://host[:port] of the issuer, lower case, default port removed
+	secure         bool   // issuer is https
+	logger         *slog.Logger
+	registry       *prometheus.Registry
+	metrics        *Metrics
+	ready          func(ctx context.Context) error
+	setup          SetupService
+	flow           LoginFlow
+	mfa            MFAFlow // nil when Flow is nil
+	account        AccountService
+	provider       OpenIDProvider
+	trustedProxies []netip.Prefix
+	csrfKey        []byte
+	static         fs.FS
+	templates      *templates
+	now            func() time.Time
+	router         *chi.Mux
 }
 
 // minCSRFKeyLen is the HMAC-SHA256 key length we insist on: a shorter key would be the weakest link.
@@ -87,18 +92,19 @@ func New(opts Options) (*Server, error) {
 		return nil, fmt.Errorf("ui: CSRF key must be at least %d bytes, got %d", minCSRFKeyLen, len(opts.CSRFKey))
 	}
 	s := &Server{
-		issuerOrigin: origin,
-		secure:       secure,
-		logger:       opts.Logger,
-		registry:     opts.Registry,
-		ready:        opts.Ready,
-		setup:        opts.Setup,
-		flow:         opts.Flow,
-		mfa:          opts.MFA,
-		account:      opts.Account,
-		provider:     opts.Provider,
-		csrfKey:      append([]byte(nil), opts.CSRFKey...),
-		now:          opts.Now,
+		issuerOrigin:   origin,
+		secure:         secure,
+		logger:         opts.Logger,
+		registry:       opts.Registry,
+		ready:          opts.Ready,
+		setup:          opts.Setup,
+		flow:           opts.Flow,
+		mfa:            opts.MFA,
+		account:        opts.Account,
+		provider:       opts.Provider,
+		trustedProxies: opts.TrustedProxies,
+		csrfKey:        append([]byte(nil), opts.CSRFKey...),
+		now:            opts.Now,
 	}
 	if s.flow == nil {
 		s.mfa = nil // the second-factor pages re-render through Flow.Resume

@@ -68,17 +68,19 @@ func runServe(ctx context.Context, e env, args []string) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	srv, err := ui.New(ui.Options{
-		Issuer:    a.cfg.Issuer,
-		Logger:    a.log,
-		Registry:  reg,
-		Ready:     a.dir.Ready,
-		Setup:     a.dir,
-		Flow:      provider,
-		Provider:  provider,
-		MFA:       provider,
-		Account:   provider,
-		CSRFKey:   a.keys.SubKey("csrf"),
-		AssetsDir: *assetsDir,
+		Issuer:   a.cfg.Issuer,
+		Logger:   a.log,
+		Registry: reg,
+		Ready:    a.dir.Ready,
+		Setup:    a.dir,
+		Flow:     provider,
+		Provider: provider,
+		MFA:      provider,
+		Account:  provider,
+
+		TrustedProxies: a.cfg.TrustedProxyPrefixes(),
+		CSRFKey:        a.keys.SubKey("csrf"),
+		AssetsDir:      *assetsDir,
 	})
 	if err != nil {
 		return err

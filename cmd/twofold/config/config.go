@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"os"
 	"strings"
@@ -31,7 +32,10 @@ type Config struct {
 	AccessTokenAlg string `yaml:"access_token_alg"`
 	// CORSAllowedOrigins may call discovery, keys, token, userinfo and revoke from browsers.
 	CORSAllowedOrigins []string `yaml:"cors_allowed_origins,omitempty"`
-	Policies           []Policy `yaml:"policies"`
+	// TrustedProxies are the load balancers in front of Twofold (CIDRs or addresses): from them the client's
+	// address is read from X-Forwarded-For, so that per-address throttling sees clients, not the balancer.
+	TrustedProxies []string `yaml:"trusted_proxies,omitempty"`
+	Policies       []Policy `yaml:"policies"`
 	// DefaultPolicy names the policy applied to every login; empty (or "none") means no default policy.
 	DefaultPolicy string   `yaml:"default_policy"`
 	Groups        []Group  `yaml:"groups"`
@@ -142,6 +146,29 @@ var (
 	tokenTypeValues  = []string{"jwt", "opaque"}
 	defaultGrants    = []string{GrantAuthorizationCode, GrantRefreshToken}
 )
+
+// TrustedProxyPrefixes parses TrustedProxies (validated by Validate).
+func (c *Config) TrustedProxyPrefixes() []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range c.TrustedProxies {
+		if p, err := parsePrefix(s); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// parsePrefix accepts a CIDR or a single address.
+func parsePrefix(s string) (netip.Prefix, error) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
 
 // Default returns a configuration with every default filled: a development server on localhost with SQLite.
 func Default() *Config {

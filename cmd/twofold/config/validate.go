@@ -79,6 +79,12 @@ func (c *Config) Validate() error {
 		}
 	}
 
+	for i, tp := range c.TrustedProxies {
+		if _, err := parsePrefix(tp); err != nil {
+			p.add(fmt.Sprintf("trusted_proxies[%d]", i), "%q is not an address or a CIDR (e.g. 10.0.0.0/8)", truncate(tp, 60))
+		}
+	}
+
 	policies := map[string]bool{PolicyNone: true}
 	seen := map[string]int{}
 	for i, pol := range c.Policies {

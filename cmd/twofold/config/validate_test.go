@@ -247,3 +247,17 @@ func TestSecretsNeverAppearInErrors(t *testing.T) {
 		check(t, err)
 	})
 }
+
+func TestTrustedProxies(t *testing.T) {
+	c, err := Parse([]byte("trusted_proxies: [10.0.0.0/8, 192.0.2.7, '2001:db8::/32']\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := c.TrustedProxyPrefixes()
+	if len(got) != 3 || got[1].String() != "192.0.2.7/32" {
+		t.Fatalf("TrustedProxyPrefixes = %v", got)
+	}
+	if _, err := Parse([]byte("trusted_proxies: [lb.example.com]\n"), nil); err == nil || !strings.Contains(err.Error(), "trusted_proxies[0]") {
+		t.Fatalf("a host name: %v", err)
+	}
+}
