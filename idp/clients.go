@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-jose/go-jose/v4"
 
@@ -28,6 +29,9 @@ const (
 
 // DefaultGrantTypes are what a client gets when it lists none.
 var DefaultGrantTypes = []string{GrantAuthorizationCode, GrantRefreshToken}
+
+// MinClientSecretLength is the shortest configured client secret accepted.
+const MinClientSecretLength = 16
 
 // secretPurpose is the keyring purpose under which client secrets are MACed.
 const secretPurpose = "client-secret"
@@ -97,6 +101,11 @@ func ValidateClientSpec(c ClientSpec) error {
 		if c.Secret != "" || c.GenerateSecret {
 			errs = append(errs, inputError("jwks", "a client authenticates with a secret or with keys, not both"))
 		}
+	}
+	if c.Secret != "" && utf8.RuneCountInString(c.Secret) < MinClientSecretLength {
+		// A configured secret is the client's only credential: short ones
+		// are guessable (and are compared with a fast keyed hash).
+		errs = append(errs, inputError("secret", "must be at least %d characters (twofold client add generates 256-bit ones)", MinClientSecretLength))
 	}
 	confidential := c.Secret != "" || c.GenerateSecret || c.JWKS != ""
 	if slices.Contains(grants, GrantClientCredentials) && !confidential {

@@ -279,6 +279,7 @@ func TestValidateClientSpec(t *testing.T) {
 			c.GrantTypes, c.Secret, c.RedirectURIs = []string{"client_credentials"}, "a-long-enough-secret", nil
 		}, ""},
 		{"refresh_token without a code grant is refused", func(c *idp.ClientSpec) { c.GrantTypes = []string{"refresh_token"} }, "grant_types"},
+		{"a configured secret under 16 characters is refused", func(c *idp.ClientSpec) { c.Secret = "s3cret" }, "secret"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

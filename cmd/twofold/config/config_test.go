@@ -87,7 +87,7 @@ func TestTheArchitectureExampleParses(t *testing.T) {
 		DefaultPolicy: "relaxed",
 		Groups:        []Group{{Name: "staff", Policy: "strict"}},
 		Clients: []Client{{
-			ID: "app", Name: "app", Secret: "s3cret",
+			ID: "app", Name: "app", Secret: "s3cret-s3cret-s3cret",
 			RedirectURIs:           []string{"http://127.0.0.1:9999/callback"},
 			PostLogoutRedirectURIs: []string{"http://127.0.0.1:9999/"},
 			GrantTypes:             []string{"authorization_code", "refresh_token"},
@@ -163,7 +163,7 @@ func TestParseNormalises(t *testing.T) {
 			func(c *Config) bool { return c.LogLevel == "debug" && c.LogFormat == "text" }},
 		{"an explicitly empty string means the default", "listen: \"\"\nissuer:\n",
 			func(c *Config) bool { return c.Listen == DefaultListen && c.Issuer == DefaultIssuer }},
-		{"a client's name defaults to its id", "clients: [{id: cli, grant_types: [client_credentials], secret: x}]\n",
+		{"a client's name defaults to its id", "clients: [{id: cli, grant_types: [client_credentials], secret: a-long-enough-secret}]\n",
 			func(c *Config) bool { return c.Clients[0].Name == "cli" }},
 		{"a client's grant types default to code and refresh",
 			"clients: [{id: cli, redirect_uris: ['https://app.example.com/cb']}]\n",

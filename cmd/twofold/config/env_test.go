@@ -47,7 +47,7 @@ func TestEnvironmentOverrides(t *testing.T) {
 					c.Policies[0].RememberDevice == Duration(30*24*time.Hour) && len(c.Policies[0].Methods) == 3
 			}},
 		{"TWOFOLD_CLIENTS takes a JSON list",
-			[]string{`TWOFOLD_CLIENTS=[{"id": "app", "secret": "s", "redirect_uris": ["https://app.example.com/cb"], "skip_consent": true}]`},
+			[]string{`TWOFOLD_CLIENTS=[{"id": "app", "secret": "a-long-enough-secret", "redirect_uris": ["https://app.example.com/cb"], "skip_consent": true}]`},
 			func(c *Config) bool {
 				return len(c.Clients) == 1 && c.Clients[0].SkipConsent && c.Clients[0].Name == "app" &&
 					c.Clients[0].RedirectURIs[0] == "https://app.example.com/cb"

@@ -302,6 +302,9 @@ func (cl Client) validate(p *problems, path string, i int, seen map[string]int, 
 			seen[cl.ID] = i
 		}
 	}
+	if cl.Secret != "" && utf8.RuneCountInString(cl.Secret) < minClientSecretLength {
+		p.add(path+".secret", "must be at least %d characters; generate one with `openssl rand -base64 32`", minClientSecretLength)
+	}
 	checkOneOf(p, path+".access_token_type", cl.AccessTokenType, tokenTypeValues)
 	checkOneOf(p, path+".id_token_signed_response_alg", cl.IDTokenSignedResponseAlg, signingAlgValues)
 	checkList(p, path+".grant_types", cl.GrantTypes, grantTypeValues, "grant type")
@@ -410,3 +413,7 @@ func validEmail(s string) bool {
 	a, err := mail.ParseAddress(s)
 	return err == nil && a.Address == s
 }
+
+// minClientSecretLength mirrors idp.MinClientSecretLength (issue 3: shorter
+// configured secrets are refused).
+const minClientSecretLength = 16

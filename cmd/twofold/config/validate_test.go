@@ -261,3 +261,10 @@ func TestTrustedProxies(t *testing.T) {
 		t.Fatalf("a host name: %v", err)
 	}
 }
+
+func TestShortClientSecretsAreRefusedWithoutEchoingThem(t *testing.T) {
+	_, err := Parse([]byte("clients: [{id: app, secret: s3cret, redirect_uris: [https://app.example.com/cb]}]\n"), nil)
+	if err == nil || !strings.Contains(err.Error(), "clients[0].secret") || strings.Contains(err.Error(), "s3cret") {
+		t.Fatalf("a short secret: %v", err)
+	}
+}
