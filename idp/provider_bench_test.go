@@ -1,6 +1,8 @@
 package idp_test
 
 import (
+	"io"
+	"net/http"
 	"testing"
 
 	"github.com/twofold-idp/twofold/idp/idptest"
@@ -27,6 +29,32 @@ func BenchmarkLoginAndCodeExchange(b *testing.B) {
 				}
 				rp.IDToken(tok)
 			}
+		})
+	}
+}
+
+// BenchmarkDiscoveryAndKeysOverHTTP measures /keys and the discovery
+// document through the whole stack (middleware, router, loopback HTTP with
+// keep-alive), client and server sharing the machine's cores.
+func BenchmarkDiscoveryAndKeysOverHTTP(b *testing.B) {
+	s := idptest.New(b, storagetest.NewSQLite, idptest.Options{Static: staticFixture()})
+	for _, path := range []string{"/keys", "/.well-known/openid-configuration"} {
+		b.Run(path, func(b *testing.B) {
+			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+			b.SetParallelism(16) // many clients in flight, as a load balancer would bring
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					resp, err := client.Get(s.URL + path)
+					if err != nil {
+						b.Fatal(err)
+					}
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != http.StatusOK {
+						b.Fatalf("%s: %d", path, resp.StatusCode)
+					}
+				}
+			})
 		})
 	}
 }
