@@ -24,26 +24,8 @@ import (
 	"github.com/twofold-idp/twofold/storage/storagetest"
 )
 
-// keysClock is the fake clock the key tests move by hand.
-type keysClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newKeysClock() *keysClock {
-	return &keysClock{t: time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC)}
-}
-
-func (c *keysClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *keysClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+func newKeysClock() *storagetest.Clock {
+	return storagetest.NewClock(time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC))
 }
 
 // keyTestOptions are the defaults spelled out, so the tests can move the
@@ -58,7 +40,7 @@ var keyTestOptions = idp.KeyOptions{
 type keysFixture struct {
 	store *storage.Store
 	ring  *secrets.Keyring
-	clock *keysClock
+	clock *storagetest.Clock
 	km    *idp.KeyManager
 }
 
@@ -514,7 +496,7 @@ func TestKeyAlgorithmDroppedFromConfigIsRetired(t *testing.T) {
 
 // keysOpenReplica opens another store (its own connection pool, as another
 // replica has) on url, sharing clock.
-func keysOpenReplica(t *testing.T, url string, clock *keysClock, ring *secrets.Keyring) (*storage.Store, *idp.KeyManager) {
+func keysOpenReplica(t *testing.T, url string, clock *storagetest.Clock, ring *secrets.Keyring) (*storage.Store, *idp.KeyManager) {
 	t.Helper()
 	s, err := storage.Open(t.Context(), url, storage.WithNow(clock.Now))
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http/httptest"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
@@ -29,28 +28,12 @@ const (
 	DemoClientSecret = "demo-secret-0123456789abcdef"
 )
 
-// Clock is a settable clock shared by every part of a test server.
-type Clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// Clock is the settable clock shared by every part of a test server.
+type Clock = storagetest.Clock
 
-// NewClock starts at a fixed, realistic time.
-func NewClock() *Clock { return &Clock{t: time.Now().UTC().Truncate(time.Second)} }
-
-// Now returns the current fake time.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-// Advance moves the clock forward.
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+// NewClock starts at the wall clock (go-webauthn and the demo's token checks
+// compare against it), to the second.
+func NewClock() *Clock { return storagetest.NewClock(time.Now().UTC().Truncate(time.Second)) }
 
 // Server is a complete Twofold on loopback.
 type Server struct {

@@ -19,12 +19,6 @@ func signingKeyTests() []conformanceTest {
 	}
 }
 
-// skClock is a mutable fixed clock for the store; tests advance it between
-// calls, never concurrently with them.
-type skClock struct{ t time.Time }
-
-func (c *skClock) now() time.Time { return c.t }
-
 func skRow(id, alg string, created, active time.Time) *storage.SigningKey {
 	return &storage.SigningKey{
 		ID: id, Alg: alg, PrivateSealed: "sealed-" + id,
@@ -58,9 +52,9 @@ func skSameTime(t *testing.T, what string, got *time.Time, want time.Time) {
 }
 
 func testSigningKeyCreateList(t *testing.T, newStore Factory) {
-	clock := &skClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
-	s := newStore(t, storage.WithNow(clock.now))
-	t0 := clock.t
+	clock := NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	s := newStore(t, storage.WithNow(clock.Now))
+	t0 := clock.Now()
 	// CreatedAt left zero: the store's clock fills it, and ActiveAt with it.
 	first := &storage.SigningKey{ID: "k-rsa", Alg: "RS256", PrivateSealed: "AQID", PublicJWK: `{"kty":"RSA"}`}
 	mustNil(t, s.CreateSigningKey(ctx(t), first))
@@ -108,9 +102,9 @@ func testSigningKeyConstraints(t *testing.T, newStore Factory) {
 }
 
 func testSigningKeyRetire(t *testing.T, newStore Factory) {
-	clock := &skClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
-	s := newStore(t, storage.WithNow(clock.now))
-	t0 := clock.t
+	clock := NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	s := newStore(t, storage.WithNow(clock.Now))
+	t0 := clock.Now()
 	handover := t0.Add(10 * time.Minute)
 	expires := handover.Add(24 * time.Hour)
 	mustNil(t, s.CreateSigningKey(ctx(t), skRow("rs-old", "RS256", t0.Add(-time.Hour), t0.Add(-time.Hour))))
@@ -182,15 +176,15 @@ func testSigningKeyRetireRace(t *testing.T, newStore Factory) {
 }
 
 func testSigningKeyExpiry(t *testing.T, newStore Factory) {
-	clock := &skClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
-	s := newStore(t, storage.WithNow(clock.now))
-	t0 := clock.t
+	clock := NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	s := newStore(t, storage.WithNow(clock.Now))
+	t0 := clock.Now()
 	mustNil(t, s.CreateSigningKey(ctx(t), skRow("old", "RS256", t0.Add(-48*time.Hour), t0.Add(-48*time.Hour))))
 	mustNil(t, s.CreateSigningKey(ctx(t), skRow("new", "RS256", t0, t0)))
 	_, err := s.RetireSigningKeys(ctx(t), "RS256", "new", t0, t0.Add(time.Hour))
 	mustNil(t, err)
 
-	clock.t = t0.Add(time.Hour - time.Microsecond)
+	clock.Set(t0.Add(time.Hour - time.Microsecond))
 	ks, err := s.ListSigningKeys(ctx(t))
 	mustNil(t, err)
 	if !slices.Equal(skIDs(ks), []string{"old", "new"}) {
@@ -202,7 +196,7 @@ func testSigningKeyExpiry(t *testing.T, newStore Factory) {
 		t.Fatalf("deleted %d keys before any expired", n)
 	}
 
-	clock.t = t0.Add(time.Hour) // expires_at is exclusive: gone at that instant
+	clock.Set(t0.Add(time.Hour)) // expires_at is exclusive: gone at that instant
 	ks, err = s.ListSigningKeys(ctx(t))
 	mustNil(t, err)
 	if !slices.Equal(skIDs(ks), []string{"new"}) {

@@ -43,10 +43,10 @@ func mfaTests() []conformanceTest {
 }
 
 // mfaStore returns a store on a fixed clock with users u1 and u2.
-func mfaStore(t *testing.T, newStore Factory) (*storage.Store, *pvClock) {
+func mfaStore(t *testing.T, newStore Factory) (*storage.Store, *Clock) {
 	t.Helper()
 	clock := newPVClock()
-	s := newStore(t, storage.WithNow(clock.now))
+	s := newStore(t, storage.WithNow(clock.Now))
 	mustNil(t, s.CreateUser(ctx(t), newUser("u1", "alice")))
 	mustNil(t, s.CreateUser(ctx(t), newUser("u2", "bob")))
 	return s, clock
@@ -148,7 +148,7 @@ func mustOneWinner(t *testing.T, n int, loser error, op func() error) {
 
 func testTOTPCreate(t *testing.T, newStore Factory) {
 	s, clock := mfaStore(t, newStore)
-	now := clock.now()
+	now := clock.Now()
 	a := mfaTOTP("t1", "u1")
 	// A new authenticator has accepted no step and is not active, whatever
 	// the caller says.
@@ -173,7 +173,7 @@ func testTOTPCreate(t *testing.T, newStore Factory) {
 func testListTOTP(t *testing.T, newStore Factory) {
 	s, clock := mfaStore(t, newStore)
 	mustNil(t, s.CreateTOTP(ctx(t), mfaTOTP("t-b", "u1")))
-	clock.advance(time.Minute)
+	clock.Advance(time.Minute)
 	mustNil(t, s.CreateTOTP(ctx(t), mfaTOTP("t-a", "u1")))
 	mustNil(t, s.CreateTOTP(ctx(t), mfaTOTP("t-c", "u2")))
 
@@ -203,12 +203,12 @@ func testListTOTP(t *testing.T, newStore Factory) {
 func testConfirmTOTP(t *testing.T, newStore Factory) {
 	s, clock := mfaStore(t, newStore)
 	mustNil(t, s.CreateTOTP(ctx(t), mfaTOTP("t1", "u1")))
-	clock.advance(30 * time.Second)
+	clock.Advance(30 * time.Second)
 	mustIs(t, s.ConfirmTOTP(ctx(t), "u2", "t1", 100), storage.ErrNotFound)
 	mustIs(t, s.ConfirmTOTP(ctx(t), "u1", "missing", 100), storage.ErrNotFound)
 	mustNil(t, s.ConfirmTOTP(ctx(t), "u1", "t1", 100))
 	got := mustTOTP(t, s, "u1", "t1")
-	sameTime(t, "ConfirmedAt", got.ConfirmedAt, clock.now())
+	sameTime(t, "ConfirmedAt", got.ConfirmedAt, clock.Now())
 	if got.LastStep != 100 || got.LastUsedAt != nil {
 		t.Fatalf("confirmed authenticator = %+v", got)
 	}
@@ -225,10 +225,10 @@ func testAdvanceTOTPStep(t *testing.T, newStore Factory) {
 	// The enrollment code cannot be replayed to sign in.
 	mustIs(t, s.AdvanceTOTPStep(ctx(t), "u1", "t1", 100), storage.ErrConflict)
 
-	clock.advance(30 * time.Second)
+	clock.Advance(30 * time.Second)
 	mustNil(t, s.AdvanceTOTPStep(ctx(t), "u1", "t1", 101))
 	got := mustTOTP(t, s, "u1", "t1")
-	sameTime(t, "LastUsedAt", got.LastUsedAt, clock.now())
+	sameTime(t, "LastUsedAt", got.LastUsedAt, clock.Now())
 	if got.LastStep != 101 {
 		t.Fatalf("LastStep = %d, want 101", got.LastStep)
 	}
@@ -293,11 +293,11 @@ func testDeleteStaleTOTP(t *testing.T, newStore Factory) {
 	mustNil(t, s.CreateTOTP(ctx(t), mfaTOTP("old-pending", "u1")))
 	mustNil(t, s.CreateTOTP(ctx(t), mfaTOTP("old-active", "u1")))
 	mustNil(t, s.ConfirmTOTP(ctx(t), "u1", "old-active", 1))
-	clock.advance(time.Hour)
+	clock.Advance(time.Hour)
 	mustNil(t, s.CreateTOTP(ctx(t), mfaTOTP("new-pending", "u2")))
 
 	// created_at is compared strictly: one created at the cutoff stays.
-	n, err := s.DeleteStaleTOTP(ctx(t), clock.now())
+	n, err := s.DeleteStaleTOTP(ctx(t), clock.Now())
 	mustNil(t, err)
 	if n != 1 {
 		t.Fatalf("DeleteStaleTOTP = %d, want 1", n)
@@ -306,7 +306,7 @@ func testDeleteStaleTOTP(t *testing.T, newStore Factory) {
 	mustIs(t, err, storage.ErrNotFound)
 	mustTOTP(t, s, "u1", "old-active")
 	mustTOTP(t, s, "u2", "new-pending")
-	n, err = s.DeleteStaleTOTP(ctx(t), clock.now())
+	n, err = s.DeleteStaleTOTP(ctx(t), clock.Now())
 	mustNil(t, err)
 	if n != 0 {
 		t.Fatalf("a second DeleteStaleTOTP removed %d", n)
@@ -315,7 +315,7 @@ func testDeleteStaleTOTP(t *testing.T, newStore Factory) {
 
 func testWebAuthnCredentialRoundTrip(t *testing.T, newStore Factory) {
 	s, clock := mfaStore(t, newStore)
-	t0 := clock.now()
+	t0 := clock.Now()
 	full := &storage.WebAuthnCredential{
 		ID: "AQIDBAUGBwgJCgsMDQ4PEA", UserID: "u1", Name: "Security key", PublicKey: "pQECAyYgASFYIBYl",
 		AAGUID: "cb69481e-8ff7-4039-93ec-0a2729a154a8", SignCount: math.MaxUint32,
@@ -330,11 +330,11 @@ func testWebAuthnCredentialRoundTrip(t *testing.T, newStore Factory) {
 		t.Fatalf("GetWebAuthnCredential = %+v", got)
 	}
 
-	clock.advance(time.Minute)
+	clock.Advance(time.Minute)
 	mustNil(t, s.CreateWebAuthnCredential(ctx(t), &storage.WebAuthnCredential{ID: "0-minimal", UserID: "u1", Name: "Laptop", PublicKey: "pQ", Flags: 0xFF}))
 	got = mustCredential(t, s, "0-minimal")
 	if got.AAGUID != "" || got.SignCount != 0 || len(got.Transports) != 0 || got.Flags != 0xFF || got.AttestationType != "" ||
-		got.Discoverable || !got.CreatedAt.Equal(clock.now()) {
+		got.Discoverable || !got.CreatedAt.Equal(clock.Now()) {
 		t.Fatalf("minimal credential = %+v", got)
 	}
 
@@ -382,10 +382,10 @@ func testUseWebAuthnCredential(t *testing.T, newStore Factory) {
 	if got := mustCredential(t, s, "counting"); got.SignCount != 5 || got.LastUsedAt != nil {
 		t.Fatalf("refused assertions changed the credential: %+v", got)
 	}
-	clock.advance(time.Minute)
+	clock.Advance(time.Minute)
 	mustNil(t, s.UseWebAuthnCredential(ctx(t), "counting", 6))
 	got := mustCredential(t, s, "counting")
-	sameTime(t, "LastUsedAt", got.LastUsedAt, clock.now())
+	sameTime(t, "LastUsedAt", got.LastUsedAt, clock.Now())
 	if got.SignCount != 6 || got.PossiblyCloned {
 		t.Fatalf("after use: %+v", got)
 	}
@@ -459,7 +459,7 @@ func testRenameDeleteWebAuthnCredential(t *testing.T, newStore Factory) {
 
 func testBackupCodes(t *testing.T, newStore Factory) {
 	s, clock := mfaStore(t, newStore)
-	t0 := clock.now()
+	t0 := clock.Now()
 	mustNil(t, s.ReplaceBackupCodes(ctx(t), "u1", mfaCodes("a", 3)))
 	mustUnusedCodes(t, s, "u1", 3)
 	c, err := s.FindBackupCode(ctx(t), "u1", "tag-a1")
@@ -472,7 +472,7 @@ func testBackupCodes(t *testing.T, newStore Factory) {
 	mustIs(t, err, storage.ErrNotFound)
 	mustUnusedCodes(t, s, "u1", 3) // finding is not using
 
-	clock.advance(time.Minute)
+	clock.Advance(time.Minute)
 	mustNil(t, s.UseBackupCode(ctx(t), "a1"))
 	_, err = s.FindBackupCode(ctx(t), "u1", "tag-a1")
 	mustIs(t, err, storage.ErrNotFound)
@@ -483,8 +483,8 @@ func testBackupCodes(t *testing.T, newStore Factory) {
 	if err := s.SQL().QueryRowContext(ctx(t), "SELECT used_at FROM backup_codes WHERE id = 'a1'").Scan(&usedAt); err != nil {
 		t.Fatal(err)
 	}
-	if !usedAt.Equal(clock.now()) {
-		t.Fatalf("used_at = %v, want %v", usedAt, clock.now())
+	if !usedAt.Equal(clock.Now()) {
+		t.Fatalf("used_at = %v, want %v", usedAt, clock.Now())
 	}
 	c, err = s.FindBackupCode(ctx(t), "u1", "tag-a2")
 	mustNil(t, err)
@@ -568,7 +568,7 @@ func testBackupCodesPerUser(t *testing.T, newStore Factory) {
 
 func testWebAuthnSession(t *testing.T, newStore Factory) {
 	s, clock := mfaStore(t, newStore)
-	t0 := clock.now()
+	t0 := clock.Now()
 	exp := t0.Add(5 * time.Minute)
 	mustNil(t, s.CreateWebAuthnSession(ctx(t), mfaSession("ws-reg", ptr("u1"), storage.WebAuthnRegister, exp)))
 	mustNil(t, s.CreateWebAuthnSession(ctx(t), mfaSession("ws-pk", nil, storage.WebAuthnPasskey, exp)))
@@ -585,14 +585,14 @@ func testWebAuthnSession(t *testing.T, newStore Factory) {
 	// The wrong purpose finds nothing and does not use the ceremony up.
 	_, err := s.ConsumeWebAuthnSession(ctx(t), "ws-reg", storage.WebAuthnLogin)
 	mustIs(t, err, storage.ErrNotFound)
-	clock.advance(time.Minute)
+	clock.Advance(time.Minute)
 	got, err := s.ConsumeWebAuthnSession(ctx(t), "ws-reg", storage.WebAuthnRegister)
 	mustNil(t, err)
 	if got.ID != "ws-reg" || got.UserID == nil || *got.UserID != "u1" || got.Purpose != "register" ||
 		got.Data != `{"challenge":"ws-reg"}` || !got.CreatedAt.Equal(t0) || !got.ExpiresAt.Equal(exp) {
 		t.Fatalf("consumed ceremony = %+v", got)
 	}
-	sameTime(t, "UsedAt", got.UsedAt, clock.now())
+	sameTime(t, "UsedAt", got.UsedAt, clock.Now())
 	_, err = s.ConsumeWebAuthnSession(ctx(t), "ws-reg", storage.WebAuthnRegister)
 	mustIs(t, err, storage.ErrNotFound)
 
@@ -604,14 +604,14 @@ func testWebAuthnSession(t *testing.T, newStore Factory) {
 	_, err = s.ConsumeWebAuthnSession(ctx(t), "missing", storage.WebAuthnLogin)
 	mustIs(t, err, storage.ErrNotFound)
 
-	clock.advance(4 * time.Minute) // expires_at is exclusive: over at that instant
+	clock.Advance(4 * time.Minute) // expires_at is exclusive: over at that instant
 	_, err = s.ConsumeWebAuthnSession(ctx(t), "ws-login", storage.WebAuthnLogin)
 	mustIs(t, err, storage.ErrNotFound)
 }
 
 func testConcurrentConsumeWebAuthnSession(t *testing.T, newStore Factory) {
 	s, clock := mfaStore(t, newStore)
-	mustNil(t, s.CreateWebAuthnSession(ctx(t), mfaSession("ws", nil, storage.WebAuthnPasskey, clock.now().Add(5*time.Minute))))
+	mustNil(t, s.CreateWebAuthnSession(ctx(t), mfaSession("ws", nil, storage.WebAuthnPasskey, clock.Now().Add(5*time.Minute))))
 	mustOneWinner(t, 20, storage.ErrNotFound, func() error {
 		_, err := s.ConsumeWebAuthnSession(ctx(t), "ws", storage.WebAuthnPasskey)
 		return err
@@ -620,7 +620,7 @@ func testConcurrentConsumeWebAuthnSession(t *testing.T, newStore Factory) {
 
 func testDeleteExpiredMFA(t *testing.T, newStore Factory) {
 	s, clock := mfaStore(t, newStore)
-	now := clock.now()
+	now := clock.Now()
 	mustNil(t, s.CreateWebAuthnSession(ctx(t), mfaSession("ws-used", ptr("u1"), storage.WebAuthnLogin, now.Add(time.Hour))))
 	_, err := s.ConsumeWebAuthnSession(ctx(t), "ws-used", storage.WebAuthnLogin)
 	mustNil(t, err)
@@ -631,7 +631,7 @@ func testDeleteExpiredMFA(t *testing.T, newStore Factory) {
 	mustNil(t, s.ReplaceBackupCodes(ctx(t), "u1", mfaCodes("a", 1)))
 	mustNil(t, s.UseBackupCode(ctx(t), "a0"))
 
-	clock.advance(time.Minute)
+	clock.Advance(time.Minute)
 	n, err := s.DeleteExpiredMFA(ctx(t))
 	mustNil(t, err)
 	if n != 2 {
@@ -693,7 +693,7 @@ func testCountSecondFactors(t *testing.T, newStore Factory) {
 
 func testMFACascades(t *testing.T, newStore Factory) {
 	s, clock := mfaStore(t, newStore)
-	exp := clock.now().Add(5 * time.Minute)
+	exp := clock.Now().Add(5 * time.Minute)
 	for _, u := range []string{"u1", "u2"} {
 		mustNil(t, s.CreateTOTP(ctx(t), mfaTOTP("t-"+u, u)))
 		mustNil(t, s.CreateWebAuthnCredential(ctx(t), mfaCredential("c-"+u, u)))

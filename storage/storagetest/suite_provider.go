@@ -42,31 +42,13 @@ func providerTests() []conformanceTest {
 	}
 }
 
-// pvClock is a settable clock shared by the goroutines of a test.
-type pvClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newPVClock() *pvClock { return &pvClock{t: time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)} }
-
-func (c *pvClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *pvClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+func newPVClock() *Clock { return NewClock(time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)) }
 
 // pvStore returns a store on a fixed clock with user u1 and client app.
-func pvStore(t *testing.T, newStore Factory) (*storage.Store, *pvClock) {
+func pvStore(t *testing.T, newStore Factory) (*storage.Store, *Clock) {
 	t.Helper()
 	clock := newPVClock()
-	s := newStore(t, storage.WithNow(clock.now))
+	s := newStore(t, storage.WithNow(clock.Now))
 	mustNil(t, s.CreateUser(ctx(t), newUser("u1", "alice")))
 	mustNil(t, s.CreateClient(ctx(t), &storage.Client{ID: "app", Name: "App", RedirectURIs: []string{"http://127.0.0.1:9999/callback"}}))
 	return s, clock
@@ -175,7 +157,7 @@ func testClientProviderSettings(t *testing.T, newStore Factory) {
 
 func testAuthRequestCRUD(t *testing.T, newStore Factory) {
 	s, clock := pvStore(t, newStore)
-	now := clock.now()
+	now := clock.Now()
 	maxAge := int64(0)
 	r := pvAuthRequest("ar1", now)
 	r.ResponseMode, r.LoginHint, r.IDTokenHintSubject = "query", "alice", "u1"
@@ -213,7 +195,7 @@ func testAuthRequestCRUD(t *testing.T, newStore Factory) {
 		t.Fatalf("MaxAgeSeconds = %d, want nil", *got.MaxAgeSeconds)
 	}
 
-	clock.advance(30 * time.Minute)
+	clock.Advance(30 * time.Minute)
 	_, err = s.GetAuthRequest(ctx(t), "ar1")
 	mustIs(t, err, storage.ErrNotFound)
 	_, err = s.GetAuthRequest(ctx(t), "missing")
@@ -224,7 +206,7 @@ func testAuthRequestCRUD(t *testing.T, newStore Factory) {
 
 func testBindAuthRequest(t *testing.T, newStore Factory) {
 	s, clock := pvStore(t, newStore)
-	now := clock.now()
+	now := clock.Now()
 	mustNil(t, s.CreateAuthRequest(ctx(t), pvAuthRequest("ar1", now)))
 	mustNil(t, s.BindAuthRequest(ctx(t), "ar1", "browser-a"))
 	mustNil(t, s.BindAuthRequest(ctx(t), "ar1", "browser-a"))
@@ -268,13 +250,13 @@ func testBindAuthRequest(t *testing.T, newStore Factory) {
 		t.Fatalf("%d of %d browsers bound the request, want 1", wins, n)
 	}
 
-	clock.advance(time.Hour)
+	clock.Advance(time.Hour)
 	mustIs(t, s.BindAuthRequest(ctx(t), "ar1", "browser-a"), storage.ErrNotFound)
 }
 
 func testCompleteAuthRequest(t *testing.T, newStore Factory) {
 	s, clock := pvStore(t, newStore)
-	now := clock.now()
+	now := clock.Now()
 	mustNil(t, s.CreateAuthRequest(ctx(t), pvAuthRequest("ar1", now)))
 	authTime := now.Add(-time.Minute).Add(123456 * time.Nanosecond)
 	amr := []string{"pwd", "otp", "mfa"}
@@ -298,14 +280,14 @@ func testCompleteAuthRequest(t *testing.T, newStore Factory) {
 	mustIs(t, s.CompleteAuthRequest(ctx(t), "missing", "u1", "s1", now, nil, ""), storage.ErrNotFound)
 
 	mustNil(t, s.CreateAuthRequest(ctx(t), pvAuthRequest("ar2", now)))
-	clock.advance(30 * time.Minute)
+	clock.Advance(30 * time.Minute)
 	mustIs(t, s.CompleteAuthRequest(ctx(t), "ar2", "u1", "s1", now, []string{"pwd"}, ""), storage.ErrNotFound)
 	mustIs(t, s.SetAuthRequestConsent(ctx(t), "ar2"), storage.ErrNotFound)
 }
 
 func testSaveAuthCode(t *testing.T, newStore Factory) {
 	s, clock := pvStore(t, newStore)
-	now := clock.now()
+	now := clock.Now()
 	mustNil(t, s.CreateAuthRequest(ctx(t), pvAuthRequest("ar1", now)))
 	mustIs(t, s.SaveAuthCode(ctx(t), "ar1", "code-1", now.Add(time.Minute)), storage.ErrNotFound) // not done yet
 	mustNil(t, s.CompleteAuthRequest(ctx(t), "ar1", "u1", "s1", now, []string{"pwd"}, ""))
@@ -323,25 +305,25 @@ func testSaveAuthCode(t *testing.T, newStore Factory) {
 	sameTime(t, "CodeExpiresAt", got.CodeExpiresAt, now.Add(time.Minute))
 
 	pvDoneRequest(t, s, "ar3", now)
-	clock.advance(30 * time.Minute)
+	clock.Advance(30 * time.Minute)
 	mustIs(t, s.SaveAuthCode(ctx(t), "ar3", "code-4", now.Add(time.Hour)), storage.ErrNotFound)
 }
 
 func testConsumeAuthCode(t *testing.T, newStore Factory) {
 	s, clock := pvStore(t, newStore)
-	now := clock.now()
+	now := clock.Now()
 	pvDoneRequest(t, s, "ar1", now)
 	mustNil(t, s.SaveAuthCode(ctx(t), "ar1", "code-1", now.Add(time.Minute)))
 	pvDoneRequest(t, s, "ar2", now)
 	mustNil(t, s.SaveAuthCode(ctx(t), "ar2", "code-2", now.Add(time.Minute)))
 
-	clock.advance(10 * time.Second)
+	clock.Advance(10 * time.Second)
 	r, err := s.ConsumeAuthCode(ctx(t), "code-1")
 	mustNil(t, err)
 	if r.ID != "ar1" || r.UserID == nil || *r.UserID != "u1" || !slices.Equal(r.Scopes, []string{"openid", "profile"}) || r.Nonce != "n" {
 		t.Fatalf("consumed request = %+v", r)
 	}
-	sameTime(t, "CodeUsedAt", r.CodeUsedAt, clock.now())
+	sameTime(t, "CodeUsedAt", r.CodeUsedAt, clock.Now())
 
 	r, err = s.ConsumeAuthCode(ctx(t), "code-1")
 	mustIs(t, err, storage.ErrCodeReused)
@@ -354,7 +336,7 @@ func testConsumeAuthCode(t *testing.T, newStore Factory) {
 		t.Fatalf("an unknown code returned %+v", r)
 	}
 
-	clock.advance(time.Minute)
+	clock.Advance(time.Minute)
 	_, err = s.ConsumeAuthCode(ctx(t), "code-2")
 	mustIs(t, err, storage.ErrNotFound)
 	// A replay stays a replay after the code expired.
@@ -364,7 +346,7 @@ func testConsumeAuthCode(t *testing.T, newStore Factory) {
 
 func testConcurrentConsumeAuthCode(t *testing.T, newStore Factory) {
 	s, clock := pvStore(t, newStore)
-	now := clock.now()
+	now := clock.Now()
 	pvDoneRequest(t, s, "ar1", now)
 	mustNil(t, s.SaveAuthCode(ctx(t), "ar1", "race", now.Add(time.Minute)))
 	const n = 20
@@ -402,7 +384,7 @@ func testConcurrentConsumeAuthCode(t *testing.T, newStore Factory) {
 
 func testSessionLifetime(t *testing.T, newStore Factory) {
 	s, clock := pvStore(t, newStore)
-	now := clock.now()
+	now := clock.Now()
 	se := pvSession("s1", "cookie-1", now)
 	mustNil(t, s.CreateSession(ctx(t), se))
 	mustIs(t, s.CreateSession(ctx(t), pvSession("s2", "cookie-1", now)), storage.ErrConflict)
@@ -423,29 +405,29 @@ func testSessionLifetime(t *testing.T, newStore Factory) {
 	mustIs(t, err, storage.ErrNotFound)
 
 	// Idle expiry.
-	clock.advance(time.Hour)
+	clock.Advance(time.Hour)
 	_, err = s.GetLiveSessionByCookieHash(ctx(t), "cookie-1")
 	mustIs(t, err, storage.ErrNotFound)
 	got, err = s.GetSession(ctx(t), "s1")
 	mustNil(t, err)
-	if got.LiveAt(clock.now()) {
+	if got.LiveAt(clock.Now()) {
 		t.Fatal("an idle-expired session is live")
 	}
-	mustIs(t, s.TouchSession(ctx(t), "s1", clock.now().Add(time.Hour)), storage.ErrNotFound)
+	mustIs(t, s.TouchSession(ctx(t), "s1", clock.Now().Add(time.Hour)), storage.ErrNotFound)
 
 	// Absolute expiry, however recently the session was used.
-	now = clock.now()
+	now = clock.Now()
 	se = pvSession("s4", "cookie-4", now)
 	se.ExpiresAt = now.Add(90 * time.Minute)
 	mustNil(t, s.CreateSession(ctx(t), se))
-	clock.advance(50 * time.Minute)
-	mustNil(t, s.TouchSession(ctx(t), "s4", clock.now().Add(time.Hour)))
-	clock.advance(40 * time.Minute)
+	clock.Advance(50 * time.Minute)
+	mustNil(t, s.TouchSession(ctx(t), "s4", clock.Now().Add(time.Hour)))
+	clock.Advance(40 * time.Minute)
 	_, err = s.GetLiveSessionByCookieHash(ctx(t), "cookie-4")
 	mustIs(t, err, storage.ErrNotFound)
 
 	// Logout.
-	now = clock.now()
+	now = clock.Now()
 	mustNil(t, s.CreateSession(ctx(t), pvSession("s5", "cookie-5", now)))
 	mustNil(t, s.EndSession(ctx(t), "s5"))
 	_, err = s.GetLiveSessionByCookieHash(ctx(t), "cookie-5")
@@ -461,13 +443,13 @@ func testSessionLifetime(t *testing.T, newStore Factory) {
 
 func testTouchSession(t *testing.T, newStore Factory) {
 	s, clock := pvStore(t, newStore)
-	now := clock.now()
+	now := clock.Now()
 	mustNil(t, s.CreateSession(ctx(t), pvSession("s1", "cookie-1", now))) // absolute expiry now+12h
-	clock.advance(30 * time.Minute)
-	mustNil(t, s.TouchSession(ctx(t), "s1", clock.now().Add(time.Hour)))
+	clock.Advance(30 * time.Minute)
+	mustNil(t, s.TouchSession(ctx(t), "s1", clock.Now().Add(time.Hour)))
 	got, err := s.GetSession(ctx(t), "s1")
 	mustNil(t, err)
-	if !got.LastSeenAt.Equal(clock.now()) || !got.IdleExpiresAt.Equal(clock.now().Add(time.Hour)) {
+	if !got.LastSeenAt.Equal(clock.Now()) || !got.IdleExpiresAt.Equal(clock.Now().Add(time.Hour)) {
 		t.Fatalf("after touch: last seen %v, idle until %v", got.LastSeenAt, got.IdleExpiresAt)
 	}
 	mustNil(t, s.TouchSession(ctx(t), "s1", now.Add(48*time.Hour)))
@@ -483,7 +465,7 @@ func testTouchSession(t *testing.T, newStore Factory) {
 
 func testRotateSessionCookie(t *testing.T, newStore Factory) {
 	s, clock := pvStore(t, newStore)
-	now := clock.now()
+	now := clock.Now()
 	mustNil(t, s.CreateSession(ctx(t), pvSession("s1", "old", now)))
 	mustNil(t, s.CreateSession(ctx(t), pvSession("s2", "other", now)))
 	mustNil(t, s.RotateSessionCookie(ctx(t), "s1", "old", "new"))
@@ -503,10 +485,10 @@ func testRotateSessionCookie(t *testing.T, newStore Factory) {
 
 func testAddSessionFactor(t *testing.T, newStore Factory) {
 	s, clock := pvStore(t, newStore)
-	start := clock.now()
+	start := clock.Now()
 	mustNil(t, s.CreateSession(ctx(t), pvSession("s1", "c1", start)))
-	clock.advance(2 * time.Minute)
-	at := clock.now().Add(789 * time.Nanosecond) // stored at microsecond precision
+	clock.Advance(2 * time.Minute)
+	at := clock.Now().Add(789 * time.Nanosecond) // stored at microsecond precision
 	mustNil(t, s.AddSessionFactor(ctx(t), "s1", "c1", "c2", storage.SessionFactor{Method: "totp", At: at, AMR: []string{"otp"}}))
 	_, err := s.GetLiveSessionByCookieHash(ctx(t), "c1")
 	mustIs(t, err, storage.ErrNotFound)
@@ -536,10 +518,10 @@ func testUserSessions(t *testing.T, newStore Factory) {
 	s, clock := pvStore(t, newStore)
 	mustNil(t, s.CreateUser(ctx(t), newUser("u2", "bob")))
 	for i := range 3 {
-		mustNil(t, s.CreateSession(ctx(t), pvSession(fmt.Sprint("s", i), fmt.Sprint("c", i), clock.now())))
-		clock.advance(time.Minute)
+		mustNil(t, s.CreateSession(ctx(t), pvSession(fmt.Sprint("s", i), fmt.Sprint("c", i), clock.Now())))
+		clock.Advance(time.Minute)
 	}
-	other := pvSession("b1", "cb", clock.now())
+	other := pvSession("b1", "cb", clock.Now())
 	other.UserID = "u2"
 	mustNil(t, s.CreateSession(ctx(t), other))
 	mustNil(t, s.EndSession(ctx(t), "s1"))
@@ -565,7 +547,7 @@ func testUserSessions(t *testing.T, newStore Factory) {
 
 func testAccessTokens(t *testing.T, newStore Factory) {
 	s, clock := pvStore(t, newStore)
-	now := clock.now()
+	now := clock.Now()
 	authTime := now.Add(-time.Minute)
 	at := pvAccess("at1", now)
 	at.SessionID, at.AuthRequestID, at.RefreshFamilyID = "s1", "ar1", "f1"
@@ -592,7 +574,7 @@ func testAccessTokens(t *testing.T, newStore Factory) {
 	}
 
 	mustNil(t, s.RevokeAccessToken(ctx(t), "at1"))
-	clock.advance(time.Minute)
+	clock.Advance(time.Minute)
 	mustNil(t, s.RevokeAccessToken(ctx(t), "at1"))
 	got, err = s.GetAccessToken(ctx(t), "at1")
 	mustNil(t, err)
@@ -602,17 +584,17 @@ func testAccessTokens(t *testing.T, newStore Factory) {
 	mustIs(t, err, storage.ErrNotFound)
 
 	// Expired tokens are still returned: callers check.
-	clock.advance(2 * time.Hour)
+	clock.Advance(2 * time.Hour)
 	got, err = s.GetAccessToken(ctx(t), "at2")
 	mustNil(t, err)
-	if got.ExpiresAt.After(clock.now()) {
+	if got.ExpiresAt.After(clock.Now()) {
 		t.Fatal("clock did not move past expiry")
 	}
 }
 
 func testRotateRefreshToken(t *testing.T, newStore Factory) {
 	s, clock := pvStore(t, newStore)
-	now := clock.now()
+	now := clock.Now()
 	first := pvRefresh("r1", "f1", now)
 	mustNil(t, s.CreateRefreshToken(ctx(t), first))
 	mustIs(t, s.CreateRefreshToken(ctx(t), pvRefresh("r1", "f1", now)), storage.ErrConflict)
@@ -620,19 +602,19 @@ func testRotateRefreshToken(t *testing.T, newStore Factory) {
 	dup.TokenHash = "hash-r1"
 	mustIs(t, s.CreateRefreshToken(ctx(t), dup), storage.ErrConflict)
 
-	clock.advance(time.Minute)
-	next := pvRefresh("r2", "f1", clock.now())
+	clock.Advance(time.Minute)
+	next := pvRefresh("r2", "f1", clock.Now())
 	next.AuthTime = first.AuthTime
 	old, err := s.RotateRefreshToken(ctx(t), "hash-r1", next)
 	mustNil(t, err)
 	if old.ID != "r1" || old.FamilyID != "f1" || old.RevokedAt != nil || !slices.Equal(old.Scopes, first.Scopes) {
 		t.Fatalf("old token = %+v", old)
 	}
-	sameTime(t, "old RotatedAt", old.RotatedAt, clock.now())
+	sameTime(t, "old RotatedAt", old.RotatedAt, clock.Now())
 	got, err := s.GetRefreshTokenByHash(ctx(t), "hash-r2")
 	mustNil(t, err)
 	if got.ID != "r2" || got.FamilyID != "f1" || got.RotatedAt != nil || got.RevokedAt != nil ||
-		!got.AuthTime.Equal(first.AuthTime) || !got.CreatedAt.Equal(clock.now()) || !slices.Equal(got.AMR, []string{"pwd"}) ||
+		!got.AuthTime.Equal(first.AuthTime) || !got.CreatedAt.Equal(clock.Now()) || !slices.Equal(got.AMR, []string{"pwd"}) ||
 		got.ACR != "urn:twofold:acr:pwd" || got.SessionID != "s1" || got.AuthRequestID != "ar1" {
 		t.Fatalf("next token = %+v", got)
 	}
@@ -656,8 +638,8 @@ func testRotateRefreshToken(t *testing.T, newStore Factory) {
 	mustIs(t, err, storage.ErrNotFound)
 
 	// An expired, never used token is not found, and not a replay.
-	clock.advance(24 * time.Hour)
-	_, err = s.RotateRefreshToken(ctx(t), "hash-r2", pvRefresh("r4", "f1", clock.now()))
+	clock.Advance(24 * time.Hour)
+	_, err = s.RotateRefreshToken(ctx(t), "hash-r2", pvRefresh("r4", "f1", clock.Now()))
 	mustIs(t, err, storage.ErrNotFound)
 	got, err = s.GetRefreshTokenByHash(ctx(t), "hash-r2")
 	mustNil(t, err)
@@ -668,7 +650,7 @@ func testRotateRefreshToken(t *testing.T, newStore Factory) {
 
 func testRefreshTokenReplay(t *testing.T, newStore Factory) {
 	s, clock := pvStore(t, newStore)
-	now := clock.now()
+	now := clock.Now()
 	mustNil(t, s.CreateRefreshToken(ctx(t), pvRefresh("r1", "f1", now)))
 	_, err := s.RotateRefreshToken(ctx(t), "hash-r1", pvRefresh("r2", "f1", now))
 	mustNil(t, err)
@@ -686,7 +668,7 @@ func testRefreshTokenReplay(t *testing.T, newStore Factory) {
 	mustNil(t, s.CreateAccessToken(ctx(t), other))
 	mustNil(t, s.CreateAccessToken(ctx(t), pvAccess("plain", now)))
 
-	clock.advance(time.Minute)
+	clock.Advance(time.Minute)
 	_, err = s.RotateRefreshToken(ctx(t), "hash-r1", pvRefresh("r4", "f1", now))
 	mustIs(t, err, storage.ErrTokenReused)
 	mustRefreshRevoked(t, s, true, "r1", "r2", "r3")
@@ -711,7 +693,7 @@ func testRefreshTokenReplay(t *testing.T, newStore Factory) {
 
 func testConcurrentRotateRefreshToken(t *testing.T, newStore Factory) {
 	s, clock := pvStore(t, newStore)
-	now := clock.now()
+	now := clock.Now()
 	mustNil(t, s.CreateRefreshToken(ctx(t), pvRefresh("r0", "f1", now)))
 	const n = 20
 	var (
@@ -756,7 +738,7 @@ func testConcurrentRotateRefreshToken(t *testing.T, newStore Factory) {
 
 func testRevokeAuthRequestTokens(t *testing.T, newStore Factory) {
 	s, clock := pvStore(t, newStore)
-	now := clock.now()
+	now := clock.Now()
 	mustNil(t, s.CreateRefreshToken(ctx(t), pvRefresh("r1", "f1", now)))
 	next := pvRefresh("r2", "f1", now)
 	next.AuthRequestID = "" // carried by the family, not by every token
@@ -797,7 +779,7 @@ func testRevokeAuthRequestTokens(t *testing.T, newStore Factory) {
 
 func testRevokeSessionTokens(t *testing.T, newStore Factory) {
 	s, clock := pvStore(t, newStore)
-	now := clock.now()
+	now := clock.Now()
 	mustNil(t, s.CreateRefreshToken(ctx(t), pvRefresh("r1", "f1", now))) // session s1
 	fam := pvAccess("a1", now)
 	fam.RefreshFamilyID = "f1"
@@ -826,7 +808,7 @@ func testRevokeSessionTokens(t *testing.T, newStore Factory) {
 
 func testConsents(t *testing.T, newStore Factory) {
 	s, clock := pvStore(t, newStore)
-	now := clock.now()
+	now := clock.Now()
 	mustNil(t, s.CreateClient(ctx(t), &storage.Client{ID: "another", Name: "Another"}))
 	_, err := s.GetConsent(ctx(t), "u1", "app")
 	mustIs(t, err, storage.ErrNotFound)
@@ -836,11 +818,11 @@ func testConsents(t *testing.T, newStore Factory) {
 	if !slices.Equal(got.Scopes, []string{"openid"}) || !got.GrantedAt.Equal(now) {
 		t.Fatalf("consent = %+v", got)
 	}
-	clock.advance(time.Hour)
+	clock.Advance(time.Hour)
 	mustNil(t, s.SaveConsent(ctx(t), &storage.Consent{UserID: "u1", ClientID: "app", Scopes: []string{"openid", "email"}}))
 	got, err = s.GetConsent(ctx(t), "u1", "app")
 	mustNil(t, err)
-	if !slices.Equal(got.Scopes, []string{"openid", "email"}) || !got.GrantedAt.Equal(clock.now()) {
+	if !slices.Equal(got.Scopes, []string{"openid", "email"}) || !got.GrantedAt.Equal(clock.Now()) {
 		t.Fatalf("replaced consent = %+v", got)
 	}
 	mustNil(t, s.SaveConsent(ctx(t), &storage.Consent{UserID: "u1", ClientID: "another", Scopes: []string{"openid"}}))
@@ -891,7 +873,7 @@ func testConcurrentRecordFailure(t *testing.T, newStore Factory) {
 
 func testThrottleBackoff(t *testing.T, newStore Factory) {
 	clock := newPVClock()
-	s := newStore(t, storage.WithNow(clock.now))
+	s := newStore(t, storage.WithNow(clock.Now))
 	// Free for two failures, then one minute doubling per failure.
 	backoff := func(failures int) time.Duration {
 		if failures < 3 {
@@ -905,7 +887,7 @@ func testThrottleBackoff(t *testing.T, newStore Factory) {
 	for i := 1; i <= 2; i++ {
 		th, err := s.RecordFailure(ctx(t), key, backoff)
 		mustNil(t, err)
-		if th.Key != key || th.Failures != i || th.LockedUntil != nil || !th.UpdatedAt.Equal(clock.now()) {
+		if th.Key != key || th.Failures != i || th.LockedUntil != nil || !th.UpdatedAt.Equal(clock.Now()) {
 			t.Fatalf("failure %d: %+v", i, th)
 		}
 	}
@@ -914,17 +896,17 @@ func testThrottleBackoff(t *testing.T, newStore Factory) {
 	if th.Failures != 3 {
 		t.Fatalf("failures = %d", th.Failures)
 	}
-	sameTime(t, "LockedUntil after 3", th.LockedUntil, clock.now().Add(time.Minute))
-	clock.advance(10 * time.Second)
+	sameTime(t, "LockedUntil after 3", th.LockedUntil, clock.Now().Add(time.Minute))
+	clock.Advance(10 * time.Second)
 	th, err = s.RecordFailure(ctx(t), key, backoff)
 	mustNil(t, err)
-	sameTime(t, "LockedUntil after 4", th.LockedUntil, clock.now().Add(2*time.Minute))
+	sameTime(t, "LockedUntil after 4", th.LockedUntil, clock.Now().Add(2*time.Minute))
 	got, err := s.GetThrottle(ctx(t), key)
 	mustNil(t, err)
-	if got.Failures != 4 || !got.UpdatedAt.Equal(clock.now()) {
+	if got.Failures != 4 || !got.UpdatedAt.Equal(clock.Now()) {
 		t.Fatalf("GetThrottle = %+v", got)
 	}
-	sameTime(t, "stored LockedUntil", got.LockedUntil, clock.now().Add(2*time.Minute))
+	sameTime(t, "stored LockedUntil", got.LockedUntil, clock.Now().Add(2*time.Minute))
 
 	// A shorter backoff never shortens the lock in place.
 	th, err = s.RecordFailure(ctx(t), key, func(int) time.Duration { return time.Second })
@@ -932,7 +914,7 @@ func testThrottleBackoff(t *testing.T, newStore Factory) {
 	if th.Failures != 5 {
 		t.Fatalf("failures = %d", th.Failures)
 	}
-	sameTime(t, "LockedUntil after a shorter backoff", th.LockedUntil, clock.now().Add(2*time.Minute))
+	sameTime(t, "LockedUntil after a shorter backoff", th.LockedUntil, clock.Now().Add(2*time.Minute))
 
 	// Keys are independent.
 	other, err := s.RecordFailure(ctx(t), "login:user:u1", backoff)
@@ -954,7 +936,7 @@ func testThrottleBackoff(t *testing.T, newStore Factory) {
 
 func testClientAssertions(t *testing.T, newStore Factory) {
 	s, clock := pvStore(t, newStore)
-	exp := clock.now().Add(5 * time.Minute)
+	exp := clock.Now().Add(5 * time.Minute)
 	mustNil(t, s.UseClientAssertion(ctx(t), "app", "jti-1", exp))
 	mustIs(t, s.UseClientAssertion(ctx(t), "app", "jti-1", exp), storage.ErrConflict)
 	mustNil(t, s.UseClientAssertion(ctx(t), "svc", "jti-1", exp)) // jti is per client
@@ -987,9 +969,9 @@ func testClientAssertions(t *testing.T, newStore Factory) {
 		t.Fatalf("%d of %d uses of one assertion were accepted, want 1", wins, n)
 	}
 
-	clock.advance(5 * time.Minute)
-	mustNil(t, s.UseClientAssertion(ctx(t), "app", "jti-1", clock.now().Add(5*time.Minute)))
-	mustIs(t, s.UseClientAssertion(ctx(t), "app", "jti-1", clock.now().Add(5*time.Minute)), storage.ErrConflict)
+	clock.Advance(5 * time.Minute)
+	mustNil(t, s.UseClientAssertion(ctx(t), "app", "jti-1", clock.Now().Add(5*time.Minute)))
+	mustIs(t, s.UseClientAssertion(ctx(t), "app", "jti-1", clock.Now().Add(5*time.Minute)), storage.ErrConflict)
 }
 
 func testDeleteExpired(t *testing.T, newStore Factory) {
@@ -1001,8 +983,8 @@ func testDeleteExpired(t *testing.T, newStore Factory) {
 	mustNil(t, err)
 	_, err = s.RecordFailure(ctx(t), "locked", func(int) time.Duration { return 48 * time.Hour })
 	mustNil(t, err)
-	clock.advance(24 * time.Hour)
-	now := clock.now()
+	clock.Advance(24 * time.Hour)
+	now := clock.Now()
 	short, long := now.Add(time.Minute), now.Add(time.Hour)
 	_, err = s.RecordFailure(ctx(t), "recent", never)
 	mustNil(t, err)
@@ -1043,7 +1025,7 @@ func testDeleteExpired(t *testing.T, newStore Factory) {
 	mustNil(t, s.UseClientAssertion(ctx(t), "app", "jti-dead", short))
 	mustNil(t, s.UseClientAssertion(ctx(t), "app", "jti-live", long))
 
-	clock.advance(5 * time.Minute)
+	clock.Advance(5 * time.Minute)
 	n, err := s.DeleteExpired(ctx(t))
 	mustNil(t, err)
 	// ar-dead; s-ended, s-idle, s-abs; at-dead; rt-dead; jti-dead; stale.
@@ -1094,7 +1076,7 @@ func testDeleteExpired(t *testing.T, newStore Factory) {
 
 func testProviderCascades(t *testing.T, newStore Factory) {
 	s, clock := pvStore(t, newStore)
-	now := clock.now()
+	now := clock.Now()
 	pvDoneRequest(t, s, "ar1", now)
 	mustNil(t, s.CreateSession(ctx(t), pvSession("s1", "c1", now)))
 	mustNil(t, s.SaveConsent(ctx(t), &storage.Consent{UserID: "u1", ClientID: "app", Scopes: []string{"openid"}}))
