@@ -81,25 +81,39 @@ func unmet(ar *storage.AuthRequest, issuer, reason string, interactive bool) (St
 	return Step{Kind: StepRedirect, AuthRequestID: ar.ID, RedirectURL: errorRedirect(ar, issuer, "unmet_authentication_requirements", desc)}, nil
 }
 
-// secondFactorContext loads a login that is waiting for a second factor.
-func (p *Provider) secondFactorContext(ctx context.Context, id string, b Browser) (*storage.AuthRequest, *storage.Session, *storage.User, policy.Decision, error) {
+// pendingLogin is a login past its first factor, as the second-factor
+// steps see it.
+type pendingLogin struct {
+	ar     *storage.AuthRequest
+	sess   *storage.Session
+	user   *storage.User
+	client *storage.Client
+}
+
+// loadPending loads the login of request id in browser b; it needs a live
+// session (the first factor).
+func (p *Provider) loadPending(ctx context.Context, id string, b Browser) (*pendingLogin, error) {
 	ar, err := p.loadAuthRequest(ctx, id, b)
 	if err != nil {
-		return nil, nil, nil, policy.Decision{}, err
+		return nil, err
 	}
 	sess, user, err := p.sessionUser(ctx, b.SessionCookie)
 	if err != nil {
-		return nil, nil, nil, policy.Decision{}, err
+		return nil, err
 	}
 	if sess == nil {
-		return nil, nil, nil, policy.Decision{}, ErrAuthRequestNotFound
+		return nil, ErrAuthRequestNotFound
 	}
 	client, err := p.store.GetClient(ctx, ar.ClientID)
 	if err != nil {
-		return nil, nil, nil, policy.Decision{}, err
+		return nil, err
 	}
-	d, _, err := p.decide(ctx, ar, client, user, sess, b)
-	return ar, sess, user, d, err
+	return &pendingLogin{ar: ar, sess: sess, user: user, client: client}, nil
+}
+
+// decide runs the policy for a pending login.
+func (l *pendingLogin) decide(ctx context.Context, p *Provider, b Browser) (policy.Decision, storage.FactorCounts, error) {
+	return p.decide(ctx, l.ar, l.client, l.user, l.sess, b)
 }
 
 // SubmitTOTP checks a code from an authenticator app for request id.
@@ -113,10 +127,11 @@ func (p *Provider) SubmitBackupCode(ctx context.Context, id string, b Browser, c
 }
 
 func (p *Provider) submitOTP(ctx context.Context, id string, b Browser, m policy.Method, code string) (Step, error) {
-	ar, sess, user, _, err := p.secondFactorContext(ctx, id, b)
+	l, err := p.loadPending(ctx, id, b)
 	if err != nil {
 		return Step{}, err
 	}
+	ar, sess, user := l.ar, l.sess, l.user
 	verify, factor := p.verifyTOTP, factorTOTP(p.now())
 	if m == policy.BackupCode {
 		verify, factor = p.verifyBackupCode, factorBackupCode(p.now())
@@ -145,10 +160,15 @@ func (p *Provider) BeginWebAuthn(ctx context.Context, id string, b Browser) ([]b
 	if p.wa == nil {
 		return nil, ErrWebAuthn
 	}
-	_, _, user, d, err := p.secondFactorContext(ctx, id, b)
+	l, err := p.loadPending(ctx, id, b)
 	if err != nil {
 		return nil, err
 	}
+	d, _, err := l.decide(ctx, p, b)
+	if err != nil {
+		return nil, err
+	}
+	user := l.user
 	wu, err := p.webauthnUser(ctx, user)
 	if err != nil {
 		return nil, err
@@ -168,10 +188,11 @@ func (p *Provider) FinishWebAuthn(ctx context.Context, id string, b Browser, bod
 	if p.wa == nil {
 		return Step{}, ErrWebAuthn
 	}
-	ar, sess, user, _, err := p.secondFactorContext(ctx, id, b)
+	l, err := p.loadPending(ctx, id, b)
 	if err != nil {
 		return Step{}, err
 	}
+	ar, sess, user := l.ar, l.sess, l.user
 	f, s, err := p.finishCeremony(ctx, storage.WebAuthnLogin, &user.ID, body)
 	if err != nil {
 		return Step{}, err
@@ -253,21 +274,21 @@ func (p *Provider) FinishPasskey(ctx context.Context, id string, b Browser, body
 // second factor — only after a fresh proof of it, so a stolen password
 // cannot plant an attacker's authenticator.
 func (p *Provider) enrollmentContext(ctx context.Context, id string, b Browser, m policy.Method) (*storage.AuthRequest, *storage.Session, *storage.User, error) {
-	ar, sess, user, d, err := p.secondFactorContext(ctx, id, b)
+	l, err := p.loadPending(ctx, id, b)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	d, counts, err := l.decide(ctx, p, b)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	if d.Need != policy.NeedEnrollment || !slices.Contains(d.Methods, m) {
 		return nil, nil, nil, ErrAuthRequestNotFound
 	}
-	counts, err := p.store.CountSecondFactors(ctx, user.ID)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	if len(enrolledMethods(counts)) > 0 && !freshSecondFactor(sess, p.now(), freshProof) {
+	if len(enrolledMethods(counts)) > 0 && !freshSecondFactor(l.sess, p.now(), freshProof) {
 		return nil, nil, nil, ErrAuthRequestNotFound
 	}
-	return ar, sess, user, nil
+	return l.ar, l.sess, l.user, nil
 }
 
 // StartTOTPEnrollment creates an authenticator for the user to scan.
@@ -342,18 +363,15 @@ func (p *Provider) FinishWebAuthnRegistration(ctx context.Context, id string, b 
 // the policies allow, after a second factor was just proven in this
 // sign-in. It returns the cookie to set.
 func (p *Provider) RememberDevice(ctx context.Context, id string, b Browser) (*SessionCookie, error) {
-	ar, sess, user, _, err := p.secondFactorContext(ctx, id, b)
+	l, err := p.loadPending(ctx, id, b)
 	if err != nil {
 		return nil, err
 	}
-	if !freshSecondFactor(sess, p.now(), freshProof) {
+	user := l.user
+	if !freshSecondFactor(l.sess, p.now(), freshProof) {
 		return nil, ErrAuthRequestNotFound
 	}
-	client, err := p.store.GetClient(ctx, ar.ClientID)
-	if err != nil {
-		return nil, err
-	}
-	pols, err := effectivePolicies(ctx, p.store, client, user)
+	pols, err := effectivePolicies(ctx, p.store, l.client, user)
 	if err != nil {
 		return nil, err
 	}
