@@ -212,9 +212,6 @@ func (p *Provider) Paths() []string {
 // Handler serves the OpenID endpoints.
 func (p *Provider) Handler() http.Handler { return p.handler }
 
-// Issuer returns the issuer URL.
-func (p *Provider) Issuer() string { return p.cfg.Issuer }
-
 // hashSecret hashes a high-entropy bearer value (cookie, code, refresh
 // token) for lookup. 256 random bits need no salt or stretching.
 func hashSecret(v string) string {
