@@ -1,5 +1,5 @@
-// Package idp is the authorization server: accounts, clients and policies as
-// services over storage, the login flow, sessions, signing keys, claims and
-// the admin API. HTTP rendering lives in package ui; storage details live in
-// package storage.
+// Package idp is the shared vocabulary of the authorization server: what
+// the hosted pages and the services below them say to each other (Browser,
+// Step, Actor, views) and the sentinel errors. The services live in its
+// sub-packages: op, login, session, factors, account, directory, keys.
 package idp

@@ -32,5 +32,29 @@ type InputError struct {
 func (e *InputError) Error() string { return fmt.Sprintf("%s: %s", e.Field, e.Message) }
 
 func inputError(field, format string, args ...any) error {
+	return InputErrorf(field, format, args...)
+}
+
+// InputErrorf builds an InputError for field.
+func InputErrorf(field, format string, args ...any) error {
 	return &InputError{Field: field, Message: fmt.Sprintf(format, args...)}
 }
+
+// ErrInvalidCredentials is the one answer for an unknown user, a wrong
+// password and a disabled account, so that none can be told apart
+// (SECURITY-RULES: no account enumeration).
+var ErrInvalidCredentials = errors.New("idp: invalid username or password")
+
+// Actor is who made a change, for the audit trail.
+type Actor struct {
+	ID        string // a user id, or "cli", "config", "setup", "system"
+	IP        string
+	RequestID string
+}
+
+// Well-known actors.
+var (
+	ActorCLI    = Actor{ID: "cli"}
+	ActorConfig = Actor{ID: "config"}
+	ActorSetup  = Actor{ID: "setup"}
+)

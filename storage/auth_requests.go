@@ -40,14 +40,16 @@ type AuthRequest struct {
 	MaxAgeSeconds *int64
 	// BrowserHash is the hash of the browser-binding cookie; "" until the
 	// first browser binds the request.
-	BrowserHash   string
-	UserID        *string
-	SessionID     *string
-	AuthTime      *time.Time
-	AMR           Strings `gorm:"column:amr"`
-	ACR           string  `gorm:"column:acr"`
-	Done          bool
-	ConsentGiven  bool
+	BrowserHash  string
+	UserID       *string
+	SessionID    *string
+	AuthTime     *time.Time
+	AMR          Strings `gorm:"column:amr"`
+	ACR          string  `gorm:"column:acr"`
+	Done         bool
+	ConsentGiven bool
+	// Decision is the step-up decision last recorded for the request.
+	Decision      string
 	CodeHash      *string
 	CodeExpiresAt *time.Time
 	CodeUsedAt    *time.Time
@@ -141,6 +143,19 @@ func (s *Store) CompleteAuthRequest(ctx context.Context, id, userID, sessionID s
 			"acr":        acr,
 		})
 	return affectedOne("complete auth request", res)
+}
+
+// SwapAuthRequestDecision records decision for the request when it differs
+// from the one recorded; it reports whether this call changed it, so that
+// of many replicas deciding alike exactly one records the change.
+func (s *Store) SwapAuthRequestDecision(ctx context.Context, id, decision string) (bool, error) {
+	res := s.db.WithContext(ctx).Model(&AuthRequest{}).
+		Where("id = ? AND decision <> ?", id, decision).
+		Update("decision", decision)
+	if res.Error != nil {
+		return false, translate("swap auth request decision", res.Error)
+	}
+	return res.RowsAffected == 1, nil
 }
 
 // SetAuthRequestConsent records that the user consented for this request.

@@ -13,6 +13,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/twofold-idp/twofold/idp"
+	"github.com/twofold-idp/twofold/idp/account"
+	"github.com/twofold-idp/twofold/idp/directory"
 )
 
 // The account pages (/account): the signed-in user's second factors, backup codes, password, sessions and
@@ -27,7 +29,7 @@ import (
 // recently (SECURITY-RULES, "Second factors").
 type AccountService interface {
 	// Account describes the user's factors, backup codes, sessions and remembered devices.
-	Account(ctx context.Context, b idp.Browser) (idp.AccountView, error)
+	Account(ctx context.Context, b idp.Browser) (account.View, error)
 	// AccountSignInURL is a relative /authorize?… URL that signs in (reauth=false) or proves the user again
 	// (reauth=true), and then comes back to /account/callback.
 	AccountSignInURL(ctx context.Context, b idp.Browser, reauth bool) (string, error)
@@ -43,10 +45,10 @@ type AccountService interface {
 	AccountBeginWebAuthnRegistration(ctx context.Context, b idp.Browser) ([]byte, error)
 	AccountFinishWebAuthnRegistration(ctx context.Context, b idp.Browser, body []byte) error
 	// AccountRemoveFactor returns idp.ErrLastFactor when a policy requires MFA and it is the only factor left;
-	// it and AccountRenameFactor return idp.ErrNotFound for a factor the user does not have. kind is
-	// idp.FactorKindTOTP or idp.FactorKindWebAuthn.
-	AccountRemoveFactor(ctx context.Context, b idp.Browser, kind, id string) error
-	AccountRenameFactor(ctx context.Context, b idp.Browser, kind, id, name string) error
+	// it and AccountRenameFactor return idp.ErrNotFound for a factor the user does not have. method is the
+	// factor's idp.FactorView.Method.
+	AccountRemoveFactor(ctx context.Context, b idp.Browser, method, id string) error
+	AccountRenameFactor(ctx context.Context, b idp.Browser, method, id, name string) error
 	// AccountRegenerateBackupCodes replaces every backup code; the new ones are shown once.
 	AccountRegenerateBackupCodes(ctx context.Context, b idp.Browser) ([]string, error)
 	// AccountChangePassword returns *idp.InputError for a wrong current password (field current_password) or a
@@ -64,6 +66,8 @@ const (
 	accountPath = "/account"
 	// maxFactorNameLen bounds a submitted name; the service keeps 64 characters of it.
 	maxFactorNameLen = 256
+	// maxMethodLen bounds the factor method a form posts back; the service refuses one it does not know.
+	maxMethodLen = 32
 	// lowBackupCodes is when the page starts warning that backup codes are running out (issue 4).
 	lowBackupCodes = 3
 )
@@ -122,7 +126,7 @@ func (p accountPage) Invalid(field string) bool { return p.Error != "" && p.Erro
 
 // accountFactor is one authenticator app, passkey or security key.
 type accountFactor struct {
-	Kind     string // idp.FactorKindTOTP or idp.FactorKindWebAuthn, posted back by the forms
+	Kind     string // the factor's method (idp.FactorView.Method), posted back by the forms
 	ID       string
 	Name     string
 	Type     string // what it is, in words: the badge
@@ -228,23 +232,16 @@ func plural(n int, unit string) string {
 }
 
 // newAccountPage turns the service's view into what the page shows.
-func newAccountPage(v idp.AccountView, now time.Time) accountPage {
+func newAccountPage(v account.View, now time.Time) accountPage {
 	p := accountPage{
 		Username:        v.User.Username,
 		Email:           v.User.Email,
 		BackupCodesLeft: v.BackupCodesLeft,
 		Fresh:           v.Fresh,
-		MinPassword:     idp.MinPasswordLength,
+		MinPassword:     directory.MinPasswordLength,
 	}
-	for _, f := range v.TOTP {
-		p.Factors = append(p.Factors, newAccountFactor(idp.FactorKindTOTP, "Authenticator app", f, now))
-	}
-	for _, f := range v.WebAuthn {
-		typ := "Security key"
-		if f.Passkey {
-			typ = "Passkey"
-		}
-		p.Factors = append(p.Factors, newAccountFactor(idp.FactorKindWebAuthn, typ, f, now))
+	for _, f := range v.Factors {
+		p.Factors = append(p.Factors, newAccountFactor(f.Method, f.Kind, f, now))
 	}
 	p.CanRemove = !v.MFARequired || len(p.Factors) > 1
 	// Backup codes only work beside a factor: without one, no count is worth a warning.
@@ -485,7 +482,7 @@ func (s *Server) accountForm(w http.ResponseWriter, r *http.Request, form string
 // accountFactorForm reads the kind and id of the factor a form is about.
 func accountFactorForm(r *http.Request) (kind, id string, ok bool) {
 	kind, id = r.PostForm.Get("kind"), r.PostForm.Get("id")
-	ok = (kind == idp.FactorKindTOTP || kind == idp.FactorKindWebAuthn) && validFlowID(id)
+	ok = kind != "" && len(kind) <= maxMethodLen && validFlowID(id)
 	return kind, id, ok
 }
 

@@ -24,6 +24,10 @@ type LoginFlow interface {
 	SubmitPassword(ctx context.Context, authRequestID string, b idp.Browser, username, password string) (idp.Step, error)
 	// SubmitConsent records the user's decision on the client's request.
 	SubmitConsent(ctx context.Context, authRequestID string, b idp.Browser, allow bool) (idp.Step, error)
+}
+
+// LogoutFlow backs the confirmation of an RP-initiated logout.
+type LogoutFlow interface {
 	// LogoutPrompt describes an RP-initiated logout that needs confirmation; idp.ErrLogoutRequestInvalid when the
 	// token is malformed or expired.
 	LogoutPrompt(ctx context.Context, logoutToken string, b idp.Browser) (idp.LogoutPrompt, error)

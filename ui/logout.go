@@ -31,7 +31,7 @@ func (s *Server) handleLogoutPrompt(w http.ResponseWriter, r *http.Request) {
 		s.badLogoutLink(w, r)
 		return
 	}
-	prompt, err := s.flow.LogoutPrompt(r.Context(), token, s.browser(r))
+	prompt, err := s.logout.LogoutPrompt(r.Context(), token, s.browser(r))
 	if err != nil {
 		s.flowError(w, r, err)
 		return
@@ -59,7 +59,7 @@ func (s *Server) handleLogoutSubmit(w http.ResponseWriter, r *http.Request) {
 		s.badLogoutLink(w, r)
 		return
 	}
-	res, err := s.flow.ConfirmLogout(r.Context(), p.Token, s.browser(r))
+	res, err := s.logout.ConfirmLogout(r.Context(), p.Token, s.browser(r))
 	if err == nil {
 		err = s.setSessionCookie(w, res.Session)
 	}

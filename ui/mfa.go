@@ -14,16 +14,15 @@ import (
 // MFAFlow is what the second-factor pages need from idp; in production it is the same object as LoginFlow. Like
 // LoginFlow, every method takes the Browser so the flow can check the sign-in request belongs to it.
 type MFAFlow interface {
-	// SubmitTOTP checks a code from an authenticator app: idp.ErrInvalidCode when it is wrong, malformed or
-	// replayed, *idp.ThrottledError while too many OTP attempts failed (even for the right code).
-	SubmitTOTP(ctx context.Context, authRequestID string, b idp.Browser, code string) (idp.Step, error)
-	// SubmitBackupCode checks a backup code (normalising dashes and case) with the same errors as SubmitTOTP.
-	SubmitBackupCode(ctx context.Context, authRequestID string, b idp.Browser, code string) (idp.Step, error)
-	// BeginWebAuthn returns the JSON the page's script passes to navigator.credentials.get
-	// ({"session": "...", "publicKey": {...}}); FinishWebAuthn takes the script's JSON body unchanged and returns
-	// idp.ErrWebAuthn when the ceremony fails.
-	BeginWebAuthn(ctx context.Context, authRequestID string, b idp.Browser) ([]byte, error)
-	FinishWebAuthn(ctx context.Context, authRequestID string, b idp.Browser, body []byte) (idp.Step, error)
+	// SubmitFactor checks a second factor of method (idp.MethodTOTP, idp.MethodBackupCode: the code as typed;
+	// idp.MethodWebAuthn: webauthn.js's JSON body unchanged). Errors: idp.ErrInvalidCode for a wrong, malformed or
+	// replayed code, *idp.ThrottledError while too many OTP attempts failed (even for the right code),
+	// idp.ErrWebAuthn when the ceremony fails. With remember, the person asked to remember this browser: when the
+	// policies allow it, Step.Device is the cookie to set.
+	SubmitFactor(ctx context.Context, authRequestID string, b idp.Browser, method string, input []byte, remember bool) (idp.Step, error)
+	// BeginFactor starts a challenge: for WebAuthn, the JSON the page's script passes to navigator.credentials.get
+	// ({"session": "...", "publicKey": {...}}).
+	BeginFactor(ctx context.Context, authRequestID string, b idp.Browser, method string) ([]byte, error)
 	// BeginPasskey and FinishPasskey sign in with a discoverable credential from the login page: the first
 	// factor, without a username.
 	BeginPasskey(ctx context.Context, authRequestID string, b idp.Browser) ([]byte, error)
@@ -37,10 +36,6 @@ type MFAFlow interface {
 	// FinishWebAuthnRegistration takes the script's JSON body unchanged.
 	BeginWebAuthnRegistration(ctx context.Context, authRequestID string, b idp.Browser) ([]byte, error)
 	FinishWebAuthnRegistration(ctx context.Context, authRequestID string, b idp.Browser, body []byte) (idp.Step, error)
-	// RememberDevice lets this browser skip the second factor for as long as the policies allow
-	// (Step.RememberDevice), right after a second factor was proven: b.SessionCookie must be the session the
-	// proof rotated to. It returns the device cookie to set.
-	RememberDevice(ctx context.Context, authRequestID string, b idp.Browser) (*idp.SessionCookie, error)
 }
 
 // Outcomes counted by Metrics.LoginOutcome for the code forms (TOTP and backup code), apart from the password
@@ -187,17 +182,16 @@ func (s *Server) renderMFAStep(w http.ResponseWriter, r *http.Request, id string
 }
 
 func (s *Server) handleTOTPSubmit(w http.ResponseWriter, r *http.Request) {
-	s.handleCodeSubmit(w, r, idp.MethodTOTP, s.mfa.SubmitTOTP)
+	s.handleCodeSubmit(w, r, idp.MethodTOTP)
 }
 
 func (s *Server) handleBackupCodeSubmit(w http.ResponseWriter, r *http.Request) {
-	s.handleCodeSubmit(w, r, idp.MethodBackupCode, s.mfa.SubmitBackupCode)
+	s.handleCodeSubmit(w, r, idp.MethodBackupCode)
 }
 
 // handleCodeSubmit checks a TOTP or backup code. The code goes to the flow as typed: normalising it (spaces,
 // dashes, case) is the flow's business, which knows the format. It is never logged.
-func (s *Server) handleCodeSubmit(w http.ResponseWriter, r *http.Request, method string,
-	submit func(context.Context, string, idp.Browser, string) (idp.Step, error)) {
+func (s *Server) handleCodeSubmit(w http.ResponseWriter, r *http.Request, method string) {
 	if !s.parseForm(w, r) {
 		s.metrics.LoginOutcome(mfaBadRequest)
 		return
@@ -225,14 +219,13 @@ func (s *Server) handleCodeSubmit(w http.ResponseWriter, r *http.Request, method
 		return
 	}
 
-	step, err := submit(r.Context(), id, s.browser(r), code)
+	remember := r.PostForm.Get("remember_device") == "1"
+	step, err := s.mfa.SubmitFactor(r.Context(), id, s.browser(r), method, []byte(code), remember)
 	var throttled *idp.ThrottledError
 	switch {
 	case err == nil:
 		s.metrics.LoginOutcome(mfaSuccess)
-		if r.PostForm.Get("remember_device") == "1" {
-			s.rememberDevice(w, r, id, step)
-		}
+		s.rememberDevice(w, r, step)
 		s.advance(w, r, id, step)
 	case errors.Is(err, idp.ErrInvalidCode):
 		s.log(r.Context()).Info("second factor refused", "method", method, "reason", "invalid code")
@@ -253,20 +246,13 @@ func (s *Server) handleCodeSubmit(w http.ResponseWriter, r *http.Request, method
 	}
 }
 
-// rememberDevice asks the flow to remember this browser after the second factor that produced step, and sets the
-// device cookie it returns. The flow checks the proof through the session, so it gets the one the proof rotated
-// to, which the browser has not sent yet. A failure is logged and the sign-in goes on: the user is signed in,
-// only asked for the second factor again next time.
-func (s *Server) rememberDevice(w http.ResponseWriter, r *http.Request, id string, step idp.Step) {
-	b := s.browser(r)
-	if step.Session != nil {
-		b.SessionCookie = step.Session.Value
+// rememberDevice sets the device cookie of a step whose factor the person asked to remember. A failure is logged
+// and the sign-in goes on: the user is signed in, only asked for the second factor again next time.
+func (s *Server) rememberDevice(w http.ResponseWriter, r *http.Request, step idp.Step) {
+	if step.Device == nil {
+		return
 	}
-	v, err := s.mfa.RememberDevice(r.Context(), stepID(step, id), b)
-	if err == nil {
-		err = s.setDeviceCookie(w, v)
-	}
-	if err != nil {
+	if err := s.setDeviceCookie(w, step.Device); err != nil {
 		s.log(r.Context()).Warn("device not remembered", "route", routeLabel(r), "err", err)
 		return
 	}

@@ -32,9 +32,10 @@ type Options struct {
 	Ready func(ctx context.Context) error
 	// Setup backs the first-run setup page. nil leaves /setup unrouted.
 	Setup SetupService
-	// Flow backs the sign-in pages (/login, /consent) and the logout confirmation (/logout). nil leaves them
-	// unrouted.
+	// Flow backs the sign-in pages (/login, /consent). nil leaves them unrouted.
 	Flow LoginFlow
+	// Logout backs the logout confirmation (/logout). nil leaves it unrouted.
+	Logout LogoutFlow
 	// MFA backs the second-factor pages: the challenges, enrollment during sign-in, the backup codes and the
 	// WebAuthn JSON API, and the passkey button on the login page. It is usually the same object as Flow. nil (or
 	// a nil Flow) leaves them unrouted and the login page without the passkey button.
@@ -68,6 +69,7 @@ type Server struct {
 	ready          func(ctx context.Context) error
 	setup          SetupService
 	flow           LoginFlow
+	logout         LogoutFlow
 	mfa            MFAFlow // nil when Flow is nil
 	account        AccountService
 	provider       OpenIDProvider
@@ -99,6 +101,7 @@ func New(opts Options) (*Server, error) {
 		ready:          opts.Ready,
 		setup:          opts.Setup,
 		flow:           opts.Flow,
+		logout:         opts.Logout,
 		mfa:            opts.MFA,
 		account:        opts.Account,
 		provider:       opts.Provider,
@@ -169,9 +172,13 @@ func (s *Server) routes() *chi.Mux {
 		r.Get("/login", s.handleLoginPage)
 		r.Post("/login", s.handleLoginSubmit)
 		r.Post("/consent", s.handleConsentSubmit)
+	}
+	if s.logout != nil {
 		r.Get("/logout", s.handleLogoutPrompt)
 		r.Post("/logout", s.handleLogoutSubmit)
-		r.Get("/logout/done", s.handleSignedOut)
+	}
+	if s.flow != nil || s.logout != nil || s.account != nil {
+		r.Get("/logout/done", s.handleSignedOut) // where signing out lands
 	}
 	if s.mfa != nil {
 		r.Post("/login/mfa/totp", s.handleTOTPSubmit)
@@ -181,8 +188,8 @@ func (s *Server) routes() *chi.Mux {
 		r.Get("/login/enroll/totp", s.handleEnrollTOTPPage)
 		r.Post("/login/enroll/totp", s.handleEnrollTOTPSubmit)
 		r.Get("/login/enroll/webauthn", s.handleEnrollWebAuthnPage)
-		r.Post("/login/webauthn/begin", s.webauthnBegin(s.mfa.BeginWebAuthn))
-		r.Post("/login/webauthn/finish", s.webauthnFinish(s.mfa.FinishWebAuthn))
+		r.Post("/login/webauthn/begin", s.webauthnBegin(s.webauthnFactorBegin))
+		r.Post("/login/webauthn/finish", s.webauthnFinish(s.webauthnFactorFinish))
 		r.Post("/login/webauthn/register/begin", s.webauthnBegin(s.mfa.BeginWebAuthnRegistration))
 		r.Post("/login/webauthn/register/finish", s.webauthnFinish(s.mfa.FinishWebAuthnRegistration))
 		r.Post("/login/passkey/begin", s.webauthnBegin(s.mfa.BeginPasskey))
@@ -202,9 +209,6 @@ func (s *Server) routes() *chi.Mux {
 		r.Post("/account/password", s.handleAccountPassword)
 		r.Post("/account/sessions/end", s.handleAccountEndSession)
 		r.Post("/account/devices/forget", s.handleAccountForgetDevice)
-		if s.flow == nil {
-			r.Get("/logout/done", s.handleSignedOut) // where signing out from the account page lands
-		}
 	}
 	return r
 }

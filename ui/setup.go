@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/twofold-idp/twofold/idp"
+	"github.com/twofold-idp/twofold/idp/directory"
 )
 
 // SetupService is what the first-run page needs from idp.
@@ -14,7 +15,7 @@ type SetupService interface {
 	CheckSetupToken(ctx context.Context, token string) error
 	// CompleteSetup consumes the token and creates the first admin in one step. Returns *idp.InputError for bad input
 	// (the token is then NOT consumed), idp.ErrSetupTokenInvalid, idp.ErrSetupDone, or another (internal) error.
-	CompleteSetup(ctx context.Context, token string, u idp.NewUser) error
+	CompleteSetup(ctx context.Context, token string, u directory.NewUser) error
 }
 
 const (
@@ -103,7 +104,7 @@ func (s *Server) handleSetupSubmit(w http.ResponseWriter, r *http.Request) {
 		s.renderSetup(w, r, http.StatusBadRequest, p)
 		return
 	}
-	err := s.setup.CompleteSetup(r.Context(), p.Token, idp.NewUser{
+	err := s.setup.CompleteSetup(r.Context(), p.Token, directory.NewUser{
 		Username: p.Username,
 		Email:    p.Email,
 		Password: password,

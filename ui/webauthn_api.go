@@ -71,7 +71,7 @@ func (s *Server) webauthnBegin(begin func(context.Context, string, idp.Browser) 
 
 // webauthnFinish serves POST …/finish. The body ({"id", "session", "credential", optionally "name" and
 // "remember_device"}) goes to the flow as it came; only "id" is read here, to know which sign-in it is for, and
-// "remember_device", the challenge page's "Remember this device" box.
+// "remember_device", the challenge page's "Remember this device" box, which the second-factor route reads.
 func (s *Server) webauthnFinish(finish func(context.Context, string, idp.Browser, []byte) (idp.Step, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, maxWebAuthnBody)
@@ -99,14 +99,7 @@ func (s *Server) webauthnFinish(finish func(context.Context, string, idp.Browser
 			s.apiFlowError(w, r, err)
 			return
 		}
-		var opts struct {
-			RememberDevice bool `json:"remember_device"`
-		}
-		// apiID has read the body as a JSON object; a remember_device that is not a boolean stays false.
-		_ = json.Unmarshal(body, &opts)
-		if opts.RememberDevice {
-			s.rememberDevice(w, r, id, step)
-		}
+		s.rememberDevice(w, r, step)
 		target := loginURL(stepID(step, id))
 		if step.Kind == idp.StepRedirect {
 			if step.RedirectURL == "" {
@@ -206,4 +199,19 @@ func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) {
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_, _ = w.Write(append(b, '\n'))
+}
+
+// webauthnFactorBegin and webauthnFactorFinish are the WebAuthn second factor through the flow's generic factor
+// calls; finish passes the challenge page's "Remember this device" box (remember_device in the body) along.
+func (s *Server) webauthnFactorBegin(ctx context.Context, id string, b idp.Browser) ([]byte, error) {
+	return s.mfa.BeginFactor(ctx, id, b, idp.MethodWebAuthn)
+}
+
+func (s *Server) webauthnFactorFinish(ctx context.Context, id string, b idp.Browser, body []byte) (idp.Step, error) {
+	var opts struct {
+		RememberDevice bool `json:"remember_device"`
+	}
+	// apiID has read the body as a JSON object; a remember_device that is not a boolean stays false.
+	_ = json.Unmarshal(body, &opts)
+	return s.mfa.SubmitFactor(ctx, id, b, idp.MethodWebAuthn, body, opts.RememberDevice)
 }

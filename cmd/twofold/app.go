@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/twofold-idp/twofold/cmd/twofold/config"
-	"github.com/twofold-idp/twofold/idp"
+	"github.com/twofold-idp/twofold/idp/directory"
 	"github.com/twofold-idp/twofold/idp/password"
 	"github.com/twofold-idp/twofold/idp/policy"
 	"github.com/twofold-idp/twofold/idp/secrets"
@@ -25,7 +25,7 @@ type app struct {
 	log   *slog.Logger
 	store *storage.Store
 	keys  *secrets.Keyring
-	dir   *idp.Directory
+	dir   *directory.Directory
 }
 
 // configFlag adds --config to fs.
@@ -86,7 +86,7 @@ func openApp(ctx context.Context, e env, configPath string, migrate bool) (*app,
 		}
 	}
 	hasher := password.New(password.DefaultParams, 0)
-	return &app{cfg: cfg, log: log, store: store, keys: keys, dir: idp.NewDirectory(store, hasher, keys, log, nil)}, nil
+	return &app{cfg: cfg, log: log, store: store, keys: keys, dir: directory.New(store, hasher, keys, log, nil)}, nil
 }
 
 func (a *app) Close() error { return a.store.Close() }
@@ -136,8 +136,8 @@ func devKey(e env, cfg *config.Config, log *slog.Logger) ([]byte, error) {
 }
 
 // static turns the file's declarations into what idp applies.
-func static(cfg *config.Config) idp.Static {
-	st := idp.Static{DefaultPolicy: cfg.DefaultPolicy}
+func static(cfg *config.Config) directory.Static {
+	st := directory.Static{DefaultPolicy: cfg.DefaultPolicy}
 	if st.DefaultPolicy == config.PolicyNone {
 		st.DefaultPolicy = ""
 	}
@@ -154,10 +154,10 @@ func static(cfg *config.Config) idp.Static {
 		})
 	}
 	for _, g := range cfg.Groups {
-		st.Groups = append(st.Groups, idp.Group{Name: g.Name, Policy: noneToEmpty(g.Policy)})
+		st.Groups = append(st.Groups, directory.Group{Name: g.Name, Policy: noneToEmpty(g.Policy)})
 	}
 	for _, c := range cfg.Clients {
-		st.Clients = append(st.Clients, idp.ClientSpec{
+		st.Clients = append(st.Clients, directory.ClientSpec{
 			ID: c.ID, Name: c.Name, Secret: c.Secret, RedirectURIs: c.RedirectURIs,
 			PostLogoutRedirectURIs: c.PostLogoutRedirectURIs, GrantTypes: c.GrantTypes,
 			SkipConsent: c.SkipConsent, Policy: noneToEmpty(c.Policy),
@@ -165,7 +165,7 @@ func static(cfg *config.Config) idp.Static {
 		})
 	}
 	for _, u := range cfg.Users {
-		st.Users = append(st.Users, idp.NewUser{
+		st.Users = append(st.Users, directory.NewUser{
 			Username: u.Username, Email: u.Email, Password: u.Password, PasswordHash: u.PasswordHash,
 			Groups: u.Groups, Admin: u.Admin,
 		})

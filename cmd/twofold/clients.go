@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/twofold-idp/twofold/idp"
+	"github.com/twofold-idp/twofold/idp/directory"
 )
 
 func runClient(ctx context.Context, e env, args []string) error {
@@ -39,7 +40,7 @@ func runClientAdd(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	defer a.Close()
-	c, secret, err := a.dir.AddClient(ctx, idp.ActorCLI, idp.ClientSpec{
+	c, secret, err := a.dir.AddClient(ctx, idp.ActorCLI, directory.ClientSpec{
 		ID: *id, Name: *name, GenerateSecret: !*public, RedirectURIs: redirects,
 		PostLogoutRedirectURIs: logoutRedirects, GrantTypes: grants, SkipConsent: *skipConsent, Policy: *policyName,
 	})

@@ -9,6 +9,7 @@ import (
 	"net/http"
 
 	"github.com/twofold-idp/twofold/idp"
+	"github.com/twofold-idp/twofold/idp/directory"
 	"github.com/twofold-idp/twofold/ui/demo"
 )
 
@@ -23,17 +24,17 @@ const (
 func startDemo(ctx context.Context, e env, a *app) (http.Handler, error) {
 	base := a.cfg.Issuer + "/demo"
 	secret := randomString(32)
-	st := idp.Static{Clients: []idp.ClientSpec{{
+	st := directory.Static{Clients: []directory.ClientSpec{{
 		ID: demoClientID, Name: "Acme Notes (demo)", Secret: secret,
 		RedirectURIs: []string{demo.RedirectURI(base)}, PostLogoutRedirectURIs: []string{demo.PostLogoutRedirectURI(base)},
-		GrantTypes: []string{idp.GrantAuthorizationCode}, SkipConsent: true,
+		GrantTypes: []string{directory.GrantAuthorizationCode}, SkipConsent: true,
 	}}}
 	if err := a.dir.ApplyStatic(ctx, st); err != nil {
 		return nil, err
 	}
 	if _, err := a.dir.GetUserByUsername(ctx, demoUsername); errors.Is(err, idp.ErrNotFound) {
 		password := "demo " + randomString(9)
-		if _, err := a.dir.CreateUser(ctx, idp.ActorCLI, idp.NewUser{Username: demoUsername, Email: "demo@example.com", Password: password}); err != nil {
+		if _, err := a.dir.CreateUser(ctx, idp.ActorCLI, directory.NewUser{Username: demoUsername, Email: "demo@example.com", Password: password}); err != nil {
 			return nil, err
 		}
 		fmt.Fprintf(e.stderr, "\n  ==> Demo: open %s/ and sign in as %q with the password %q\n\n", base, demoUsername, password)

@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/twofold-idp/twofold/idp"
+	"github.com/twofold-idp/twofold/idp/keys"
 )
 
 func runKeys(ctx context.Context, e env, args []string) error {
@@ -28,7 +28,7 @@ func runKeysRotate(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	defer a.Close()
-	km := idp.NewKeyManager(a.store, a.keys, a.log, nil, idp.KeyOptions{})
+	km := keys.New(a.store, a.keys, a.log, nil, keys.Options{})
 	if err := km.Ensure(ctx); err != nil {
 		return err
 	}

@@ -148,13 +148,13 @@ func subcommand(ctx context.Context, e env, group string, args []string, subs ma
 	}
 	c, ok := subs[args[0]]
 	if !ok {
-		fmt.Fprintf(e.stderr, "twofold %s: unknown command %q (one of: %s)\n", group, args[0], strings.Join(keys(subs), ", "))
+		fmt.Fprintf(e.stderr, "twofold %s: unknown command %q (one of: %s)\n", group, args[0], strings.Join(sortedNames(subs), ", "))
 		return errUsage
 	}
 	return c.run(ctx, e, args[1:])
 }
 
-func keys[V any](m map[string]V) []string {
+func sortedNames[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
 		out = append(out, k)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/twofold-idp/twofold/cmd/twofold/config"
 	"github.com/twofold-idp/twofold/idp"
+	"github.com/twofold-idp/twofold/idp/directory"
 	"github.com/twofold-idp/twofold/idp/policy"
 )
 
@@ -215,7 +216,7 @@ func runPolicyAssign(ctx context.Context, e env, args []string) error {
 	case *clientID != "":
 		err = a.dir.AssignClientPolicy(ctx, idp.ActorCLI, *clientID, name)
 	case *group != "":
-		err = a.dir.SetGroup(ctx, idp.ActorCLI, idp.Group{Name: *group, Policy: name})
+		err = a.dir.SetGroup(ctx, idp.ActorCLI, directory.Group{Name: *group, Policy: name})
 	default:
 		err = a.dir.SetDefaultPolicy(ctx, idp.ActorCLI, name)
 	}

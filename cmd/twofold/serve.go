@@ -10,9 +10,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-
-	"github.com/twofold-idp/twofold/idp"
-	"github.com/twofold-idp/twofold/ui"
+	"github.com/twofold-idp/twofold/cmd/twofold/wire"
+	"github.com/twofold-idp/twofold/idp/directory"
+	"github.com/twofold-idp/twofold/idp/op"
 )
 
 func runServe(ctx context.Context, e env, args []string) error {
@@ -44,47 +44,24 @@ func runServe(ctx context.Context, e env, args []string) error {
 		return err
 	}
 
-	keys := idp.NewKeyManager(a.store, a.keys, a.log, nil, idp.KeyOptions{})
-	if err := keys.Ensure(ctx); err != nil {
-		return fmt.Errorf("signing keys: %w", err)
-	}
-	provider, err := idp.NewProvider(idp.ProviderConfig{
-		Issuer:               a.cfg.Issuer,
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	built, err := wire.Build(ctx, wire.Options{
+		Issuer: a.cfg.Issuer, Store: a.store, Ring: a.keys, Logger: a.log, Registry: reg, Directory: a.dir,
 		SessionIdleTimeout:   time.Duration(a.cfg.SessionIdleTimeout),
 		SessionLifetime:      time.Duration(a.cfg.SessionLifetime),
 		AccessTokenLifetime:  time.Duration(a.cfg.AccessTokenLifetime),
 		RefreshTokenLifetime: time.Duration(a.cfg.RefreshTokenLifetime),
 		AccessTokenAlg:       a.cfg.AccessTokenAlg,
 		CORSAllowedOrigins:   a.cfg.CORSAllowedOrigins,
-	}, a.store, a.dir, keys, a.keys, a.log, nil)
-	if err != nil {
-		return err
-	}
-	if err := provider.EnsureAccountClient(ctx); err != nil {
-		return err
-	}
-	go provider.RunMaintenance(ctx, a.store, 5*time.Minute)
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	srv, err := ui.New(ui.Options{
-		Issuer:   a.cfg.Issuer,
-		Logger:   a.log,
-		Registry: reg,
-		Ready:    a.dir.Ready,
-		Setup:    a.dir,
-		Flow:     provider,
-		Provider: provider,
-		MFA:      provider,
-		Account:  provider,
-
-		TrustedProxies: a.cfg.TrustedProxyPrefixes(),
-		CSRFKey:        a.keys.SubKey("csrf"),
-		AssetsDir:      *assetsDir,
+		TrustedProxies:       a.cfg.TrustedProxyPrefixes(),
+		AssetsDir:            *assetsDir,
 	})
 	if err != nil {
 		return err
 	}
+	go op.RunMaintenance(ctx, a.store, built.Keys, a.log, 5*time.Minute)
+	srv := built.Server
 	if *withDemo {
 		h, err := startDemo(ctx, e, a)
 		if err != nil {
@@ -139,7 +116,7 @@ func announceSetup(ctx context.Context, e env, a *app) error {
 	}
 	fmt.Fprintf(e.stderr, "\n"+
 		"  ==> No accounts yet. Create the first administrator within %s at:\n"+
-		"      %s/setup?token=%s\n\n", idp.SetupTokenTTL, a.cfg.Issuer, token)
+		"      %s/setup?token=%s\n\n", directory.SetupTokenTTL, a.cfg.Issuer, token)
 	a.log.Info("first-run setup link printed to the console")
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/twofold-idp/twofold/idp"
+	"github.com/twofold-idp/twofold/idp/directory"
 )
 
 func runUser(ctx context.Context, e env, args []string) error {
@@ -51,7 +52,7 @@ func runUserAdd(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	defer a.Close()
-	u, err := a.dir.CreateUser(ctx, idp.ActorCLI, idp.NewUser{Username: *username, Email: *email, Password: pw, Groups: groups, Admin: *admin})
+	u, err := a.dir.CreateUser(ctx, idp.ActorCLI, directory.NewUser{Username: *username, Email: *email, Password: pw, Groups: groups, Admin: *admin})
 	if err != nil {
 		return err
 	}
@@ -71,7 +72,7 @@ func runUserList(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	defer a.Close()
-	var all []idp.User
+	var all []directory.User
 	after := ""
 	for {
 		page, err := a.dir.ListUsers(ctx, after, 500)

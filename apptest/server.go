@@ -1,0 +1,126 @@
+package apptest
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http/httptest"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/twofold-idp/twofold/cmd/twofold/wire"
+	"github.com/twofold-idp/twofold/idp/directory"
+	"github.com/twofold-idp/twofold/idp/keys"
+	"github.com/twofold-idp/twofold/idp/password"
+	"github.com/twofold-idp/twofold/idp/secrets"
+	"github.com/twofold-idp/twofold/mfa/backupcodes"
+	"github.com/twofold-idp/twofold/storage"
+	"github.com/twofold-idp/twofold/storage/storagetest"
+	"github.com/twofold-idp/twofold/ui/demo"
+)
+
+// The demo client, when Options.Demo is set.
+const (
+	DemoClientID     = "twofold-demo"
+	DemoClientSecret = "demo-secret-0123456789abcdef"
+)
+
+// Clock is the settable clock shared by every part of a test server.
+type Clock = storagetest.Clock
+
+// NewClock starts at the wall clock (go-webauthn and the demo's token checks
+// compare against it), to the second.
+func NewClock() *Clock { return storagetest.NewClock(time.Now().UTC().Truncate(time.Second)) }
+
+// Server is a complete Twofold on loopback.
+type Server struct {
+	URL   string // the issuer: http://localhost:PORT
+	Store *storage.Store
+	App   *wire.App
+	Dir   *directory.Directory
+	Keys  *keys.Manager
+	Clock *Clock
+	Ring  *secrets.Keyring
+}
+
+// Options tune a test server.
+type Options struct {
+	AccessTokenAlg string
+	CORSOrigins    []string
+	// Demo mounts the demo relying party at /demo/ with its client
+	// (DemoClientID) registered, as "twofold serve --demo" does.
+	Demo   bool
+	Static directory.Static
+	Clock  *Clock // nil: a new one
+}
+
+// fastParams keep argon2id cheap in end-to-end tests.
+var fastParams = password.Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
+
+// New starts a server on newStore's database and stops it at cleanup.
+func New(t testing.TB, newStore storagetest.Factory, o Options) *Server {
+	t.Helper()
+	clock := o.Clock
+	if clock == nil {
+		clock = NewClock()
+	}
+	store := newStore(t, storage.WithNow(clock.Now))
+	key, err := secrets.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring, err := secrets.NewKeyring(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if os.Getenv("TWOFOLD_TEST_LOG") != "" {
+		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	dir := directory.New(store, password.New(fastParams, 4), ring, logger, clock.Now)
+	if err := dir.ApplyStatic(context.Background(), o.Static); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	// WebAuthn needs a host name, not an IP; localhost is a secure context.
+	issuer := "http://localhost:" + port
+	app, err := wire.Build(context.Background(), wire.Options{
+		Issuer: issuer, Store: store, Ring: ring, Logger: logger, Registry: prometheus.NewRegistry(), Now: clock.Now,
+		Directory: dir, BackupCodeParams: backupcodes.Params{Memory: 64, Iterations: 1, Parallelism: 1},
+		AccessTokenAlg: o.AccessTokenAlg, CORSAllowedOrigins: o.CORSOrigins,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := app.Server
+	if o.Demo {
+		base := issuer + "/demo"
+		err := dir.ApplyStatic(context.Background(), directory.Static{Clients: []directory.ClientSpec{{
+			ID: DemoClientID, Name: "Acme Notes (demo)", Secret: DemoClientSecret,
+			RedirectURIs: []string{demo.RedirectURI(base)}, PostLogoutRedirectURIs: []string{demo.PostLogoutRedirectURI(base)},
+			GrantTypes: []string{directory.GrantAuthorizationCode}, SkipConsent: true,
+		}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := demo.New(demo.Options{Issuer: issuer, ClientID: DemoClientID, ClientSecret: DemoClientSecret, BaseURL: base, CookieKey: ring.SubKey("demo-cookies"), Logger: logger, Now: clock.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv.Router().Mount("/demo", h)
+	}
+	hs := httptest.NewUnstartedServer(srv.Handler())
+	hs.Listener.Close()
+	hs.Listener = ln
+	hs.Start()
+	t.Cleanup(hs.Close)
+	return &Server{URL: issuer, Store: store, App: app, Dir: dir, Keys: app.Keys, Clock: clock, Ring: ring}
+}

@@ -1,0 +1,141 @@
+// Package wire builds a whole Twofold from its parts: the services of idp/*
+// over one store, and the hosted pages in front of them. `twofold serve`
+// and the whole-app test harness (apptest) both build through Build, so
+// tests cannot drift from production wiring.
+package wire
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"net/url"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/twofold-idp/twofold/idp/account"
+	"github.com/twofold-idp/twofold/idp/directory"
+	"github.com/twofold-idp/twofold/idp/factors"
+	"github.com/twofold-idp/twofold/idp/keys"
+	"github.com/twofold-idp/twofold/idp/login"
+	"github.com/twofold-idp/twofold/idp/op"
+	"github.com/twofold-idp/twofold/idp/password"
+	"github.com/twofold-idp/twofold/idp/secrets"
+	"github.com/twofold-idp/twofold/idp/session"
+	"github.com/twofold-idp/twofold/idp/throttle"
+	"github.com/twofold-idp/twofold/mfa/backupcodes"
+	"github.com/twofold-idp/twofold/mfa/webauthn"
+	"github.com/twofold-idp/twofold/storage"
+	"github.com/twofold-idp/twofold/ui"
+)
+
+// Options are everything a server is built from.
+type Options struct {
+	Issuer string
+	Store  *storage.Store
+	Ring   *secrets.Keyring
+	Logger *slog.Logger
+	// Registry receives the HTTP metrics (nil: a fresh one).
+	Registry *prometheus.Registry
+	// Now is the clock (nil: time.Now).
+	Now func() time.Time
+	// Directory, when set, is used instead of a new one (commands that
+	// already opened one).
+	Directory *directory.Directory
+	// PasswordParams and BackupCodeParams are the argon2id costs (zero:
+	// the OWASP defaults; tests pass cheap ones).
+	PasswordParams   password.Params
+	BackupCodeParams backupcodes.Params
+
+	SessionIdleTimeout   time.Duration
+	SessionLifetime      time.Duration
+	AccessTokenLifetime  time.Duration
+	RefreshTokenLifetime time.Duration
+	AccessTokenAlg       string
+	CORSAllowedOrigins   []string
+	TrustedProxies       []netip.Prefix
+	AssetsDir            string
+}
+
+// App is a built server and its services.
+type App struct {
+	Directory *directory.Directory
+	Keys      *keys.Manager
+	Sessions  *session.Service
+	Factors   *factors.Registry
+	Flow      *login.Flow
+	MFA       *login.MFA
+	Account   *account.Service
+	Provider  *op.Provider
+	Server    *ui.Server
+}
+
+// Build wires every service, makes sure the signing keys and the built-in
+// account client exist, and builds the hosted pages.
+func Build(ctx context.Context, o Options) (*App, error) {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	iu, err := url.Parse(o.Issuer)
+	if err != nil || iu.Host == "" {
+		return nil, fmt.Errorf("issuer %q is not a URL", o.Issuer)
+	}
+	store, ring, log, now := o.Store, o.Ring, o.Logger, o.Now
+	a := &App{Directory: o.Directory}
+	if a.Directory == nil {
+		params := o.PasswordParams
+		if params == (password.Params{}) {
+			params = password.DefaultParams
+		}
+		a.Directory = directory.New(store, password.New(params, 0), ring, log, now)
+	}
+	a.Keys = keys.New(store, ring, log, now, keys.Options{})
+	if err := a.Keys.Ensure(ctx); err != nil {
+		return nil, fmt.Errorf("signing keys: %w", err)
+	}
+
+	codeParams := o.BackupCodeParams
+	if codeParams == (backupcodes.Params{}) {
+		codeParams = backupcodes.DefaultParams
+	}
+	// The WebAuthn relying party is the issuer's host; its origin is the
+	// issuer's origin (ARCHITECTURE.md: never an IP address).
+	wa, err := webauthn.New(webauthn.Config{
+		RPID: iu.Hostname(), RPDisplayName: "Twofold", Origins: []string{iu.Scheme + "://" + iu.Host}, Now: now,
+	})
+	if err != nil {
+		log.Warn("WebAuthn is off: the issuer's host cannot be a WebAuthn relying party ID", "host", iu.Hostname(), "err", err)
+		wa = nil
+	}
+	limiter := throttle.New(store, log, now)
+	a.Factors = factors.NewRegistry(store, limiter, store, log,
+		factors.NewWebAuthn(store, wa, log, now),
+		factors.NewTOTP(store, ring, o.Issuer, log, now),
+		factors.NewBackupCodes(store, backupcodes.NewHasher(ring.SubKey("backup-code-pepper"), codeParams), log, now),
+	)
+	a.Sessions = session.New(store, session.Config{IdleTimeout: o.SessionIdleTimeout, Lifetime: o.SessionLifetime}, log, now)
+	logouts := session.NewLogouts(a.Sessions, ring)
+	a.Flow = login.New(o.Issuer, store, a.Directory, a.Sessions, a.Factors, limiter, log, now)
+	a.MFA = login.NewMFA(a.Flow)
+	a.Account = account.New(o.Issuer, store, a.Directory, a.Sessions, a.Factors, log, now)
+	if err := a.Account.EnsureClient(ctx); err != nil {
+		return nil, err
+	}
+	a.Provider, err = op.New(op.Config{
+		Issuer: o.Issuer, AccessTokenLifetime: o.AccessTokenLifetime, RefreshTokenLifetime: o.RefreshTokenLifetime,
+		AccessTokenAlg: o.AccessTokenAlg, CORSAllowedOrigins: o.CORSAllowedOrigins,
+	}, store, a.Directory, a.Keys, a.Flow, a.Sessions, logouts, ring, log, now)
+	if err != nil {
+		return nil, err
+	}
+	a.Server, err = ui.New(ui.Options{
+		Issuer: o.Issuer, Logger: log, Registry: o.Registry, Ready: a.Directory.Ready,
+		Setup: a.Directory, Flow: a.Flow, Logout: logouts, MFA: a.MFA, Account: a.Account, Provider: a.Provider,
+		TrustedProxies: o.TrustedProxies, CSRFKey: ring.SubKey("csrf"), AssetsDir: o.AssetsDir, Now: now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
+}

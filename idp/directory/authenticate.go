@@ -1,0 +1,79 @@
+package directory
+
+import (
+	"context"
+	"errors"
+
+	"github.com/twofold-idp/twofold/idp"
+	"github.com/twofold-idp/twofold/storage"
+)
+
+// Authenticate checks a username and password. Every failure costs one
+// password-hash evaluation, like a success, so timing does not reveal whether
+// the account exists. A hash made with outdated parameters is replaced
+// transparently.
+func (d *Directory) Authenticate(ctx context.Context, username, pw string) (User, error) {
+	u, err := d.store.GetUserByUsername(ctx, username)
+	if err != nil {
+		if !errors.Is(err, storage.ErrNotFound) {
+			return User{}, err
+		}
+		d.hasher.VerifyDummy(ctx, pw)
+		return User{}, idp.ErrInvalidCredentials
+	}
+	if u.PasswordHash == "" {
+		d.hasher.VerifyDummy(ctx, pw)
+		return User{}, idp.ErrInvalidCredentials
+	}
+	ok, rehash, err := d.hasher.Verify(ctx, u.PasswordHash, pw)
+	if err != nil {
+		if ctx.Err() != nil {
+			return User{}, ctx.Err()
+		}
+		// A malformed stored hash or an over-long password: log the cause,
+		// answer like a wrong password.
+		d.log.WarnContext(ctx, "password verification failed", "user_id", u.ID, "err", err)
+		return User{}, idp.ErrInvalidCredentials
+	}
+	if !ok || u.Disabled {
+		return User{}, idp.ErrInvalidCredentials
+	}
+	if rehash {
+		d.rehash(ctx, u, pw)
+	}
+	return UserFromStorage(u), nil
+}
+
+func (d *Directory) rehash(ctx context.Context, u *storage.User, pw string) {
+	h, err := d.hasher.Hash(ctx, pw)
+	if err == nil {
+		err = d.store.ReplacePasswordHash(ctx, u.ID, u.PasswordHash, h)
+	}
+	if err != nil && !errors.Is(err, storage.ErrConflict) {
+		d.log.WarnContext(ctx, "password rehash failed", "user_id", u.ID, "err", err)
+	}
+}
+
+// ChangePassword checks a user's current password and sets a new one.
+// A wrong current password is an InputError on current_password, a weak
+// new one on password.
+func (d *Directory) ChangePassword(ctx context.Context, userID, current, next string) error {
+	u, err := d.store.GetUser(ctx, userID)
+	if err != nil {
+		return notFound(err)
+	}
+	if _, err := d.Authenticate(ctx, u.Username, current); err != nil {
+		if errors.Is(err, idp.ErrInvalidCredentials) {
+			return inputError("current_password", "is not right")
+		}
+		return err
+	}
+	if err := ValidatePassword(next, u.Username); err != nil {
+		return err
+	}
+	h, err := d.hasher.Hash(ctx, next)
+	if err != nil {
+		return err
+	}
+	return d.store.SetPasswordHash(ctx, u.ID, h)
+}

@@ -1,0 +1,86 @@
+package directory
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/twofold-idp/twofold/idp"
+	"github.com/twofold-idp/twofold/idp/password"
+	"github.com/twofold-idp/twofold/idp/secrets"
+	"github.com/twofold-idp/twofold/storage"
+)
+
+// directoryStore is the storage the Directory needs.
+type directoryStore interface {
+	Ping(ctx context.Context) error
+	CreateUser(ctx context.Context, u *storage.User) error
+	GetUser(ctx context.Context, id string) (*storage.User, error)
+	GetUserByUsername(ctx context.Context, username string) (*storage.User, error)
+	ListUsers(ctx context.Context, afterKey string, limit int) ([]storage.User, error)
+	CountUsers(ctx context.Context) (int64, error)
+	UpdateUser(ctx context.Context, u *storage.User) error
+	SetUserDisabled(ctx context.Context, id string, disabled bool) error
+	ReplacePasswordHash(ctx context.Context, id, oldHash, newHash string) error
+	SetPasswordHash(ctx context.Context, id, hash string) error
+	UpsertPolicy(ctx context.Context, p *storage.Policy) error
+	GetPolicy(ctx context.Context, name string) (*storage.Policy, error)
+	ListPolicies(ctx context.Context) ([]storage.Policy, error)
+	UpsertGroup(ctx context.Context, g *storage.Group) error
+	ListGroups(ctx context.Context) ([]storage.Group, error)
+	CreateClient(ctx context.Context, c *storage.Client) error
+	UpsertClient(ctx context.Context, c *storage.Client) error
+	GetClient(ctx context.Context, id string) (*storage.Client, error)
+	ListClients(ctx context.Context) ([]storage.Client, error)
+	SetSetting(ctx context.Context, key, value string) error
+	GetSetting(ctx context.Context, key string) (string, error)
+	RevokeConsent(ctx context.Context, userID, clientID string) error
+	// Resetting a user's second factors (ResetMFA).
+	ListTOTP(ctx context.Context, userID string, confirmedOnly bool) ([]storage.TOTPAuthenticator, error)
+	DeleteTOTP(ctx context.Context, userID, id string) error
+	ListWebAuthnCredentials(ctx context.Context, userID string) ([]storage.WebAuthnCredential, error)
+	DeleteWebAuthnCredential(ctx context.Context, userID, id string) error
+	DeleteBackupCodes(ctx context.Context, userID string) error
+	ForgetRememberedDevices(ctx context.Context, userID string) error
+	EndUserSessions(ctx context.Context, userID string) (int64, error)
+	AppendAudit(ctx context.Context, e *storage.AuditEvent) error
+	ListAudit(ctx context.Context, f storage.AuditFilter) ([]storage.AuditEvent, error)
+	CreateSetupToken(ctx context.Context, tokenHash string, expiresAt time.Time) error
+	CheckSetupToken(ctx context.Context, tokenHash string) error
+	CompleteSetup(ctx context.Context, tokenHash string, u *storage.User) error
+}
+
+var _ directoryStore = (*storage.Store)(nil)
+
+// Directory manages accounts, groups, clients and policies: what the CLI,
+// the config file, the setup page and (later) the admin console change.
+type Directory struct {
+	store  directoryStore
+	hasher *password.Hasher
+	keys   *secrets.Keyring
+	log    *slog.Logger
+	now    func() time.Time
+}
+
+// New wires a Directory. now may be nil (time.Now).
+func New(store directoryStore, hasher *password.Hasher, keys *secrets.Keyring, logger *slog.Logger, now func() time.Time) *Directory {
+	if now == nil {
+		now = time.Now
+	}
+	return &Directory{store: store, hasher: hasher, keys: keys, log: logger, now: now}
+}
+
+// audit records an event; a failure is logged, not returned: the change it
+// describes has already happened.
+func (d *Directory) audit(ctx context.Context, a idp.Actor, action, target string, details map[string]any) {
+	e := &storage.AuditEvent{Actor: a.ID, Action: action, Target: target, IP: a.IP, RequestID: a.RequestID, Details: details}
+	if err := d.store.AppendAudit(ctx, e); err != nil {
+		d.log.ErrorContext(ctx, "audit event not recorded", "action", action, "target", target, "err", err)
+	}
+}
+
+// Ready reports whether the database answers.
+func (d *Directory) Ready(ctx context.Context) error { return d.store.Ping(ctx) }
+
+// inputError is a problem with a value an admin or a person supplied.
+var inputError = idp.InputErrorf

@@ -1,0 +1,67 @@
+package directory
+
+import (
+	"context"
+	"errors"
+
+	"github.com/twofold-idp/twofold/idp/policy"
+	"github.com/twofold-idp/twofold/storage"
+)
+
+// PolicyStore loads what a decision needs.
+type PolicyStore interface {
+	GetPolicy(ctx context.Context, name string) (*storage.Policy, error)
+	GetGroup(ctx context.Context, name string) (*storage.Group, error)
+	GetSetting(ctx context.Context, key string) (string, error)
+}
+
+// EffectivePolicies are the client's policy, every policy of the user's
+// groups and the default policy, each named by where it came from. They are
+// read from the database on every decision, so a change applies on the next
+// request on every replica.
+func EffectivePolicies(ctx context.Context, s PolicyStore, client *storage.Client, user *storage.User) ([]policy.Named, error) {
+	var out []policy.Named
+	add := func(name, source string) error {
+		p, err := s.GetPolicy(ctx, name)
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil // deleted meanwhile: the reference is cleared by the database
+		}
+		if err != nil {
+			return err
+		}
+		pol := PolicyFromStorage(p)
+		if client != nil && !pol.AppliesTo(client.ID) {
+			return nil // limited to other clients
+		}
+		out = append(out, policy.Named{Policy: pol, Source: source})
+		return nil
+	}
+	if client != nil && client.Policy != nil {
+		if err := add(*client.Policy, "client "+client.ID); err != nil {
+			return nil, err
+		}
+	}
+	if user != nil {
+		for _, g := range user.Groups {
+			grp, err := s.GetGroup(ctx, g)
+			if err != nil && !errors.Is(err, storage.ErrNotFound) {
+				return nil, err
+			}
+			if grp != nil && grp.Policy != nil {
+				if err := add(*grp.Policy, "group "+g); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	def, err := s.GetSetting(ctx, storage.SettingDefaultPolicy)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return nil, err
+	}
+	if def != "" {
+		if err := add(def, "default"); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}

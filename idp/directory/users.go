@@ -1,0 +1,295 @@
+package directory
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/mail"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"github.com/twofold-idp/twofold/idp"
+	"github.com/twofold-idp/twofold/idp/password"
+	"github.com/twofold-idp/twofold/storage"
+)
+
+// NewUser is what an admin, the setup page or the config file supplies to
+// create an account. Exactly one of Password and PasswordHash is set.
+type NewUser struct {
+	Username     string
+	Email        string
+	Password     string
+	PasswordHash string // a pre-hashed argon2id PHC string (config files)
+	Groups       []string
+	Admin        bool
+}
+
+// User is an account as the rest of Twofold sees it (never its hash).
+type User struct {
+	ID        string
+	Username  string
+	Email     string
+	Groups    []string
+	Admin     bool
+	Disabled  bool
+	CreatedAt time.Time
+}
+
+// UserFromStorage describes a stored account without its secrets.
+func UserFromStorage(u *storage.User) User {
+	return User{ID: u.ID, Username: u.Username, Email: u.Email, Groups: u.Groups, Admin: u.Admin, Disabled: u.Disabled, CreatedAt: u.CreatedAt}
+}
+
+// MinPasswordLength follows NIST SP 800-63B §3.1.1.2 (at least 8 characters
+// for a password used with a second factor).
+const MinPasswordLength = 8
+
+func validateUsername(s string) error {
+	n := utf8.RuneCountInString(s)
+	if n == 0 {
+		return inputError("username", "is required")
+	}
+	if n > 64 {
+		return inputError("username", "must be at most 64 characters")
+	}
+	for _, r := range s {
+		if !(unicode.IsLetter(r) || unicode.IsDigit(r) || strings.ContainsRune("._-@+", r)) {
+			return inputError("username", "may contain letters, digits and . _ - @ + only")
+		}
+	}
+	return nil
+}
+
+func validateEmail(s string) error {
+	if s == "" {
+		return nil
+	}
+	a, err := mail.ParseAddress(s)
+	if err != nil || a.Address != s || a.Name != "" {
+		return inputError("email", "is not an email address")
+	}
+	return nil
+}
+
+// ValidatePassword applies NIST SP 800-63B §3.1.1.2: a minimum length, a
+// generous maximum, and a refusal of passwords known to be common. It does
+// not impose composition rules (which the same section advises against).
+func ValidatePassword(pw, username string) error {
+	n := utf8.RuneCountInString(pw)
+	switch {
+	case n < MinPasswordLength:
+		return inputError("password", "must be at least %d characters", MinPasswordLength)
+	case len(pw) > password.MaxLength:
+		return inputError("password", "must be at most %d bytes", password.MaxLength)
+	case !utf8.ValidString(pw):
+		return inputError("password", "is not valid text")
+	case isCommonPassword(pw) || strings.EqualFold(pw, username):
+		return inputError("password", "is too easy to guess; a few unrelated words make a strong passphrase")
+	}
+	return nil
+}
+
+// CreateUser validates and creates an account.
+func (d *Directory) CreateUser(ctx context.Context, actor idp.Actor, nu NewUser) (User, error) {
+	u, err := d.prepareUser(ctx, nu)
+	if err != nil {
+		return User{}, err
+	}
+	if err := d.store.CreateUser(ctx, u); err != nil {
+		return User{}, d.userStoreError(err, nu)
+	}
+	d.audit(ctx, actor, "user.created", u.ID, map[string]any{"username": u.Username, "admin": u.Admin, "groups": u.Groups})
+	return UserFromStorage(u), nil
+}
+
+// prepareUser validates nu and hashes its password.
+func (d *Directory) prepareUser(ctx context.Context, nu NewUser) (*storage.User, error) {
+	nu.Username = strings.TrimSpace(nu.Username)
+	nu.Email = strings.TrimSpace(nu.Email)
+	if err := validateUsername(nu.Username); err != nil {
+		return nil, err
+	}
+	if err := validateEmail(nu.Email); err != nil {
+		return nil, err
+	}
+	var hash string
+	switch {
+	case nu.PasswordHash != "" && nu.Password != "":
+		return nil, inputError("password", "give a password or a password hash, not both")
+	case nu.PasswordHash != "":
+		if !strings.HasPrefix(nu.PasswordHash, "$argon2id$") {
+			return nil, inputError("password_hash", "must be an argon2id hash ($argon2id$...)")
+		}
+		hash = nu.PasswordHash
+	default:
+		if err := ValidatePassword(nu.Password, nu.Username); err != nil {
+			return nil, err
+		}
+		h, err := d.hasher.Hash(ctx, nu.Password)
+		if err != nil {
+			return nil, fmt.Errorf("hash password: %w", err)
+		}
+		hash = h
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return nil, err
+	}
+	return &storage.User{
+		ID: id.String(), Username: nu.Username, Email: nu.Email, PasswordHash: hash,
+		Admin: nu.Admin, Groups: nu.Groups,
+	}, nil
+}
+
+func (d *Directory) userStoreError(err error, nu NewUser) error {
+	switch {
+	case errors.Is(err, storage.ErrConflict):
+		return inputError("username", "is already taken")
+	case errors.Is(err, storage.ErrReference):
+		return inputError("groups", "one of %q does not exist", nu.Groups)
+	}
+	return err
+}
+
+// GetUserByUsername finds an account case-insensitively.
+func (d *Directory) GetUserByUsername(ctx context.Context, username string) (User, error) {
+	u, err := d.store.GetUserByUsername(ctx, username)
+	if err != nil {
+		return User{}, notFound(err)
+	}
+	return UserFromStorage(u), nil
+}
+
+// ListUsers returns a page of accounts ordered by username; pass the last
+// username of a page to get the next.
+func (d *Directory) ListUsers(ctx context.Context, after string, limit int) ([]User, error) {
+	us, err := d.store.ListUsers(ctx, storage.NormalizeUsername(after), limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]User, len(us))
+	for i := range us {
+		out[i] = UserFromStorage(&us[i])
+	}
+	return out, nil
+}
+
+// SetUserDisabled disables or re-enables the account called username.
+func (d *Directory) SetUserDisabled(ctx context.Context, actor idp.Actor, username string, disabled bool) error {
+	u, err := d.store.GetUserByUsername(ctx, username)
+	if err != nil {
+		return notFound(err)
+	}
+	if err := d.store.SetUserDisabled(ctx, u.ID, disabled); err != nil {
+		return notFound(err)
+	}
+	action := "user.enabled"
+	if disabled {
+		action = "user.disabled"
+	}
+	d.audit(ctx, actor, action, u.ID, map[string]any{"username": u.Username})
+	return nil
+}
+
+func notFound(err error) error {
+	if errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("%w", idp.ErrNotFound)
+	}
+	return err
+}
+
+// RevokeConsent forgets that username allowed clientID: the next sign-in
+// to that client asks again.
+func (d *Directory) RevokeConsent(ctx context.Context, actor idp.Actor, username, clientID string) error {
+	u, err := d.store.GetUserByUsername(ctx, username)
+	if err != nil {
+		return notFound(err)
+	}
+	if err := d.store.RevokeConsent(ctx, u.ID, clientID); err != nil {
+		return notFound(err)
+	}
+	d.audit(ctx, actor, "consent.revoked", u.ID, map[string]any{"client_id": clientID})
+	return nil
+}
+
+// ResetMFA is the administrator's recovery for a user who lost every
+// second factor: it removes them all (authenticator apps, passkeys and
+// security keys, backup codes, remembered devices) and ends the user's
+// sessions, so the next sign-in enrolls afresh where a policy requires it.
+// It is audited; it is never reachable by the user alone.
+func (d *Directory) ResetMFA(ctx context.Context, actor idp.Actor, username string) error {
+	store := d.store
+	u, err := d.store.GetUserByUsername(ctx, username)
+	if err != nil {
+		return notFound(err)
+	}
+	totps, err := store.ListTOTP(ctx, u.ID, false)
+	if err != nil {
+		return err
+	}
+	for _, a := range totps {
+		if err := store.DeleteTOTP(ctx, u.ID, a.ID); err != nil {
+			return err
+		}
+	}
+	creds, err := store.ListWebAuthnCredentials(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	for _, c := range creds {
+		if err := store.DeleteWebAuthnCredential(ctx, u.ID, c.ID); err != nil {
+			return err
+		}
+	}
+	if err := store.DeleteBackupCodes(ctx, u.ID); err != nil {
+		return err
+	}
+	if err := store.ForgetRememberedDevices(ctx, u.ID); err != nil {
+		return err
+	}
+	ended, err := store.EndUserSessions(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	d.audit(ctx, actor, "mfa.reset", u.ID, map[string]any{
+		"username": u.Username, "totp": len(totps), "webauthn": len(creds), "sessions_ended": ended,
+	})
+	return nil
+}
+
+// AuditEntry is one event of the audit trail as an administrator reads it.
+type AuditEntry struct {
+	ID      int64          `json:"id"`
+	At      time.Time      `json:"at"`
+	Actor   string         `json:"actor"`
+	Action  string         `json:"action"`
+	Target  string         `json:"target"`
+	IP      string         `json:"ip,omitempty"`
+	Details map[string]any `json:"details,omitempty"`
+}
+
+// Audit lists audit events, newest first: of one user (by username) or of
+// everyone, optionally of one action.
+func (d *Directory) Audit(ctx context.Context, username, action string, limit int) ([]AuditEntry, error) {
+	f := storage.AuditFilter{Action: action, Limit: limit}
+	if username != "" {
+		u, err := d.store.GetUserByUsername(ctx, username)
+		if err != nil {
+			return nil, notFound(err)
+		}
+		f.Target = u.ID
+	}
+	events, err := d.store.ListAudit(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]AuditEntry, len(events))
+	for i, e := range events {
+		out[i] = AuditEntry{ID: e.ID, At: e.At, Actor: e.Actor, Action: e.Action, Target: e.Target, IP: e.IP, Details: e.Details}
+	}
+	return out, nil
+}

@@ -1,0 +1,175 @@
+package factors
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/twofold-idp/twofold/idp"
+	"github.com/twofold-idp/twofold/idp/policy"
+	"github.com/twofold-idp/twofold/idp/throttle"
+	"github.com/twofold-idp/twofold/storage"
+)
+
+// Factor is one second-factor method.
+type Factor interface {
+	// Method is the name policies, pages and the audit trail use.
+	Method() policy.Method
+	// Enrolled says how many of this factor the user has, from the counts
+	// the registry reads once for all factors.
+	Enrolled(c storage.FactorCounts) int
+	// Begin starts a challenge: the JSON the page's script needs (WebAuthn),
+	// or nil for a factor that needs none (codes).
+	Begin(ctx context.Context, user *storage.User, requireUV bool) ([]byte, error)
+	// Verify checks what the person gave — a code, or the script's JSON —
+	// and returns the factor proven, with its amr. idp.ErrInvalidCode or
+	// idp.ErrWebAuthn when it fails.
+	Verify(ctx context.Context, user *storage.User, input []byte) (storage.SessionFactor, error)
+	// OneTimeCode: failures count toward the throttle that the one-time-code
+	// factors share (NIST SP 800-63B §5.2.2).
+	OneTimeCode() bool
+}
+
+// Managed is a factor the user adds, names and removes on the account
+// pages (backup codes are a set, not a managed factor).
+type Managed interface {
+	Factor
+	List(ctx context.Context, userID string) ([]idp.FactorView, error)
+	Rename(ctx context.Context, userID, id, name string) error
+	Remove(ctx context.Context, userID, id string) error
+}
+
+// Store counts a user's factors.
+type Store interface {
+	CountSecondFactors(ctx context.Context, userID string) (storage.FactorCounts, error)
+}
+
+// OTP-type factors (TOTP and backup codes together, NIST SP 800-63B
+// §5.2.2) lock after 5 consecutive failures, doubling up to 15 minutes.
+const otpFailureThreshold = 5
+
+// Registry holds every factor, most phishing-resistant first.
+type Registry struct {
+	factors  []Factor
+	store    Store
+	throttle *throttle.Limiter
+	audit    idp.Auditor
+}
+
+// NewRegistry holds factors in the order given (most phishing-resistant
+// first: the order pages offer them in).
+func NewRegistry(store Store, limiter *throttle.Limiter, audit idp.AuditStore, logger *slog.Logger, factors ...Factor) *Registry {
+	return &Registry{factors: factors, store: store, throttle: limiter, audit: idp.Auditor{Store: audit, Log: logger}}
+}
+
+// Get returns the factor of method m.
+func (r *Registry) Get(m policy.Method) (Factor, bool) {
+	for _, f := range r.factors {
+		if f.Method() == m {
+			return f, true
+		}
+	}
+	return nil, false
+}
+
+// Managed lists the factors users manage on the account pages.
+func (r *Registry) Managed() []Managed {
+	var out []Managed
+	for _, f := range r.factors {
+		if m, ok := f.(Managed); ok {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// Enrollment is what a user has enrolled.
+type Enrollment struct {
+	Methods []policy.Method // usable now, most phishing-resistant first
+	Managed int             // how many managed factors (not counting backup codes)
+	Counts  storage.FactorCounts
+}
+
+// Has reports whether m is among the enrolled methods.
+func (e Enrollment) Has(m policy.Method) bool {
+	for _, x := range e.Methods {
+		if x == m {
+			return true
+		}
+	}
+	return false
+}
+
+// Enrolled reads what the user has, in one query.
+func (r *Registry) Enrolled(ctx context.Context, userID string) (Enrollment, error) {
+	c, err := r.store.CountSecondFactors(ctx, userID)
+	if err != nil {
+		return Enrollment{}, err
+	}
+	e := Enrollment{Counts: c}
+	for _, f := range r.factors {
+		n := f.Enrolled(c)
+		if n == 0 {
+			continue
+		}
+		e.Methods = append(e.Methods, f.Method())
+		if _, ok := f.(Managed); ok {
+			e.Managed += n
+		}
+	}
+	return e, nil
+}
+
+// ErrUnknownMethod: no factor of that name.
+var ErrUnknownMethod = errors.New("factors: unknown method")
+
+// Verify checks input for method m. One-time-code factors run under the
+// per-user throttle they share: while locked, even the right code is
+// refused.
+func (r *Registry) Verify(ctx context.Context, user *storage.User, m policy.Method, input []byte) (storage.SessionFactor, error) {
+	f, ok := r.Get(m)
+	if !ok {
+		return storage.SessionFactor{}, ErrUnknownMethod
+	}
+	if !f.OneTimeCode() {
+		return f.Verify(ctx, user, input)
+	}
+	var proof storage.SessionFactor
+	err := r.CheckOTP(ctx, user.ID, m, func() error {
+		var err error
+		proof, err = f.Verify(ctx, user, input)
+		return err
+	})
+	return proof, err
+}
+
+// CheckOTP runs verify under the per-user throttle of the one-time-code
+// factors.
+func (r *Registry) CheckOTP(ctx context.Context, userID string, m policy.Method, verify func() error) error {
+	key := "otp:user:" + userID
+	wait, err := r.throttle.Wait(ctx, key)
+	if err != nil {
+		return err
+	}
+	actor := idp.UserActor(userID)
+	if wait > 0 {
+		r.audit.Record(ctx, actor, "mfa.throttled", userID, map[string]any{"method": m})
+		return &idp.ThrottledError{RetryAfter: wait}
+	}
+	err = verify()
+	switch {
+	case errors.Is(err, idp.ErrInvalidCode):
+		r.throttle.Fail(ctx, key, otpFailureThreshold)
+		r.audit.Record(ctx, actor, "mfa.failed", userID, map[string]any{"method": m})
+	case err == nil:
+		r.throttle.Reset(ctx, key)
+		r.audit.Record(ctx, actor, "mfa.used", userID, map[string]any{"method": m})
+	}
+	return err
+}
+
+// proof is a proven factor at a time.
+func proof(m policy.Method, at time.Time, amr ...string) storage.SessionFactor {
+	return storage.SessionFactor{Method: string(m), At: at, AMR: amr}
+}

@@ -1,0 +1,36 @@
+package login
+
+import "encoding/json"
+
+// claimsRequest is the part of the OIDC claims request parameter Twofold
+// acts on (OIDC Core §5.5): the acr claim of the ID token.
+type claimsRequest struct {
+	IDToken map[string]*claimRequest `json:"id_token"`
+}
+
+type claimRequest struct {
+	Essential bool     `json:"essential"`
+	Value     string   `json:"value"`
+	Values    []string `json:"values"`
+}
+
+// essentialACR returns the acr values an essential acr claim demands (one
+// of them must be met, OIDC Core §5.5.1.1), or nil when acr is not
+// essential. raw was checked to be a JSON object at /authorize.
+func essentialACR(raw string) []string {
+	if raw == "" {
+		return nil
+	}
+	var cr claimsRequest
+	if json.Unmarshal([]byte(raw), &cr) != nil {
+		return nil
+	}
+	acr := cr.IDToken["acr"]
+	if acr == nil || !acr.Essential {
+		return nil
+	}
+	if acr.Value != "" {
+		return []string{acr.Value}
+	}
+	return acr.Values
+}

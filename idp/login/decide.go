@@ -1,0 +1,80 @@
+package login
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/twofold-idp/twofold/idp"
+	"github.com/twofold-idp/twofold/idp/directory"
+	"github.com/twofold-idp/twofold/idp/factors"
+	"github.com/twofold-idp/twofold/idp/policy"
+	"github.com/twofold-idp/twofold/idp/session"
+	"github.com/twofold-idp/twofold/storage"
+)
+
+// decide runs the step-up policy for a login: the effective policies, the
+// request, the session and what the user has enrolled.
+func (f *Flow) decide(ctx context.Context, ar *storage.AuthRequest, client *storage.Client, user *storage.User, sess *storage.Session, b idp.Browser) (policy.Decision, factors.Enrollment, error) {
+	pols, err := directory.EffectivePolicies(ctx, f.store, client, user)
+	if err != nil {
+		return policy.Decision{}, factors.Enrollment{}, err
+	}
+	enrolled, err := f.factors.Enrolled(ctx, user.ID)
+	if err != nil {
+		return policy.Decision{}, factors.Enrollment{}, err
+	}
+	remembered := false
+	if b.DeviceCookie != "" {
+		_, err := f.store.UseRememberedDevice(ctx, user.ID, idp.HashSecret(b.DeviceCookie))
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return policy.Decision{}, enrolled, err
+		}
+		remembered = err == nil
+	}
+	d := policy.Decide(policy.Input{
+		Policies: pols, Request: policyRequest(ar, sess), Session: session.PolicyView(sess),
+		Enrolled: enrolled.Methods, RememberedDevice: remembered, Now: f.now(),
+	})
+	return d, enrolled, nil
+}
+
+// recordDecision files a decision that asked for something in the audit
+// trail under the user, once per change of the decision for this request:
+// re-rendering a page, or another replica deciding alike, adds nothing.
+func (f *Flow) recordDecision(ctx context.Context, ar *storage.AuthRequest, userID string, d policy.Decision) {
+	if d.Need == policy.NeedNothing && d.Target <= policy.LevelPassword {
+		return
+	}
+	key := fmt.Sprintf("%s/%s/%s/%v", d.Need, d.Level, d.Target, d.Methods)
+	changed, err := f.store.SwapAuthRequestDecision(ctx, ar.ID, key)
+	if err != nil {
+		f.log.WarnContext(ctx, "record the step-up decision", "err", err)
+		return
+	}
+	if !changed {
+		return
+	}
+	f.audit.Record(ctx, idp.UserActor(userID), "policy.decision", userID, map[string]any{
+		"client_id": ar.ClientID, "need": d.Need.String(), "level": d.Level.String(), "target": d.Target.String(), "reason": d.Reason,
+	})
+}
+
+// policyRequest turns the stored authorization request into what
+// policy.Decide reads. prompt=login and max_age count only against a
+// sign-in from before the request began.
+func policyRequest(ar *storage.AuthRequest, sess *storage.Session) policy.Request {
+	r := policy.Request{ACRValues: ar.ACRValues, EssentialACR: essentialACR(ar.Claims)}
+	fresh := sess != nil && !sess.AuthTime.Before(ar.CreatedAt)
+	if !fresh {
+		// max_age=0 is prompt=login (OIDC Core §3.1.2.1).
+		r.PromptLogin = slices.Contains(ar.Prompt, "login") || (ar.MaxAgeSeconds != nil && *ar.MaxAgeSeconds == 0)
+		if ar.MaxAgeSeconds != nil {
+			d := time.Duration(*ar.MaxAgeSeconds) * time.Second
+			r.MaxAge = &d
+		}
+	}
+	return r
+}

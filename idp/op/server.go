@@ -1,0 +1,236 @@
+package op
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/twofold-idp/twofold/idp/login"
+	"github.com/twofold-idp/twofold/storage"
+)
+
+// opServer embeds the library's LegacyServer and overrides what Twofold
+// decides itself: authorization (PKCE, binding, prompt=none), every token
+// grant, and logout.
+type opServer struct {
+	*op.LegacyServer
+	p *Provider
+}
+
+// VerifyAuthRequest loads the client. An unknown client is a bad request
+// answered with an error page (RFC 6749 §4.1.2.1: never a redirect), not a
+// server error.
+func (s *opServer) VerifyAuthRequest(ctx context.Context, r *op.Request[oidc.AuthRequest]) (*op.ClientRequest[oidc.AuthRequest], error) {
+	if r.Data.ClientID != "" {
+		if _, err := s.p.store.GetClient(ctx, r.Data.ClientID); errors.Is(err, storage.ErrNotFound) {
+			return nil, oidc.ErrInvalidRequest().WithDescription("Unknown client.")
+		}
+	}
+	return s.LegacyServer.VerifyAuthRequest(ctx, r)
+}
+
+// Authorize runs after the library validated client, redirect URI, scopes
+// and response type; an error returned here is redirected to the client.
+func (s *opServer) Authorize(ctx context.Context, r *op.ClientRequest[oidc.AuthRequest]) (*op.Redirect, error) {
+	req := r.Data
+	client := r.Client.(opClient)
+	switch {
+	case req.ResponseType != oidc.ResponseTypeCode:
+		// Implicit and hybrid flows leak tokens through the browser (RFC 9700 §2.1.2).
+		// Answered in the query: the library would use the fragment the
+		// refused response type implies.
+		return op.NewRedirect(login.ErrorRedirect(req.RedirectURI, req.State, s.p.cfg.Issuer, "unsupported_response_type", "Only response_type=code is supported.")), nil
+	case req.RequestParam != "":
+		return nil, oidc.ErrRequestNotSupported()
+	case r.Form.Get("request_uri") != "":
+		e := oidc.ErrInvalidRequest().WithDescription("The request_uri parameter is not supported.")
+		e.ErrorType = "request_uri_not_supported"
+		return nil, e
+	case req.ResponseMode != "" && req.ResponseMode != oidc.ResponseModeQuery && req.ResponseMode != oidc.ResponseModeFormPost:
+		return nil, oidc.ErrInvalidRequest().WithDescription("Only response_mode query and form_post are supported.")
+	case req.CodeChallenge != "" && req.CodeChallengeMethod != oidc.CodeChallengeMethodS256:
+		// plain (also the default when the method is omitted) is refused.
+		return nil, oidc.ErrInvalidRequest().WithDescription("code_challenge_method must be S256.")
+	case req.CodeChallenge == "" && client.public():
+		return nil, oidc.ErrInvalidRequest().WithDescription("PKCE with S256 is required for public clients.")
+	}
+	claims := r.Form.Get("claims")
+	if claims != "" {
+		var obj map[string]json.RawMessage
+		if json.Unmarshal([]byte(claims), &obj) != nil {
+			return nil, oidc.ErrInvalidRequest().WithDescription("The claims parameter is not a JSON object.")
+		}
+	}
+	hintSubject, err := op.ValidateAuthReqIDTokenHint(ctx, req.IDTokenHint, s.Provider().IDTokenHintVerifier(ctx))
+	if err != nil {
+		return nil, err
+	}
+	return s.p.startAuthRequest(ctx, client, req, claims, hintSubject, r.Header)
+}
+
+// VerifyClient authenticates the client at the token, introspection and
+// revocation endpoints (grants Twofold does not offer were refused before,
+// see refuseGrants). A failed authentication is 401 invalid_client
+// (RFC 6749 §5.2).
+func (s *opServer) VerifyClient(ctx context.Context, r *op.Request[op.ClientCredentials]) (op.Client, error) {
+	c, err := s.authenticateClient(ctx, r)
+	var oe *oidc.Error
+	if errors.As(err, &oe) && oe.ErrorType == oidc.InvalidClient {
+		return nil, op.NewStatusError(oe, http.StatusUnauthorized)
+	}
+	return c, err
+}
+
+// authenticateClient checks the client's credentials. A client assertion
+// (private_key_jwt, RFC 7523 §3) is checked first, for every grant, and its
+// jti may be used once.
+func (s *opServer) authenticateClient(ctx context.Context, r *op.Request[op.ClientCredentials]) (op.Client, error) {
+	if r.Data.ClientAssertion == "" {
+		return s.LegacyServer.VerifyClient(ctx, r)
+	}
+	if r.Data.ClientAssertionType != oidc.ClientAssertionTypeJWTAssertion {
+		return nil, oidc.ErrInvalidClient().WithDescription("Unsupported client_assertion_type.")
+	}
+	exchanger, ok := s.Provider().(op.JWTAuthorizationGrantExchanger)
+	if !ok {
+		return nil, oidc.ErrInvalidClient().WithDescription("private_key_jwt is not supported.")
+	}
+	c, err := op.AuthorizePrivateJWTKey(ctx, r.Data.ClientAssertion, exchanger)
+	if err != nil {
+		return nil, oidc.ErrInvalidClient().WithDescription("The client assertion is invalid.").WithParent(err)
+	}
+	if r.Data.ClientID != "" && r.Data.ClientID != c.GetID() {
+		return nil, oidc.ErrInvalidClient().WithDescription("client_id does not match the client assertion.")
+	}
+	if err := s.p.useAssertion(ctx, c.GetID(), r.Data.ClientAssertion); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// CodeExchange redeems an authorization code (RFC 6749 §4.1.3).
+func (s *opServer) CodeExchange(ctx context.Context, r *op.ClientRequest[oidc.AccessTokenRequest]) (*op.Response, error) {
+	resp, err := s.p.exchangeCode(ctx, r.Client.(opClient), r.Data)
+	if err != nil {
+		return nil, err
+	}
+	return op.NewResponse(resp), nil
+}
+
+// RefreshToken rotates a refresh token (RFC 9700 §4.14).
+func (s *opServer) RefreshToken(ctx context.Context, r *op.ClientRequest[oidc.RefreshTokenRequest]) (*op.Response, error) {
+	resp, err := s.p.refresh(ctx, r.Client.(opClient), r.Data)
+	if err != nil {
+		return nil, err
+	}
+	return op.NewResponse(resp), nil
+}
+
+// ClientCredentialsExchange issues an access token to a confidential client.
+func (s *opServer) ClientCredentialsExchange(ctx context.Context, r *op.ClientRequest[oidc.ClientCredentialsRequest]) (*op.Response, error) {
+	resp, err := s.p.clientCredentials(ctx, r.Client.(opClient), r.Data)
+	if err != nil {
+		return nil, err
+	}
+	return op.NewResponse(resp), nil
+}
+
+// JWTProfile: the JWT-bearer grant is not offered (no client is configured
+// for it), so it is refused rather than half-supported.
+func (s *opServer) JWTProfile(context.Context, *op.Request[oidc.JWTProfileGrantRequest]) (*op.Response, error) {
+	return nil, oidc.ErrUnsupportedGrantType().WithDescription("The JWT bearer grant is not supported.")
+}
+
+// TokenExchange is not offered.
+func (s *opServer) TokenExchange(context.Context, *op.ClientRequest[oidc.TokenExchangeRequest]) (*op.Response, error) {
+	return nil, oidc.ErrUnsupportedGrantType().WithDescription("Token exchange is not supported.")
+}
+
+// Introspect answers RFC 7662 for a confidential client. The library's own
+// version authenticates resource servers apart from VerifyClient (an
+// assertion's jti could be replayed there) and answers a failed
+// authentication with unauthorized_client; this one authenticates through
+// VerifyClient (401 invalid_client, RFC 7662 §2.3).
+func (s *opServer) Introspect(ctx context.Context, r *op.Request[op.IntrospectionRequest]) (*op.Response, error) {
+	cr := &op.Request[op.ClientCredentials]{Method: r.Method, URL: r.URL, Header: r.Header, Form: r.Form, Data: r.Data.ClientCredentials}
+	client, err := s.VerifyClient(ctx, cr)
+	if err != nil {
+		return nil, err
+	}
+	if client.AuthMethod() == oidc.AuthMethodNone {
+		e := oidc.ErrInvalidClient().WithDescription("Only confidential clients may introspect tokens.")
+		return nil, op.NewStatusError(e, http.StatusUnauthorized)
+	}
+	resp := new(oidc.IntrospectionResponse)
+	tokenID, subject, ok := s.tokenIDAndSubject(ctx, r.Data.Token)
+	if ok && s.Provider().Storage().SetIntrospectionFromToken(ctx, resp, tokenID, subject, client.GetID()) == nil {
+		resp.Active = true
+	} else {
+		resp = new(oidc.IntrospectionResponse) // inactive says nothing more (RFC 7662 §2.2)
+	}
+	return op.NewResponse(resp), nil
+}
+
+// tokenIDAndSubject reads one of our access tokens, opaque or JWT, as the
+// library does for userinfo.
+func (s *opServer) tokenIDAndSubject(ctx context.Context, token string) (id, subject string, ok bool) {
+	if plain, err := s.Provider().Crypto().Decrypt(token); err == nil {
+		id, subject, ok = strings.Cut(plain, ":")
+		return id, subject, ok && !strings.Contains(subject, ":")
+	}
+	claims, err := op.VerifyAccessToken[*oidc.AccessTokenClaims](ctx, token, s.Provider().AccessTokenVerifier(ctx))
+	if err != nil {
+		return "", "", false
+	}
+	return claims.JWTID, claims.Subject, true
+}
+
+// UserInfo answers like the library but with 401 for a bad token
+// (RFC 6750 §3.1), and checks revocation through SetUserinfoFromToken.
+func (s *opServer) UserInfo(ctx context.Context, r *op.Request[oidc.UserInfoRequest]) (*op.Response, error) {
+	resp, err := s.LegacyServer.UserInfo(ctx, r)
+	if err != nil {
+		var se op.StatusError
+		if errors.As(err, &se) {
+			e := oidc.ErrAccessDenied().WithDescription("The access token is invalid, expired or revoked.")
+			e.ErrorType = "invalid_token"
+			return nil, op.NewStatusError(e, http.StatusUnauthorized)
+		}
+		return nil, err
+	}
+	return resp, nil
+}
+
+// EndSession implements RP-initiated logout (OIDC RP-Initiated Logout 1.0).
+func (s *opServer) EndSession(ctx context.Context, r *op.Request[oidc.EndSessionRequest]) (*op.Redirect, error) {
+	return s.p.endSession(ctx, r.Data, r.Header)
+}
+
+// useAssertion records a client assertion's jti until it expires; a second
+// use is a replay.
+func (p *Provider) useAssertion(ctx context.Context, clientID, assertion string) error {
+	var claims struct {
+		JTI string    `json:"jti"`
+		Exp oidc.Time `json:"exp"`
+	}
+	if _, err := oidc.ParseToken(assertion, &claims); err != nil || claims.JTI == "" {
+		return oidc.ErrInvalidClient().WithDescription("The client assertion needs a jti.")
+	}
+	exp := claims.Exp.AsTime()
+	if exp.IsZero() || exp.After(p.now().Add(time.Hour)) {
+		exp = p.now().Add(time.Hour)
+	}
+	if err := p.store.UseClientAssertion(ctx, clientID, claims.JTI, exp); err != nil {
+		if errors.Is(err, storage.ErrConflict) {
+			return oidc.ErrInvalidClient().WithDescription("The client assertion was already used.")
+		}
+		return oidc.ErrServerError().WithParent(err)
+	}
+	return nil
+}

@@ -1,0 +1,332 @@
+package op
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/twofold-idp/twofold/idp"
+	"github.com/twofold-idp/twofold/idp/directory"
+	"github.com/twofold-idp/twofold/storage"
+)
+
+// grant is what a token response is issued for.
+type grant struct {
+	client        opClient
+	user          *storage.User // nil for client_credentials
+	sessionID     string
+	authRequestID string
+	scopes        []string
+	amr           []string
+	acr           string
+	authTime      time.Time
+	nonce         string
+}
+
+func (g grant) subject() string {
+	if g.user == nil {
+		return g.client.GetID()
+	}
+	return g.user.ID
+}
+
+func invalidGrant(description string) *oidc.Error {
+	return oidc.ErrInvalidGrant().WithDescription("%s", description)
+}
+
+// exchangeCode redeems an authorization code. The code is consumed by one
+// conditional statement before anything else is checked, so two parallel
+// redemptions cannot both succeed; a second redemption revokes what the
+// first one got (RFC 6749 §4.1.2).
+func (p *Provider) exchangeCode(ctx context.Context, client opClient, req *oidc.AccessTokenRequest) (*oidc.AccessTokenResponse, error) {
+	ar, err := p.store.ConsumeAuthCode(ctx, idp.HashSecret(req.Code))
+	if errors.Is(err, storage.ErrCodeReused) {
+		if ar != nil {
+			if err := p.store.RevokeAuthRequestTokens(ctx, ar.ID); err != nil {
+				p.log.ErrorContext(ctx, "revoke tokens of a replayed code", "err", err)
+			}
+			p.audit.Record(ctx, idp.Actor{ID: client.GetID()}, "code.replayed", ar.ClientID, map[string]any{"auth_request_id": ar.ID})
+		}
+		return nil, invalidGrant("The authorization code was already used.")
+	}
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, invalidGrant("The authorization code is invalid or expired.")
+	}
+	if err != nil {
+		return nil, oidc.ErrServerError().WithParent(err)
+	}
+	switch {
+	case ar.ClientID != client.GetID():
+		return nil, invalidGrant("The authorization code was issued to another client.")
+	case ar.CodeChallenge == "" && req.CodeVerifier != "":
+		// A verifier without a challenge is a PKCE downgrade (RFC 9700 §4.8.2).
+		return nil, invalidGrant("A code_verifier was sent for a code issued without a code_challenge.")
+	case ar.CodeChallenge != "" && !oidc.VerifyCodeChallenge(&oidc.CodeChallenge{Challenge: ar.CodeChallenge, Method: oidc.CodeChallengeMethodS256}, req.CodeVerifier):
+		return nil, invalidGrant("The code_verifier does not match the code_challenge.")
+	case req.RedirectURI != ar.RedirectURI:
+		return nil, invalidGrant("The redirect_uri does not match the authorization request.")
+	case !client.hasGrant(directory.GrantAuthorizationCode):
+		return nil, oidc.ErrUnauthorizedClient().WithDescription("The client may not use the authorization code grant.")
+	case ar.UserID == nil || ar.AuthTime == nil:
+		return nil, invalidGrant("The authorization code is invalid.")
+	}
+	user, err := p.store.GetUser(ctx, *ar.UserID)
+	if err != nil || user.Disabled {
+		return nil, invalidGrant("The user can no longer sign in.")
+	}
+	g := grant{
+		client: client, user: user, authRequestID: ar.ID, scopes: ar.Scopes,
+		amr: ar.AMR, acr: ar.ACR, authTime: *ar.AuthTime, nonce: ar.Nonce,
+	}
+	if ar.SessionID != nil {
+		g.sessionID = *ar.SessionID
+	}
+	var refresh *storage.RefreshToken
+	if slices.Contains(g.scopes, oidc.ScopeOfflineAccess) && client.hasGrant(directory.GrantRefreshToken) {
+		refresh = &storage.RefreshToken{FamilyID: idp.RandomToken(16)}
+	}
+	resp, err := p.issue(ctx, g, refresh)
+	if err != nil {
+		return nil, err
+	}
+	// A concurrent second redemption may have revoked this request's tokens
+	// before ours existed; it marked the request first, so check the mark
+	// and revoke what we just minted. This redemption still answers as the
+	// first of two sequential ones would: with tokens, which are revoked.
+	if retracted, err := p.store.AuthRequestRetracted(ctx, ar.ID); err != nil || retracted {
+		if err := p.store.RevokeAuthRequestTokens(ctx, ar.ID); err != nil {
+			p.log.ErrorContext(ctx, "revoke tokens of a replayed code", "err", err)
+		}
+	}
+	return resp, nil
+}
+
+// refresh rotates a refresh token: the old one is marked used and the new
+// one stored in one transaction; replaying a rotated token revokes the whole
+// family (RFC 9700 §4.14.2). A refresh never widens scope nor changes acr,
+// amr or auth_time (OIDC Core §12.2).
+func (p *Provider) refresh(ctx context.Context, client opClient, req *oidc.RefreshTokenRequest) (*oidc.AccessTokenResponse, error) {
+	oldHash := idp.HashSecret(req.RefreshToken)
+	old, err := p.store.GetRefreshTokenByHash(ctx, oldHash)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, invalidGrant("The refresh token is invalid.")
+	}
+	if err != nil {
+		return nil, oidc.ErrServerError().WithParent(err)
+	}
+	if old.ClientID != client.GetID() {
+		return nil, invalidGrant("The refresh token was issued to another client.")
+	}
+	if !client.hasGrant(directory.GrantRefreshToken) {
+		return nil, oidc.ErrUnauthorizedClient().WithDescription("The client may not use refresh tokens.")
+	}
+	scopes := []string(old.Scopes)
+	if len(req.Scopes) > 0 {
+		for _, s := range req.Scopes {
+			if !slices.Contains(old.Scopes, s) {
+				return nil, oidc.ErrInvalidScope().WithDescription("A refresh cannot add scopes.")
+			}
+		}
+		scopes = req.Scopes
+	}
+	user, err := p.store.GetUser(ctx, old.UserID)
+	if err != nil || user.Disabled {
+		if err := p.store.RevokeRefreshFamily(ctx, old.FamilyID); err != nil {
+			p.log.ErrorContext(ctx, "revoke refresh family", "err", err)
+		}
+		return nil, invalidGrant("The user can no longer sign in.")
+	}
+	next := &storage.RefreshToken{FamilyID: old.FamilyID, Scopes: old.Scopes}
+	g := grant{
+		client: client, user: user, sessionID: old.SessionID, authRequestID: old.AuthRequestID,
+		scopes: scopes, amr: old.AMR, acr: old.ACR, authTime: old.AuthTime,
+	}
+	return p.issueWith(ctx, g, next, func(ctx context.Context, n *storage.RefreshToken) error {
+		_, err := p.store.RotateRefreshToken(ctx, oldHash, n)
+		if errors.Is(err, storage.ErrTokenReused) {
+			p.audit.Record(ctx, idp.Actor{ID: client.GetID()}, "refresh.replayed", old.UserID, map[string]any{"family_id": old.FamilyID})
+			return invalidGrant("The refresh token was already used; every token of its family is revoked.")
+		}
+		if errors.Is(err, storage.ErrNotFound) {
+			return invalidGrant("The refresh token is invalid or expired.")
+		}
+		return err
+	})
+}
+
+// clientCredentials issues an access token for the client itself.
+func (p *Provider) clientCredentials(ctx context.Context, client opClient, req *oidc.ClientCredentialsRequest) (*oidc.AccessTokenResponse, error) {
+	if !client.hasGrant(directory.GrantClientCredentials) {
+		return nil, oidc.ErrUnauthorizedClient().WithDescription("The client may not use the client_credentials grant.")
+	}
+	scopes := slices.DeleteFunc(slices.Clone([]string(req.Scope)), func(s string) bool {
+		return s == oidc.ScopeOpenID || s == oidc.ScopeOfflineAccess // user scopes mean nothing here
+	})
+	return p.issue(ctx, grant{client: client, scopes: scopes}, nil)
+}
+
+// issue mints the access token, the refresh token (when refresh is not
+// nil) and the ID token (when openid was granted to a user).
+func (p *Provider) issue(ctx context.Context, g grant, refresh *storage.RefreshToken) (*oidc.AccessTokenResponse, error) {
+	return p.issueWith(ctx, g, refresh, p.store.CreateRefreshToken)
+}
+
+func (p *Provider) issueWith(ctx context.Context, g grant, refresh *storage.RefreshToken, saveRefresh func(context.Context, *storage.RefreshToken) error) (*oidc.AccessTokenResponse, error) {
+	now := p.now()
+	resp := &oidc.AccessTokenResponse{TokenType: oidc.BearerToken, Scope: g.scopes}
+	// The access token row exists (with its refresh family) before the
+	// refresh token is saved or rotated: a replay that revokes the family
+	// after that point catches this access token too.
+	at, atID, err := p.mintAccessToken(ctx, g, refresh)
+	if err != nil {
+		return nil, oidc.ErrServerError().WithParent(err)
+	}
+	resp.AccessToken, resp.ExpiresIn = at, uint64(p.cfg.AccessTokenLifetime.Seconds())
+	if refresh != nil {
+		value := idp.RandomToken(32)
+		refresh.ID, refresh.TokenHash = idp.RandomToken(16), idp.HashSecret(value)
+		refresh.ClientID, refresh.SessionID, refresh.AuthRequestID = g.client.GetID(), g.sessionID, g.authRequestID
+		refresh.UserID, refresh.AMR, refresh.ACR, refresh.AuthTime = g.user.ID, g.amr, g.acr, g.authTime
+		if len(refresh.Scopes) == 0 {
+			refresh.Scopes = g.scopes
+		}
+		refresh.CreatedAt, refresh.ExpiresAt = now, now.Add(p.cfg.RefreshTokenLifetime)
+		if err := saveRefresh(ctx, refresh); err != nil {
+			if rerr := p.store.RevokeAccessToken(ctx, atID); rerr != nil {
+				p.log.ErrorContext(ctx, "revoke unissued access token", "err", rerr)
+			}
+			var oe *oidc.Error
+			if errors.As(err, &oe) {
+				return nil, oe
+			}
+			return nil, oidc.ErrServerError().WithParent(err)
+		}
+		resp.RefreshToken = value
+	}
+	if g.user != nil && slices.Contains(g.scopes, oidc.ScopeOpenID) {
+		if resp.IDToken, err = p.mintIDToken(ctx, g, at); err != nil {
+			return nil, oidc.ErrServerError().WithParent(err)
+		}
+	}
+	return resp, nil
+}
+
+// accessTokenClaims are RFC 9068 claims plus what resource servers need to
+// apply step-up (RFC 9470): acr, amr, auth_time.
+type accessTokenClaims struct {
+	Issuer   string   `json:"iss"`
+	Subject  string   `json:"sub"`
+	Audience []string `json:"aud"`
+	Expiry   int64    `json:"exp"`
+	IssuedAt int64    `json:"iat"`
+	JWTID    string   `json:"jti"`
+	ClientID string   `json:"client_id"`
+	Scope    string   `json:"scope,omitempty"`
+	AuthTime int64    `json:"auth_time,omitempty"`
+	ACR      string   `json:"acr,omitempty"`
+	AMR      []string `json:"amr,omitempty"`
+	SID      string   `json:"sid,omitempty"`
+}
+
+// mintAccessToken stores the token's row (so it can be revoked and
+// introspected) and returns a JWT (typ at+jwt, RFC 9068) or, for clients
+// that want one, an opaque token.
+func (p *Provider) mintAccessToken(ctx context.Context, g grant, refresh *storage.RefreshToken) (token, id string, err error) {
+	now := p.now()
+	row := &storage.AccessToken{
+		ID: idp.RandomToken(16), ClientID: g.client.GetID(), SessionID: g.sessionID, AuthRequestID: g.authRequestID,
+		Scopes: g.scopes, Audience: []string{g.client.GetID()}, AMR: g.amr, ACR: g.acr,
+		CreatedAt: now, ExpiresAt: now.Add(p.cfg.AccessTokenLifetime),
+	}
+	if g.user != nil {
+		row.UserID = g.user.ID
+		at := g.authTime
+		row.AuthTime = &at
+	}
+	if refresh != nil {
+		row.RefreshFamilyID = refresh.FamilyID
+	}
+	if err := p.store.CreateAccessToken(ctx, row); err != nil {
+		return "", "", err
+	}
+	if g.client.AccessTokenType() != op.AccessTokenTypeJWT {
+		token, err = p.op.Crypto().Encrypt(row.ID + ":" + g.subject())
+		return token, row.ID, err
+	}
+	claims := accessTokenClaims{
+		Issuer: p.cfg.Issuer, Subject: g.subject(), Audience: row.Audience,
+		Expiry: row.ExpiresAt.Unix(), IssuedAt: now.Unix(), JWTID: row.ID, ClientID: g.client.GetID(),
+		Scope: strings.Join(g.scopes, " "), ACR: g.acr, AMR: g.amr, SID: g.sessionID,
+	}
+	if g.user != nil {
+		claims.AuthTime = g.authTime.Unix()
+	}
+	token, err = p.sign(ctx, p.cfg.AccessTokenAlg, "at+jwt", claims)
+	return token, row.ID, err
+}
+
+// mintIDToken signs the ID token with the client's registered algorithm
+// (RS256 unless it asked for ES256 or EdDSA).
+func (p *Provider) mintIDToken(ctx context.Context, g grant, accessToken string) (string, error) {
+	now := p.now()
+	alg := g.client.row.IDTokenAlg
+	if alg == "" {
+		alg = "RS256"
+	}
+	claims := oidc.IDTokenClaims{
+		TokenClaims: oidc.TokenClaims{
+			Issuer: p.cfg.Issuer, Subject: g.user.ID, Audience: []string{g.client.GetID()},
+			Expiration: oidc.FromTime(now.Add(p.cfg.IDTokenLifetime)), IssuedAt: oidc.FromTime(now),
+			AuthTime: oidc.FromTime(g.authTime), Nonce: g.nonce,
+			AuthenticationContextClassReference: g.acr, AuthenticationMethodsReferences: g.amr,
+			AuthorizedParty: g.client.GetID(),
+		},
+		SessionID: g.sessionID,
+	}
+	if accessToken != "" {
+		h, err := oidc.ClaimHash(accessToken, jose.SignatureAlgorithm(alg))
+		if err != nil {
+			return "", err
+		}
+		claims.AccessTokenHash = h
+	}
+	if slices.Contains(g.scopes, oidc.ScopeProfile) {
+		claims.PreferredUsername = g.user.Username
+	}
+	if slices.Contains(g.scopes, oidc.ScopeEmail) && g.user.Email != "" {
+		claims.Email = g.user.Email
+		claims.EmailVerified = false // Twofold does not verify addresses (yet)
+	}
+	return p.sign(ctx, alg, "JWT", &claims)
+}
+
+// sign serialises claims as a compact JWS with the current key for alg.
+func (p *Provider) sign(ctx context.Context, alg, typ string, claims any) (string, error) {
+	key, err := p.keys.SigningKey(ctx, alg)
+	if err != nil {
+		return "", err
+	}
+	signer, err := jose.NewSigner(
+		jose.SigningKey{Algorithm: key.SignatureAlgorithm(), Key: &jose.JSONWebKey{Key: key.Key(), KeyID: key.ID()}},
+		(&jose.SignerOptions{}).WithType(jose.ContentType(typ)),
+	)
+	if err != nil {
+		return "", err
+	}
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		return "", err
+	}
+	jws, err := signer.Sign(payload)
+	if err != nil {
+		return "", err
+	}
+	return jws.CompactSerialize()
+}
