@@ -10,6 +10,8 @@ import (
 	"sync"
 
 	"golang.org/x/crypto/argon2"
+
+	"github.com/twofold-idp/twofold/mfa/phc"
 )
 
 // MaxLength is the longest password, in bytes, we hash. Longer passwords are
@@ -131,4 +133,49 @@ func (h *Hasher) derive(ctx context.Context, password string, salt []byte, p Par
 	}
 	defer func() { <-h.slots }()
 	return argon2.IDKey([]byte(password), salt, p.Iterations, p.Memory, p.Parallelism, p.KeyLength), nil
+}
+
+// maxEncodedLength is well above the longest hash within our bounds (about
+// 220 bytes) and keeps parsing of stored garbage cheap.
+const maxEncodedLength = 512
+
+// phcHash is a stored hash: its parameters and its raw salt and key.
+type phcHash struct {
+	params Params
+	salt   []byte
+	key    []byte
+}
+
+// encodePHC writes p, salt and key in the PHC string format (mfa/phc).
+func encodePHC(p Params, salt, key []byte) string {
+	return phc.Encode(phc.Argon2id{
+		Memory: p.Memory, Iterations: p.Iterations, Parallelism: p.Parallelism,
+		Salt: salt, Key: key,
+	})
+}
+
+// parsePHC accepts exactly what encodePHC produces (mfa/phc's strict
+// syntax), within Params.Validate's bounds. Anything else is
+// ErrMalformedHash, whose messages never quote the input: a stored hash is
+// itself sensitive and must stay out of logs.
+func parsePHC(s string) (phcHash, error) {
+	a, err := phc.Parse(s, maxEncodedLength)
+	if err != nil {
+		return phcHash{}, fmt.Errorf("%w: %w", ErrMalformedHash, err)
+	}
+	h := phcHash{
+		params: Params{
+			Memory:      a.Memory,
+			Iterations:  a.Iterations,
+			Parallelism: a.Parallelism,
+			SaltLength:  uint32(len(a.Salt)),
+			KeyLength:   uint32(len(a.Key)),
+		},
+		salt: a.Salt,
+		key:  a.Key,
+	}
+	if err := h.params.Validate(); err != nil {
+		return phcHash{}, fmt.Errorf("%w: %w", ErrMalformedHash, err)
+	}
+	return h, nil
 }

@@ -323,3 +323,56 @@ func TestValidate(t *testing.T) {
 		})
 	}
 }
+
+// The syntax of a stored hash is mfa/phc's and tested there; the bounds are
+// ours, and every refusal is ErrMalformedHash without the hash in it.
+func TestVerifyRefusesMalformedOrOutOfBoundsHashes(t *testing.T) {
+	const (
+		salt = "c29tZXNhbHQ"                                 // "somesalt"
+		key  = "nf65EOgLrQMR/uIPnA4rEsF5h7TKyQwu9U1bMCHGi/4" // 32 bytes
+	)
+	good := "$argon2id$v=19$m=256,t=2,p=1$" + salt + "$" + key
+	if _, err := parsePHC(good); err != nil {
+		t.Fatalf("control case does not parse: %v", err)
+	}
+	cases := []struct{ name, encoded string }{
+		// Refused by mfa/phc.
+		{"empty", ""},
+		{"not PHC at all", "not-a-hash"},
+		{"bcrypt", "$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW"},
+		{"argon2i", "$argon2i$v=19$m=256,t=2,p=1$" + salt + "$" + key},
+		{"parameter with a leading zero", "$argon2id$v=19$m=0256,t=2,p=1$" + salt + "$" + key},
+		{"parallelism above 255", "$argon2id$v=19$m=4096,t=2,p=256$" + salt + "$" + key},
+		{"non-zero trailing bits", "$argon2id$v=19$m=256,t=2,p=1$" + salt + "$" + key[:42] + "5"},
+		{"over the length limit", good + strings.Repeat("A", maxEncodedLength)},
+		// Refused by Params.Validate.
+		{"memory above 4 GiB", "$argon2id$v=19$m=4194305,t=2,p=1$" + salt + "$" + key},
+		{"maximum 32-bit memory", "$argon2id$v=19$m=4294967295,t=2,p=1$" + salt + "$" + key},
+		{"memory below 8 KiB per lane", "$argon2id$v=19$m=8,t=2,p=2$" + salt + "$" + key},
+		{"zero iterations", "$argon2id$v=19$m=256,t=0,p=1$" + salt + "$" + key},
+		{"absurd iterations", "$argon2id$v=19$m=256,t=4294967295,p=1$" + salt + "$" + key},
+		{"zero parallelism", "$argon2id$v=19$m=256,t=2,p=0$" + salt + "$" + key},
+		{"empty salt", "$argon2id$v=19$m=256,t=2,p=1$$" + key},
+		{"salt shorter than 8 bytes", "$argon2id$v=19$m=256,t=2,p=1$c29tZQ$" + key},
+		{"salt longer than 64 bytes", "$argon2id$v=19$m=256,t=2,p=1$" + strings.Repeat("A", 88) + "$" + key},
+		{"empty hash", "$argon2id$v=19$m=256,t=2,p=1$" + salt + "$"},
+		{"hash shorter than 16 bytes", "$argon2id$v=19$m=256,t=2,p=1$" + salt + "$nf65EOgLrQMR"},
+		{"hash longer than 64 bytes", "$argon2id$v=19$m=256,t=2,p=1$" + salt + "$" + strings.Repeat(key, 3)},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name+" is ErrMalformedHash", func(t *testing.T) {
+			_, err := parsePHC(tc.encoded)
+			if !errors.Is(err, ErrMalformedHash) {
+				t.Fatalf("parsePHC(%q) = %v, want ErrMalformedHash", tc.encoded, err)
+			}
+			if strings.Contains(err.Error(), key[:12]) || strings.Contains(err.Error(), salt) {
+				t.Fatalf("error %q quotes the stored hash", err)
+			}
+			// Verify must refuse the same input without hashing or panicking.
+			h := New(testParams, 1)
+			if ok, needsRehash, err := h.Verify(t.Context(), tc.encoded, "password"); ok || needsRehash || !errors.Is(err, ErrMalformedHash) {
+				t.Fatalf("Verify = %v, %v, %v; want ErrMalformedHash", ok, needsRehash, err)
+			}
+		})
+	}
+}

@@ -10,6 +10,8 @@ import (
 	"runtime"
 
 	"golang.org/x/crypto/argon2"
+
+	"github.com/twofold-idp/twofold/mfa/phc"
 )
 
 // Params are argon2id cost parameters (RFC 9106 §3.1).
@@ -145,7 +147,10 @@ func (h *Hasher) Hash(canonical string) (string, error) {
 		return "", fmt.Errorf("backupcodes: salt: %w", err)
 	}
 	key := h.derive(canonical, salt, h.params, keyBytes)
-	return encodePHC(h.params, salt, key), nil
+	return phc.Encode(phc.Argon2id{
+		Memory: h.params.Memory, Iterations: h.params.Iterations, Parallelism: h.params.Parallelism,
+		Salt: salt, Key: key,
+	}), nil
 }
 
 // Verify reports whether canonical is the code encoded was made from,
@@ -157,12 +162,35 @@ func (h *Hasher) Verify(canonical, encoded string) bool {
 	if !isCanonical(canonical) {
 		return false
 	}
-	ph, err := parsePHC(encoded)
+	p, stored, err := parseHash(encoded)
 	if err != nil {
 		return false
 	}
-	key := h.derive(canonical, ph.salt, ph.params, uint32(len(ph.key)))
-	return subtle.ConstantTimeCompare(key, ph.key) == 1
+	key := h.derive(canonical, stored.Salt, p, uint32(len(stored.Key)))
+	return subtle.ConstantTimeCompare(key, stored.Key) == 1
+}
+
+// maxEncodedLength is well above the longest hash within bounds.
+const maxEncodedLength = 256
+
+// parseHash accepts exactly what Hash writes (mfa/phc's strict syntax), with
+// costs, salt and hash lengths within bounds. Errors never quote the input.
+func parseHash(encoded string) (Params, phc.Argon2id, error) {
+	a, err := phc.Parse(encoded, maxEncodedLength)
+	if err != nil {
+		return Params{}, phc.Argon2id{}, err
+	}
+	p := Params{Memory: a.Memory, Iterations: a.Iterations, Parallelism: a.Parallelism}
+	if err := p.validate(); err != nil {
+		return Params{}, phc.Argon2id{}, err
+	}
+	if n := len(a.Salt); n < minSaltBytes || n > maxSaltBytes {
+		return Params{}, phc.Argon2id{}, fmt.Errorf("salt: %d bytes outside [%d, %d]", n, minSaltBytes, maxSaltBytes)
+	}
+	if n := len(a.Key); n < minKeyBytes || n > maxKeyBytes {
+		return Params{}, phc.Argon2id{}, fmt.Errorf("hash: %d bytes outside [%d, %d]", n, minKeyBytes, maxKeyBytes)
+	}
+	return p, a, nil
 }
 
 func (h *Hasher) derive(canonical string, salt []byte, p Params, n uint32) []byte {

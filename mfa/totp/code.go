@@ -1,13 +1,13 @@
 package totp
 
 import (
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha1"
-	"encoding/binary"
+	"errors"
 	"fmt"
-	"hash"
 	"time"
+
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/hotp"
 )
 
 // Parameters every authenticator app supports by default (RFC 6238 §1.2 and
@@ -25,6 +25,9 @@ const (
 // periodSeconds is Period as the integer X of RFC 6238 §4.1.
 const periodSeconds = int64(Period / time.Second)
 
+// hotpOpts are the parameters above as pquerna/otp spells them.
+var hotpOpts = hotp.ValidateOpts{Digits: otp.Digits(Digits), Algorithm: otp.AlgorithmSHA1}
+
 // GenerateSecret returns SecretBytes bytes from the CSPRNG (RFC 4226 §7.5,
 // RFC 6238 §5.1: keys are randomly generated).
 func GenerateSecret() ([]byte, error) {
@@ -37,6 +40,11 @@ func GenerateSecret() ([]byte, error) {
 
 // Step returns the time step of t: T = floor((unix(t) - T0) / X) with T0 = 0
 // and X = Period (RFC 6238 §4.2). Times before 1970 give negative steps.
+//
+// pquerna/otp's totp package computes T as uint64(math.Floor(float64(unix) /
+// X)), which converts a negative float to uint64 before 1970 (an
+// implementation-defined value in Go); we compute T ourselves and hand
+// pquerna/otp the counter.
 func Step(t time.Time) int64 {
 	// t.Unix() already rounds towards minus infinity; Go's / truncates
 	// towards zero, so floor by hand for the (theoretical) negative case.
@@ -52,39 +60,21 @@ func Step(t time.Time) int64 {
 // TOTP = HOTP(K, T)). step must not be negative. Production code verifies
 // with Verify; Code exists for tests and tooling.
 func Code(secret []byte, step int64) string {
-	g := newGenerator(secret)
-	var out [Digits]byte
-	g.code(uint64(step), out[:])
-	return string(out[:])
-}
-
-// generator computes HOTP values for one secret without allocating per call.
-type generator struct {
-	mac hash.Hash
-	buf [8]byte
-	sum [sha1.Size]byte
-}
-
-func newGenerator(secret []byte) *generator {
-	return &generator{mac: hmac.New(sha1.New, secret)}
-}
-
-// code writes the len(out)-digit HOTP value of counter into out (RFC 4226
-// §5.3). A shorter code is the longer one mod 10^Digit, so the 8-digit
-// vectors of RFC 6238 Appendix B check this too.
-func (g *generator) code(counter uint64, out []byte) {
-	binary.BigEndian.PutUint64(g.buf[:], counter) // §5.2: C is 8 bytes, big-endian
-	g.mac.Reset()
-	g.mac.Write(g.buf[:])
-	hs := g.mac.Sum(g.sum[:0])
-	// §5.3 step 2, dynamic truncation: the low 4 bits of the last byte pick
-	// an offset; 31 bits from there (the top bit masked off, §5.3 explains
-	// why) form the binary code.
-	off := hs[len(hs)-1] & 0x0f
-	v := binary.BigEndian.Uint32(hs[off:off+4]) & 0x7fffffff
-	// §5.3 step 3: Snum mod 10^Digit, zero-padded.
-	for i := len(out) - 1; i >= 0; i-- {
-		out[i] = byte('0' + v%10)
-		v /= 10
+	c, err := hotpCode(b32.EncodeToString(secret), step)
+	if err != nil {
+		panic(err) // unreachable: the secret is our own base32
 	}
+	return c
+}
+
+// hotpCode returns HOTP(K, step) (RFC 4226 §5.3) computed by pquerna/otp, which
+// takes the secret base32-encoded, as the Key Uri Format carries it.
+func hotpCode(b32Secret string, step int64) (string, error) {
+	c, err := hotp.GenerateCodeCustom(b32Secret, uint64(step), hotpOpts)
+	if err != nil {
+		// pquerna/otp fails only on a secret that is not base32, which
+		// ours always is.
+		return "", errors.New("totp: secret is not base32")
+	}
+	return c, nil
 }

@@ -3,16 +3,25 @@ package totp
 import (
 	"testing"
 	"time"
+
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/hotp"
 )
 
 // rfcSecret is the SHA-1 seed of RFC 4226 Appendix D and RFC 6238 Appendix B.
 var rfcSecret = []byte("12345678901234567890")
 
-// hotpDigits computes a HOTP value of any length, for the 8-digit vectors.
-func hotpDigits(secret []byte, counter uint64, digits int) string {
-	out := make([]byte, digits)
-	newGenerator(secret).code(counter, out)
-	return string(out)
+// hotpDigits computes a HOTP value of 6 or 8 digits the way Code does, for
+// the 8-digit vectors.
+func hotpDigits(t *testing.T, secret []byte, counter uint64, digits otp.Digits) string {
+	t.Helper()
+	opts := hotpOpts
+	opts.Digits = digits
+	c, err := hotp.GenerateCodeCustom(b32.EncodeToString(secret), counter, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 func TestRFC6238AppendixBSHA1Vectors(t *testing.T) {
@@ -35,7 +44,7 @@ func TestRFC6238AppendixBSHA1Vectors(t *testing.T) {
 			if got := Step(now); got != v.step {
 				t.Fatalf("Step = %#x, want %#x", got, v.step)
 			}
-			if got := hotpDigits(rfcSecret, uint64(v.step), 8); got != v.totp {
+			if got := hotpDigits(t, rfcSecret, uint64(v.step), otp.DigitsEight); got != v.totp {
 				t.Errorf("8-digit TOTP = %s, want %s", got, v.totp)
 			}
 			// A 6-digit code is the 8-digit one mod 10^6 (RFC 4226 §5.3).

@@ -88,6 +88,12 @@ const minSecretBytes = 16
 // issuer (from the issuer parameter or the label prefix; when both are
 // present they must be equal). Parameters may not repeat; unknown ones are
 // ignored, as apps do. Errors say what is wrong and never quote the secret.
+//
+// pquerna/otp's NewKeyFromURL does not fit here: its error quotes the whole
+// URI, secret included; it trims surrounding white space; its Key hides the
+// parsed URL and its accessors drop malformed query pairs, read an unknown
+// algorithm as SHA1 and digits "06" as 6, so each check above would still
+// need a parse of its own.
 func ParseURI(s string) (Key, error) {
 	if len(s) > maxURILength {
 		return Key{}, fmt.Errorf("totp: otpauth URI longer than %d bytes", maxURILength)

@@ -75,9 +75,12 @@ func NormalizeCode(s string) (string, error) {
 // returns -1 and ErrMalformedCode, ErrInvalidCode or ErrReplayedCode; an
 // empty secret is reported as ErrInvalidCode wrapped with the cause.
 //
-// Every candidate code is computed and compared with crypto/subtle, and the
-// result is chosen without branching on a comparison, so the running time
-// does not depend on which step (if any) matched.
+// Every candidate code is computed (by pquerna/otp) and compared here with
+// crypto/subtle, and the result is chosen without branching on a comparison,
+// so the running time does not depend on which step (if any) matched.
+// pquerna/otp's totp.ValidateCustom does not fit: it reports no step (so no
+// replay check), returns at the first match, and tries the steps in the
+// order current, next, previous.
 func Verify(secret []byte, code string, now time.Time, lastStep int64) (step int64, err error) {
 	code, err = NormalizeCode(code)
 	if err != nil {
@@ -89,18 +92,20 @@ func Verify(secret []byte, code string, now time.Time, lastStep int64) (step int
 		return -1, fmt.Errorf("%w: empty secret", ErrInvalidCode)
 	}
 
-	g := newGenerator(secret)
+	b32Secret := b32.EncodeToString(secret)
 	cur := Step(now)
 	matched := int64(-1)
-	var candidate [Digits]byte
 	for s := cur - skew; s <= cur+skew; s++ {
 		if s < 0 {
 			// No authenticator has a step before 1970. Skipping depends
 			// only on the clock, not on the code, so it leaks nothing.
 			continue
 		}
-		g.code(uint64(s), candidate[:])
-		eq := subtle.ConstantTimeCompare(candidate[:], []byte(code))
+		candidate, cerr := hotpCode(b32Secret, s)
+		if cerr != nil {
+			return -1, fmt.Errorf("%w: %w", ErrInvalidCode, cerr)
+		}
+		eq := subtle.ConstantTimeCompare([]byte(candidate), []byte(code))
 		// Ascending loop: the highest matching step wins. A code that
 		// matches two steps (a 10^-6 coincidence) is judged by the newer
 		// one, and storing the newer one refuses more, never less.
