@@ -3,6 +3,7 @@ package ui
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"html"
 	"net/http"
 	"net/url"
@@ -12,21 +13,22 @@ import (
 	"time"
 
 	"github.com/twofold-idp/twofold/idp"
+	"github.com/twofold-idp/twofold/idp/account"
 )
 
-// The provider is what production wires in.
-var _ AccountService = (*idp.Provider)(nil)
+// The account service is what production wires in.
+var _ AccountService = (*account.Service)(nil)
 
 // newAccountHarness serves the account pages from a fake AccountService, on the fake's clock, beside the fake
 // sign-in flow (whose pages give a browser without a session its CSRF token).
 func newAccountHarness(t *testing.T) *harness {
 	t.Helper()
-	account := newFakeAccount()
+	acc := newFakeAccount()
 	h := newHarness(t, harnessConfig{opts: func(o *Options) {
-		o.Account = account
+		o.Account = acc
 		o.Now = func() time.Time { return fakeAccountNow }
 	}})
-	h.account = account
+	h.account = acc
 	return h
 }
 
@@ -172,7 +174,7 @@ func TestTheAccountPage(t *testing.T) {
 	t.Run("says so when no device is remembered", func(t *testing.T) {
 		h := newAccountHarness(t)
 		h.signIn()
-		h.account.edit(func(v *idp.AccountView) { v.Devices = nil })
+		h.account.edit(func(v *account.View) { v.Devices = nil })
 		r, _ := accountPageOf(t, h)
 		wantContains(t, r.body, `<h2 id="devices-title">Remembered devices</h2>`, `<p class="empty">No device is remembered.</p>`)
 		wantNotContains(t, r.body, "/account/devices/forget")
@@ -181,8 +183,8 @@ func TestTheAccountPage(t *testing.T) {
 		wantNotContains(t, r.body, `role="alert"`, `id="account-notice"`, `id="reauth-note"`)
 	})
 	t.Run("says security changes will ask to confirm it's you when the proof is not fresh", func(t *testing.T) {
-		h.account.edit(func(v *idp.AccountView) { v.Fresh = false })
-		defer h.account.edit(func(v *idp.AccountView) { v.Fresh = true })
+		h.account.edit(func(v *account.View) { v.Fresh = false })
+		defer h.account.edit(func(v *account.View) { v.Fresh = true })
 		wantContains(t, h.get("/account").body,
 			`<p class="note" id="reauth-note">To change security settings you’ll be asked to confirm it’s you.</p>`)
 	})
@@ -212,10 +214,10 @@ func TestTheAccountPageBackupCodeWarning(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newAccountHarness(t)
 			h.signIn()
-			h.account.edit(func(v *idp.AccountView) {
+			h.account.edit(func(v *account.View) {
 				v.BackupCodesLeft = tt.left
 				if tt.noFactor {
-					v.TOTP, v.WebAuthn = nil, nil
+					dropFactors(v, "")
 				}
 			})
 			r, _ := accountPageOf(t, h)
@@ -229,7 +231,7 @@ func TestTheLastFactorCannotBeRemovedWhenAPolicyRequiresMFA(t *testing.T) {
 	t.Run("its remove button is disabled with the reason", func(t *testing.T) {
 		h := newAccountHarness(t)
 		h.signIn()
-		h.account.edit(func(v *idp.AccountView) { v.WebAuthn = nil })
+		h.account.edit(func(v *account.View) { dropFactors(v, idp.MethodWebAuthn) })
 		r, _ := accountPageOf(t, h)
 		wantContains(t, r.body,
 			`<button type="submit" class="button button-danger button-small" disabled aria-describedby="last-factor-note">Remove`,
@@ -238,14 +240,14 @@ func TestTheLastFactorCannotBeRemovedWhenAPolicyRequiresMFA(t *testing.T) {
 	t.Run("its remove button is enabled when no policy requires MFA", func(t *testing.T) {
 		h := newAccountHarness(t)
 		h.signIn()
-		h.account.edit(func(v *idp.AccountView) { v.WebAuthn, v.MFARequired = nil, false })
+		h.account.edit(func(v *account.View) { dropFactors(v, idp.MethodWebAuthn); v.MFARequired = false })
 		r, _ := accountPageOf(t, h)
 		wantNotContains(t, r.body, " disabled", "last-factor-note")
 	})
 	t.Run("posting the remove form anyway is 400 with the explanation", func(t *testing.T) {
 		h := newAccountHarness(t)
 		h.signIn()
-		h.account.edit(func(v *idp.AccountView) { v.WebAuthn = nil })
+		h.account.edit(func(v *account.View) { dropFactors(v, idp.MethodWebAuthn) })
 		r := postAccount(t, h, "/account/factors/remove", url.Values{"kind": {"totp"}, "id": {"totp-1"}})
 		wantStatus(t, r, http.StatusBadRequest)
 		wantMFAPage(t, r)
@@ -288,7 +290,7 @@ func TestSensitiveAccountChangesWithoutAFreshProofGoToConfirmItIsYou(t *testing.
 		t.Run(tt.name, func(t *testing.T) {
 			h := newAccountHarness(t)
 			h.signIn()
-			h.account.edit(func(v *idp.AccountView) { v.Fresh = false })
+			h.account.edit(func(v *account.View) { v.Fresh = false })
 			r := postAccount(t, h, tt.path, tt.form)
 			wantRedirect(t, r, fakeAccountReauthURL)
 			if calls := h.account.callsOf("AccountSignInURL"); len(calls) != 1 || !calls[0].reauth {
@@ -519,7 +521,7 @@ func TestNewBackupCodesFromTheAccountPage(t *testing.T) {
 	t.Run("without a factor is 400 saying what to do first", func(t *testing.T) {
 		h := newAccountHarness(t)
 		h.signIn()
-		h.account.edit(func(v *idp.AccountView) { v.TOTP, v.WebAuthn = nil, nil })
+		h.account.edit(func(v *account.View) { dropFactors(v, "") })
 		r := postAccount(t, h, "/account/backup-codes", url.Values{})
 		wantStatus(t, r, http.StatusBadRequest)
 		wantContains(t, r.body, `role="alert" aria-live="assertive" id="backup-error">Add an authenticator app or a passkey first.</div>`)
@@ -545,22 +547,37 @@ func TestRemovingAFactor(t *testing.T) {
 		wantStatus(t, r, http.StatusNotFound)
 		wantContains(t, r.body, `id="factors-error">`+msgFactorGone)
 	})
-	t.Run("of an unknown kind is 404 and never reaches the service", func(t *testing.T) {
+	t.Run("of a kind the service does not know is 404 and removes nothing", func(t *testing.T) {
 		h := newAccountHarness(t)
 		h.signIn()
 		r := postAccount(t, h, "/account/factors/remove", url.Values{"kind": {"password"}, "id": {"totp-1"}})
 		wantStatus(t, r, http.StatusNotFound)
-		if n := len(h.account.callsOf("AccountRemoveFactor")); n != 0 {
-			t.Errorf("AccountRemoveFactor called %d times", n)
+		wantContains(t, r.body, `id="factors-error">`+msgFactorGone)
+		if calls := h.account.callsOf("AccountRemoveFactor"); len(calls) != 1 || calls[0].kind != "password" || calls[0].id != "totp-1" {
+			t.Errorf("AccountRemoveFactor calls = %+v, want the kind passed on as it came", calls)
 		}
+		page, _ := accountPageOf(t, h)
+		wantContains(t, page.body, `<span class="item-name">Pixel 8</span>`)
 	})
+	for _, kind := range []string{"", strings.Repeat("k", 33)} {
+		t.Run(fmt.Sprintf("of a kind of %d bytes is 404 and never reaches the service", len(kind)), func(t *testing.T) {
+			h := newAccountHarness(t)
+			h.signIn()
+			r := postAccount(t, h, "/account/factors/remove", url.Values{"kind": {kind}, "id": {"totp-1"}})
+			wantStatus(t, r, http.StatusNotFound)
+			wantContains(t, r.body, `id="factors-error">`+msgFactorGone)
+			if n := len(h.account.callsOf("AccountRemoveFactor")); n != 0 {
+				t.Errorf("AccountRemoveFactor called %d times", n)
+			}
+		})
+	}
 }
 
 func TestRenamingAFactor(t *testing.T) {
 	t.Run("renames it without a fresh proof", func(t *testing.T) {
 		h := newAccountHarness(t)
 		h.signIn()
-		h.account.edit(func(v *idp.AccountView) { v.Fresh = false })
+		h.account.edit(func(v *account.View) { v.Fresh = false })
 		r := postAccount(t, h, "/account/factors/rename", url.Values{"kind": {"totp"}, "id": {"totp-1"}, "name": {"Old phone"}})
 		wantRedirect(t, r, "/account")
 		page, _ := accountPageOf(t, h)
@@ -772,7 +789,7 @@ func TestTheAccountWebAuthnAPI(t *testing.T) {
 			h := newAccountHarness(t)
 			h.signIn()
 			_, token := accountPageOf(t, h)
-			h.account.edit(func(v *idp.AccountView) { v.Fresh = false })
+			h.account.edit(func(v *account.View) { v.Fresh = false })
 			r := h.postBody(h.client, ep.path, "application/json", body, http.Header{"X-Csrf-Token": {token}})
 			wantJSON(t, r, http.StatusUnauthorized, "reauth", fakeAccountReauthURL)
 			wantJSONField(t, r, "error", msgReauthJSON)

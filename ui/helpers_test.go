@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base32"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -23,6 +24,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/twofold-idp/twofold/idp"
+	"github.com/twofold-idp/twofold/idp/account"
+	"github.com/twofold-idp/twofold/idp/directory"
 	"github.com/twofold-idp/twofold/mfa/totp"
 )
 
@@ -33,7 +36,7 @@ type fakeSetup struct {
 	done        bool
 	completeErr error // when set, CompleteSetup returns it
 	calls       int   // CompleteSetup calls
-	created     []idp.NewUser
+	created     []directory.NewUser
 }
 
 var _ SetupService = (*fakeSetup)(nil)
@@ -58,7 +61,7 @@ func (f *fakeSetup) CheckSetupToken(_ context.Context, token string) error {
 	return nil
 }
 
-func (f *fakeSetup) CompleteSetup(_ context.Context, token string, u idp.NewUser) error {
+func (f *fakeSetup) CompleteSetup(_ context.Context, token string, u directory.NewUser) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls++
@@ -84,9 +87,10 @@ func (f *fakeSetup) completeCalls() int {
 	return f.calls
 }
 
-// fakeFlow is an in-memory LoginFlow: a small state machine over the sign-in requests a test declares (password,
-// then consent when the request lists scopes, then the redirect back to the client) and the logout tokens it
-// knows. A test can script any method to return a given step or error instead. It records every call.
+// fakeFlow is an in-memory LoginFlow, MFAFlow and LogoutFlow: a small state machine over the sign-in requests a
+// test declares (password, then consent when the request lists scopes, then the redirect back to the client) and
+// the logout tokens it knows. A test can script any method to return a given step or error instead. It records
+// every call.
 type fakeFlow struct {
 	mu       sync.Mutex
 	requests map[string]*fakeAuthRequest
@@ -98,8 +102,9 @@ type fakeFlow struct {
 }
 
 var (
-	_ LoginFlow = (*fakeFlow)(nil)
-	_ MFAFlow   = (*fakeFlow)(nil)
+	_ LoginFlow  = (*fakeFlow)(nil)
+	_ MFAFlow    = (*fakeFlow)(nil)
+	_ LogoutFlow = (*fakeFlow)(nil)
 )
 
 type fakeAuthRequest struct {
@@ -111,10 +116,11 @@ type fakeAuthRequest struct {
 	consented   bool
 	redirectURL string // where the finished request goes
 	// Second factors, after the password and before consent.
-	mfaMethods  []string      // when set, one of them is asked (idp.StepSecondFactor)
-	remember    time.Duration // the second-factor step's RememberDevice: how long the policy lets a browser skip it
-	enroll      []string      // when set, one of them must be enrolled (idp.StepEnroll), then backupCodes are shown
-	backupCodes []string      // shown once (idp.StepBackupCodes) after an enrollment
+	mfaMethods []string      // when set, one of them is asked (idp.StepSecondFactor)
+	remember   time.Duration // the second-factor step's RememberDevice: how long the policy lets a browser skip it;
+	// when set, a second factor submitted with remember returns the device cookie (Step.Device)
+	enroll      []string // when set, one of them must be enrolled (idp.StepEnroll), then backupCodes are shown
+	backupCodes []string // shown once (idp.StepBackupCodes) after an enrollment
 	mfaDone     bool
 	enrolled    bool
 	codesShown  bool
@@ -141,9 +147,11 @@ type flowCall struct {
 	username   string
 	password   string
 	allow      bool
-	code       string // SubmitTOTP, SubmitBackupCode, ConfirmTOTPEnrollment
+	factor     string // SubmitFactor, BeginFactor: the second factor's method (idp.MethodTOTP, …)
+	remember   bool   // SubmitFactor: the person asked to remember this browser
+	code       string // SubmitFactor (totp, backup_code), ConfirmTOTPEnrollment
 	enrollment string // TOTPEnrollment, ConfirmTOTPEnrollment
-	body       string // the Finish… methods
+	body       string // SubmitFactor (webauthn), the Finish… methods
 }
 
 // Test fixtures of the fake flow.
@@ -161,7 +169,7 @@ const (
 	fakeMFAReason    = "Demo App asks for two-step verification."
 	fakeEnrollmentID = "enr-1"
 	fakeWebAuthnSess = "wa-session-1"
-	fakeDeviceValue  = "device-value-1" // what RememberDevice answers
+	fakeDeviceValue  = "device-value-1" // the device cookie SubmitFactor returns when asked to remember
 )
 
 // fakeBackupCodes are what "req-enroll" shows after the enrollment.
@@ -453,6 +461,7 @@ func newHarness(t *testing.T, cfg harnessConfig) *harness {
 		Registry: prometheus.NewRegistry(),
 		Setup:    h.setup,
 		Flow:     h.flow,
+		Logout:   h.flow,
 		CSRFKey:  testCSRFKey,
 	}
 	if cfg.opts != nil {
@@ -575,50 +584,83 @@ func (f *fakeFlow) mfaRotated(id string, ar *fakeAuthRequest) idp.Step {
 	return step
 }
 
-// submitCode checks a TOTP or backup code against want.
-func (f *fakeFlow) submitCode(method, id string, b idp.Browser, code, want string) (idp.Step, error) {
+// SubmitFactor checks a TOTP or backup code against the fake's, or a WebAuthn body as finishCeremony does. Once
+// the second factor is proven it returns the next step with the rotated session and, when remember is set and the
+// request's policy offers it, the device cookie. A scripted answer is returned as it is.
+func (f *fakeFlow) SubmitFactor(_ context.Context, id string, b idp.Browser, method string, input []byte, remember bool) (idp.Step, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if sc, ok := f.begin(flowCall{method: method, id: id, browser: b, code: code}); ok {
+	c := flowCall{method: "SubmitFactor", id: id, browser: b, factor: method, remember: remember}
+	if method == idp.MethodWebAuthn {
+		c.body = string(input)
+	} else {
+		c.code = string(input)
+	}
+	if sc, ok := f.begin(c); ok {
 		return sc.step, sc.err
 	}
 	ar, err := f.request(id, b)
 	if err != nil {
 		return idp.Step{}, err
 	}
-	if !ar.signedIn || len(ar.mfaMethods) == 0 || ar.mfaDone {
-		return f.next(id, ar), nil
-	}
-	if code != want {
-		return idp.Step{}, idp.ErrInvalidCode
+	switch method {
+	case idp.MethodTOTP, idp.MethodBackupCode:
+		if !ar.signedIn || len(ar.mfaMethods) == 0 || ar.mfaDone {
+			return f.next(id, ar), nil
+		}
+		want := fakeTOTPCode
+		if method == idp.MethodBackupCode {
+			want = fakeBackupCode
+		}
+		if string(input) != want {
+			return idp.Step{}, idp.ErrInvalidCode
+		}
+	case idp.MethodWebAuthn:
+		if !validCeremony(input) {
+			return idp.Step{}, idp.ErrWebAuthn
+		}
+	default:
+		return idp.Step{}, fmt.Errorf("fake flow: no second factor %q", method)
 	}
 	ar.mfaDone = true
-	return f.mfaRotated(id, ar), nil
+	step := f.mfaRotated(id, ar)
+	if remember && ar.remember > 0 {
+		step.Device = &idp.SessionCookie{Value: fakeDeviceValue, Expires: fakeDeviceExpiry}
+	}
+	return step, nil
 }
 
-func (f *fakeFlow) SubmitTOTP(_ context.Context, id string, b idp.Browser, code string) (idp.Step, error) {
-	return f.submitCode("SubmitTOTP", id, b, code, fakeTOTPCode)
+// BeginFactor answers the WebAuthn second factor's assertion options.
+func (f *fakeFlow) BeginFactor(_ context.Context, id string, b idp.Browser, method string) ([]byte, error) {
+	if method != idp.MethodWebAuthn {
+		return nil, fmt.Errorf("fake flow: second factor %q has no challenge", method)
+	}
+	return f.beginCeremony(flowCall{method: "BeginFactor", id: id, browser: b, factor: method}, fakeAssertionOptions)
 }
 
-func (f *fakeFlow) SubmitBackupCode(_ context.Context, id string, b idp.Browser, code string) (idp.Step, error) {
-	return f.submitCode("SubmitBackupCode", id, b, code, fakeBackupCode)
-}
-
-// beginCeremony answers a Begin… method with options.
-func (f *fakeFlow) beginCeremony(method, id string, b idp.Browser, options string) ([]byte, error) {
+// beginCeremony records call and answers options.
+func (f *fakeFlow) beginCeremony(call flowCall, options string) ([]byte, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if sc, ok := f.begin(flowCall{method: method, id: id, browser: b}); ok {
+	if sc, ok := f.begin(call); ok {
 		return sc.data, sc.err
 	}
-	if _, err := f.request(id, b); err != nil {
+	if _, err := f.request(call.id, call.browser); err != nil {
 		return nil, err
 	}
 	return []byte(options), nil
 }
 
-// finishCeremony accepts any body with the fake's session and a credential object, then lets done move the
-// request on.
+// validCeremony accepts any body with the fake's session and a credential object.
+func validCeremony(body []byte) bool {
+	var req struct {
+		Session    string         `json:"session"`
+		Credential map[string]any `json:"credential"`
+	}
+	return json.Unmarshal(body, &req) == nil && req.Session == fakeWebAuthnSess && req.Credential != nil
+}
+
+// finishCeremony accepts a valid ceremony (validCeremony), then lets done move the request on.
 func (f *fakeFlow) finishCeremony(method, id string, b idp.Browser, body []byte, done func(*fakeAuthRequest)) (idp.Step, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -629,27 +671,15 @@ func (f *fakeFlow) finishCeremony(method, id string, b idp.Browser, body []byte,
 	if err != nil {
 		return idp.Step{}, err
 	}
-	var req struct {
-		Session    string         `json:"session"`
-		Credential map[string]any `json:"credential"`
-	}
-	if err := json.Unmarshal(body, &req); err != nil || req.Session != fakeWebAuthnSess || req.Credential == nil {
+	if !validCeremony(body) {
 		return idp.Step{}, idp.ErrWebAuthn
 	}
 	done(ar)
 	return f.mfaRotated(id, ar), nil
 }
 
-func (f *fakeFlow) BeginWebAuthn(_ context.Context, id string, b idp.Browser) ([]byte, error) {
-	return f.beginCeremony("BeginWebAuthn", id, b, fakeAssertionOptions)
-}
-
-func (f *fakeFlow) FinishWebAuthn(_ context.Context, id string, b idp.Browser, body []byte) (idp.Step, error) {
-	return f.finishCeremony("FinishWebAuthn", id, b, body, func(ar *fakeAuthRequest) { ar.mfaDone = true })
-}
-
 func (f *fakeFlow) BeginPasskey(_ context.Context, id string, b idp.Browser) ([]byte, error) {
-	return f.beginCeremony("BeginPasskey", id, b, fakeAssertionOptions)
+	return f.beginCeremony(flowCall{method: "BeginPasskey", id: id, browser: b}, fakeAssertionOptions)
 }
 
 func (f *fakeFlow) FinishPasskey(_ context.Context, id string, b idp.Browser, body []byte) (idp.Step, error) {
@@ -659,30 +689,11 @@ func (f *fakeFlow) FinishPasskey(_ context.Context, id string, b idp.Browser, bo
 }
 
 func (f *fakeFlow) BeginWebAuthnRegistration(_ context.Context, id string, b idp.Browser) ([]byte, error) {
-	return f.beginCeremony("BeginWebAuthnRegistration", id, b, fakeCreationOptions)
+	return f.beginCeremony(flowCall{method: "BeginWebAuthnRegistration", id: id, browser: b}, fakeCreationOptions)
 }
 
 func (f *fakeFlow) FinishWebAuthnRegistration(_ context.Context, id string, b idp.Browser, body []byte) (idp.Step, error) {
 	return f.finishCeremony("FinishWebAuthnRegistration", id, b, body, func(ar *fakeAuthRequest) { ar.enrolled = true })
-}
-
-// RememberDevice answers the device cookie when the browser carries the session a second factor rotated to (the
-// real flow checks a fresh proof through it), and the request's policy offers it. A scripted answer's
-// step.Session is the cookie.
-func (f *fakeFlow) RememberDevice(_ context.Context, id string, b idp.Browser) (*idp.SessionCookie, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if sc, ok := f.begin(flowCall{method: "RememberDevice", id: id, browser: b}); ok {
-		return sc.step.Session, sc.err
-	}
-	ar, err := f.request(id, b)
-	if err != nil {
-		return nil, err
-	}
-	if b.SessionCookie != fakeMFASession || ar.remember <= 0 {
-		return nil, idp.ErrAuthRequestNotFound
-	}
-	return &idp.SessionCookie{Value: fakeDeviceValue, Expires: fakeDeviceExpiry}, nil
 }
 
 // fakeTOTPKey is the authenticator the fake enrolls: the RFC 6238 test secret.
@@ -751,7 +762,7 @@ func (f *fakeFlow) ConfirmTOTPEnrollment(_ context.Context, id string, b idp.Bro
 // A test can script any method to return an error instead. It records every call.
 type fakeAccount struct {
 	mu        sync.Mutex
-	view      idp.AccountView
+	view      account.View
 	anyone    bool             // every browser counts as signed in (for a server a person looks at)
 	signInURL map[bool]string  // AccountSignInURL's answer by reauth
 	scripted  map[string]error // method → error
@@ -767,7 +778,7 @@ type accountCall struct {
 	method  string
 	browser idp.Browser
 	reauth  bool
-	kind    string
+	kind    string // the factor's method, which the forms post as kind
 	id      string // factor, enrollment, session or device id
 	name    string
 	code    string
@@ -795,14 +806,15 @@ func newFakeAccount() *fakeAccount {
 	ago := func(d time.Duration) time.Time { return fakeAccountNow.Add(-d) }
 	at := func(t time.Time) *time.Time { return &t }
 	return &fakeAccount{
-		view: idp.AccountView{
-			User: idp.User{ID: "user-1", Username: fakeUser, Email: "alice@example.com"},
-			TOTP: []idp.FactorView{
-				{ID: "totp-1", Name: "Pixel 8", CreatedAt: ago(45 * 24 * time.Hour), LastUsedAt: at(ago(2 * time.Hour))},
-			},
-			WebAuthn: []idp.FactorView{
-				{ID: "wa-1", Name: "MacBook Touch ID", Passkey: true, CreatedAt: ago(12 * 24 * time.Hour), LastUsedAt: at(ago(5 * time.Minute))},
-				{ID: "wa-2", Name: "Old YubiKey", Blocked: true, CreatedAt: time.Date(2025, 6, 2, 9, 30, 0, 0, time.UTC)},
+		view: account.View{
+			User: directory.User{ID: "user-1", Username: fakeUser, Email: "alice@example.com"},
+			Factors: []idp.FactorView{
+				{Method: idp.MethodTOTP, Kind: "Authenticator app", ID: "totp-1", Name: "Pixel 8",
+					CreatedAt: ago(45 * 24 * time.Hour), LastUsedAt: at(ago(2 * time.Hour))},
+				{Method: idp.MethodWebAuthn, Kind: "Passkey", ID: "wa-1", Name: "MacBook Touch ID", Passkey: true,
+					CreatedAt: ago(12 * 24 * time.Hour), LastUsedAt: at(ago(5 * time.Minute))},
+				{Method: idp.MethodWebAuthn, Kind: "Security key", ID: "wa-2", Name: "Old YubiKey", Blocked: true,
+					CreatedAt: time.Date(2025, 6, 2, 9, 30, 0, 0, time.UTC)},
 			},
 			BackupCodesLeft: 3,
 			Sessions: []idp.SessionView{
@@ -827,10 +839,15 @@ func newFakeAccount() *fakeAccount {
 }
 
 // edit changes the fake's view under its lock.
-func (f *fakeAccount) edit(change func(v *idp.AccountView)) {
+func (f *fakeAccount) edit(change func(v *account.View)) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	change(&f.view)
+}
+
+// dropFactors removes v's factors of method, or all of them for "".
+func dropFactors(v *account.View, method string) {
+	v.Factors = slices.DeleteFunc(v.Factors, func(f idp.FactorView) bool { return method == "" || f.Method == method })
 }
 
 // script makes every later call of method return err.
@@ -869,15 +886,14 @@ func (f *fakeAccount) enter(c accountCall, sensitive bool) error {
 	return nil
 }
 
-func (f *fakeAccount) Account(_ context.Context, b idp.Browser) (idp.AccountView, error) {
+func (f *fakeAccount) Account(_ context.Context, b idp.Browser) (account.View, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.enter(accountCall{method: "Account", browser: b}, false); err != nil {
-		return idp.AccountView{}, err
+		return account.View{}, err
 	}
 	v := f.view
-	v.TOTP = slices.Clone(v.TOTP)
-	v.WebAuthn = slices.Clone(v.WebAuthn)
+	v.Factors = slices.Clone(v.Factors)
 	v.Sessions = slices.Clone(v.Sessions)
 	v.Devices = slices.Clone(v.Devices)
 	return v, nil
@@ -934,7 +950,8 @@ func (f *fakeAccount) AccountConfirmTOTP(_ context.Context, b idp.Browser, id, c
 	case code != fakeTOTPCode:
 		return idp.ErrInvalidCode
 	}
-	f.view.TOTP = append(f.view.TOTP, idp.FactorView{ID: f.newID("totp"), Name: "Authenticator app", CreatedAt: fakeAccountNow})
+	f.view.Factors = append(f.view.Factors, idp.FactorView{Method: idp.MethodTOTP, Kind: "Authenticator app",
+		ID: f.newID("totp"), Name: "Authenticator app", CreatedAt: fakeAccountNow})
 	return nil
 }
 
@@ -966,60 +983,48 @@ func (f *fakeAccount) AccountFinishWebAuthnRegistration(_ context.Context, b idp
 	if err := json.Unmarshal(body, &req); err != nil || req.Session != fakeWebAuthnSess || req.Credential == nil {
 		return idp.ErrWebAuthn
 	}
-	f.view.WebAuthn = append(f.view.WebAuthn, idp.FactorView{ID: f.newID("wa"), Name: req.Name, CreatedAt: fakeAccountNow})
+	f.view.Factors = append(f.view.Factors, idp.FactorView{Method: idp.MethodWebAuthn, Kind: "Security key",
+		ID: f.newID("wa"), Name: req.Name, CreatedAt: fakeAccountNow})
 	return nil
 }
 
-// factors returns the list of kind. The caller holds f.mu.
-func (f *fakeAccount) factors(kind string) *[]idp.FactorView {
-	switch kind {
-	case idp.FactorKindTOTP:
-		return &f.view.TOTP
-	case idp.FactorKindWebAuthn:
-		return &f.view.WebAuthn
-	}
-	return nil
+// factor finds the factor of method with id, -1 when the user has none (a method the fake does not know
+// included). The caller holds f.mu.
+func (f *fakeAccount) factor(method, id string) int {
+	return slices.IndexFunc(f.view.Factors, func(v idp.FactorView) bool { return v.Method == method && v.ID == id })
 }
 
-func (f *fakeAccount) AccountRemoveFactor(_ context.Context, b idp.Browser, kind, id string) error {
+func (f *fakeAccount) AccountRemoveFactor(_ context.Context, b idp.Browser, method, id string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.enter(accountCall{method: "AccountRemoveFactor", browser: b, kind: kind, id: id}, true); err != nil {
+	if err := f.enter(accountCall{method: "AccountRemoveFactor", browser: b, kind: method, id: id}, true); err != nil {
 		return err
 	}
-	if f.view.MFARequired && len(f.view.TOTP)+len(f.view.WebAuthn) <= 1 {
+	if f.view.MFARequired && len(f.view.Factors) <= 1 {
 		return idp.ErrLastFactor
 	}
-	list := f.factors(kind)
-	if list == nil {
-		return idp.ErrNotFound
-	}
-	i := slices.IndexFunc(*list, func(v idp.FactorView) bool { return v.ID == id })
+	i := f.factor(method, id)
 	if i < 0 {
 		return idp.ErrNotFound
 	}
-	*list = slices.Delete(*list, i, i+1)
+	f.view.Factors = slices.Delete(f.view.Factors, i, i+1)
 	return nil
 }
 
-func (f *fakeAccount) AccountRenameFactor(_ context.Context, b idp.Browser, kind, id, name string) error {
+func (f *fakeAccount) AccountRenameFactor(_ context.Context, b idp.Browser, method, id, name string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.enter(accountCall{method: "AccountRenameFactor", browser: b, kind: kind, id: id, name: name}, false); err != nil {
+	if err := f.enter(accountCall{method: "AccountRenameFactor", browser: b, kind: method, id: id, name: name}, false); err != nil {
 		return err
 	}
 	if strings.TrimSpace(name) == "" {
 		return &idp.InputError{Field: "name", Message: "is required"}
 	}
-	list := f.factors(kind)
-	if list == nil {
-		return idp.ErrNotFound
-	}
-	i := slices.IndexFunc(*list, func(v idp.FactorView) bool { return v.ID == id })
+	i := f.factor(method, id)
 	if i < 0 {
 		return idp.ErrNotFound
 	}
-	(*list)[i].Name = strings.TrimSpace(name)
+	f.view.Factors[i].Name = strings.TrimSpace(name)
 	return nil
 }
 
@@ -1029,7 +1034,7 @@ func (f *fakeAccount) AccountRegenerateBackupCodes(_ context.Context, b idp.Brow
 	if err := f.enter(accountCall{method: "AccountRegenerateBackupCodes", browser: b}, true); err != nil {
 		return nil, err
 	}
-	if len(f.view.TOTP)+len(f.view.WebAuthn) == 0 {
+	if len(f.view.Factors) == 0 {
 		return nil, &idp.InputError{Field: "backup_codes", Message: "add an authenticator app or a passkey first"}
 	}
 	f.view.BackupCodesLeft = len(fakeBackupCodes)
@@ -1045,7 +1050,7 @@ func (f *fakeAccount) AccountChangePassword(_ context.Context, b idp.Browser, cu
 	switch {
 	case current != fakePassword:
 		return &idp.InputError{Field: "current_password", Message: "is not right"}
-	case len(next) < idp.MinPasswordLength:
+	case len(next) < directory.MinPasswordLength:
 		return &idp.InputError{Field: "password", Message: "must be at least 8 characters"}
 	}
 	return nil

@@ -126,10 +126,36 @@ func TestTheLoginPage(t *testing.T) {
 }
 
 func TestTheLoginRoutesNeedAFlow(t *testing.T) {
-	h := newHarness(t, harnessConfig{opts: func(o *Options) { o.Flow = nil }})
-	for _, path := range []string{"/login?id=req-pw", "/logout?token=lt-app", "/logout/done"} {
-		wantStatus(t, h.get(path), http.StatusNotFound)
-	}
+	t.Run("without a LoginFlow or a LogoutFlow the sign-in and sign-out pages are absent", func(t *testing.T) {
+		h := newHarness(t, harnessConfig{opts: func(o *Options) { o.Flow, o.Logout = nil, nil }})
+		for _, path := range []string{"/login?id=req-pw", "/logout?token=lt-app", "/logout/done"} {
+			wantStatus(t, h.get(path), http.StatusNotFound)
+		}
+		for _, path := range []string{"/login", "/consent", "/logout"} {
+			wantStatus(t, h.post(h.client, path, url.Values{}, nil), http.StatusNotFound)
+		}
+	})
+	t.Run("without a LoginFlow the sign-in pages are absent, the logout confirmation is not", func(t *testing.T) {
+		h := newHarness(t, harnessConfig{opts: func(o *Options) { o.Flow = nil }})
+		wantStatus(t, h.get("/login?id=req-pw"), http.StatusNotFound)
+		wantStatus(t, h.get("/logout?token=lt-app"), http.StatusOK)
+		wantStatus(t, h.get("/logout/done"), http.StatusOK)
+	})
+	t.Run("without a LogoutFlow the logout confirmation is absent, the signed-out page is not", func(t *testing.T) {
+		h := newHarness(t, harnessConfig{opts: func(o *Options) { o.Logout = nil }})
+		wantStatus(t, h.get("/login?id=req-pw"), http.StatusOK)
+		wantStatus(t, h.get("/logout?token=lt-app"), http.StatusNotFound)
+		wantStatus(t, h.post(h.client, "/logout", url.Values{"token": {"lt-app"}}, nil), http.StatusNotFound)
+		wantStatus(t, h.get("/logout/done"), http.StatusOK)
+		if n := len(h.flow.callsOf("LogoutPrompt")); n != 0 {
+			t.Errorf("LogoutPrompt called %d times", n)
+		}
+	})
+	t.Run("with only an AccountService the signed-out page is still there to land on", func(t *testing.T) {
+		h := newHarness(t, harnessConfig{opts: func(o *Options) { o.Flow, o.Logout, o.Account = nil, nil, newFakeAccount() }})
+		wantStatus(t, h.get("/logout/done"), http.StatusOK)
+		wantStatus(t, h.get("/logout?token=lt-app"), http.StatusNotFound)
+	})
 }
 
 func TestARefusedPasswordSubmission(t *testing.T) {

@@ -8,7 +8,11 @@ import (
 	"testing"
 
 	"github.com/twofold-idp/twofold/idp"
+	"github.com/twofold-idp/twofold/idp/session"
 )
+
+// The logout confirmation is what production wires in.
+var _ LogoutFlow = (*session.Logouts)(nil)
 
 func TestTheLogoutPrompt(t *testing.T) {
 	tests := []struct {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/twofold-idp/twofold/idp"
+	"github.com/twofold-idp/twofold/idp/login"
 )
 
 // newMFAHarness is newHarness with the fake flow also serving the second-factor pages, as in production.
@@ -148,12 +149,12 @@ func TestTheSecondFactorChallengePages(t *testing.T) {
 	})
 }
 
-// codeForms are the two forms that take a typed code.
+// codeForms are the two forms that take a typed code; each goes to the flow's SubmitFactor with its method.
 var codeForms = []struct {
-	method, flowMethod, path, form, right, enter string
+	method, path, form, right, enter string
 }{
-	{"totp", "SubmitTOTP", "/login/mfa/totp", `<form id="mfa-totp"`, fakeTOTPCode, "Enter the code from your authenticator app."},
-	{"backup_code", "SubmitBackupCode", "/login/mfa/backup-code", `<form id="mfa-backup-code"`, fakeBackupCode, "Enter one of your backup codes."},
+	{"totp", "/login/mfa/totp", `<form id="mfa-totp"`, fakeTOTPCode, "Enter the code from your authenticator app."},
+	{"backup_code", "/login/mfa/backup-code", `<form id="mfa-backup-code"`, fakeBackupCode, "Enter one of your backup codes."},
 }
 
 func TestARefusedCodeSubmission(t *testing.T) {
@@ -162,11 +163,11 @@ func TestARefusedCodeSubmission(t *testing.T) {
 		code        string // "" sends the right one
 		edit        func(url.Values)
 		header      http.Header
-		script      error // the Submit method's answer instead of checking the code
+		script      error // SubmitFactor's answer instead of checking the code
 		wantStatus  int
 		wantBody    []string
 		wantForm    bool   // the same form is shown again with an alert, ready to be resubmitted
-		wantCalled  bool   // the Submit method was called
+		wantCalled  bool   // SubmitFactor was called
 		wantRetry   string // Retry-After
 		wantOutcome string
 	}{
@@ -202,7 +203,7 @@ func TestARefusedCodeSubmission(t *testing.T) {
 			t.Run(cf.method+" "+tt.name, func(t *testing.T) {
 				h := newMFAHarness(t)
 				if tt.script != nil {
-					h.flow.script(cf.flowMethod, idp.Step{}, tt.script)
+					h.flow.script("SubmitFactor", idp.Step{}, tt.script)
 				}
 				page := h.get("/login?id=req-mfa&method=" + cf.method)
 				wantStatus(t, page, http.StatusOK)
@@ -236,8 +237,12 @@ func TestARefusedCodeSubmission(t *testing.T) {
 						wantContains(t, r.body, cf.enter)
 					}
 				}
-				if got := len(h.flow.callsOf(cf.flowMethod)); got != map[bool]int{false: 0, true: 1}[tt.wantCalled] {
-					t.Errorf("%s called %d times, want called: %v", cf.flowMethod, got, tt.wantCalled)
+				calls := h.flow.callsOf("SubmitFactor")
+				if got := len(calls); got != map[bool]int{false: 0, true: 1}[tt.wantCalled] {
+					t.Errorf("SubmitFactor called %d times, want called: %v", got, tt.wantCalled)
+				}
+				if len(calls) == 1 && (calls[0].factor != cf.method || calls[0].code != code) {
+					t.Errorf("SubmitFactor call = %+v, want method %s and the code as typed", calls[0], cf.method)
 				}
 				if got := r.Header.Get("Retry-After"); got != tt.wantRetry {
 					t.Errorf("Retry-After = %q, want %q", got, tt.wantRetry)
@@ -262,8 +267,12 @@ func TestACorrectCodeRotatesTheSessionAndRedirectsWith303(t *testing.T) {
 			if c := responseCookie(r.Response, "twofold_session"); c == nil || c.Value != fakeMFASession || !c.HttpOnly {
 				t.Errorf("session cookie = %+v, want the rotated %s", c, fakeMFASession)
 			}
-			if calls := h.flow.callsOf(cf.flowMethod); len(calls) != 1 || calls[0].code != cf.right || calls[0].id != "req-mfa" {
-				t.Errorf("%s calls = %+v", cf.flowMethod, calls)
+			if calls := h.flow.callsOf("SubmitFactor"); len(calls) != 1 || calls[0].factor != cf.method ||
+				calls[0].code != cf.right || calls[0].id != "req-mfa" || calls[0].remember {
+				t.Errorf("SubmitFactor calls = %+v, want one for %s with the code, not remembering", calls, cf.method)
+			}
+			if c := responseCookie(r.Response, "twofold_device"); c != nil {
+				t.Errorf("device cookie set: %+v", c)
 			}
 			scrapeUntil(t, h, `twofold_logins_total{outcome="mfa_success"} 1`)
 			for _, rec := range h.logs.records(t) {
@@ -624,7 +633,7 @@ func TestTheWebAuthnEnrollmentPage(t *testing.T) {
 var webauthnEndpoints = []struct {
 	name, begin, finish, beginMethod, finishMethod, id, options, wantRedirect string
 }{
-	{"the second factor", "/login/webauthn/begin", "/login/webauthn/finish", "BeginWebAuthn", "FinishWebAuthn",
+	{"the second factor", "/login/webauthn/begin", "/login/webauthn/finish", "BeginFactor", "SubmitFactor",
 		"req-mfa", fakeAssertionOptions, fakeDoneURL},
 	{"registration", "/login/webauthn/register/begin", "/login/webauthn/register/finish", "BeginWebAuthnRegistration",
 		"FinishWebAuthnRegistration", "req-enroll", fakeCreationOptions, "/login?id=req-enroll"},
@@ -703,7 +712,7 @@ func TestTheWebAuthnAPIBegin(t *testing.T) {
 	}
 	t.Run("options from the flow that are not JSON are a 500", func(t *testing.T) {
 		h := newMFAHarness(t)
-		h.flow.scriptAnswer("BeginWebAuthn", scriptedStep{data: []byte("{not json")})
+		h.flow.scriptAnswer("BeginFactor", scriptedStep{data: []byte("{not json")})
 		r := h.postBody(h.client, "/login/webauthn/begin", "application/json", `{"id":"req-mfa"}`,
 			http.Header{"X-Csrf-Token": {csrfOf(t, h)}})
 		wantJSON(t, r, http.StatusInternalServerError, "", "")
@@ -858,7 +867,7 @@ func TestTemplatesLoadScriptsOnlyFromStaticFiles(t *testing.T) {
 }
 
 // The MFA pages' flow is what production wires in.
-var _ MFAFlow = (*idp.Provider)(nil)
+var _ MFAFlow = (*login.MFA)(nil)
 
 // newRememberHarness is newMFAHarness with "req-remember": a second factor of webauthn, totp or backup_code
 // pending, whose policy lets the browser be remembered for 30 days; the browser carries the session the password
@@ -948,8 +957,8 @@ func TestTheRememberThisDeviceBox(t *testing.T) {
 			"id": {"req-remember"}, "code": {"999999"}, "remember_device": {"1"}}, nil)
 		wantStatus(t, r, http.StatusUnauthorized)
 		wantContains(t, r.body, `<input type="checkbox" id="remember-device" name="remember_device" value="1" checked>`)
-		if n := len(h.flow.callsOf("RememberDevice")); n != 0 {
-			t.Errorf("RememberDevice called %d times after a wrong code", n)
+		if c := responseCookie(r.Response, "twofold_device"); c != nil {
+			t.Errorf("a wrong code set the device cookie: %+v", c)
 		}
 	})
 }
@@ -980,7 +989,7 @@ func TestRememberingTheDeviceAfterACorrectCode(t *testing.T) {
 			}
 			return h.post(h.client, cf.path, form, nil)
 		}
-		t.Run("with "+cf.method+" and the box ticked asks the flow with the new session and sets the device cookie", func(t *testing.T) {
+		t.Run("with "+cf.method+" and the box ticked asks the flow to remember and sets the device cookie", func(t *testing.T) {
 			h := newRememberHarness(t)
 			r := submit(t, h, true)
 			wantRedirect(t, r, fakeDoneURL)
@@ -988,9 +997,9 @@ func TestRememberingTheDeviceAfterACorrectCode(t *testing.T) {
 				t.Errorf("session cookie = %+v, want the rotated one", c)
 			}
 			wantDeviceCookie(t, r.Response, "twofold_device", false)
-			calls := h.flow.callsOf("RememberDevice")
-			if len(calls) != 1 || calls[0].id != "req-remember" || calls[0].browser.SessionCookie != fakeMFASession {
-				t.Errorf("RememberDevice calls = %+v, want one for req-remember with the session %s", calls, fakeMFASession)
+			calls := h.flow.callsOf("SubmitFactor")
+			if len(calls) != 1 || calls[0].id != "req-remember" || calls[0].factor != cf.method || !calls[0].remember {
+				t.Errorf("SubmitFactor calls = %+v, want one for req-remember with %s, remembering", calls, cf.method)
 			}
 			if logs := h.logs.String(); strings.Contains(logs, fakeDeviceValue) {
 				t.Errorf("the log holds the device cookie:\n%s", logs)
@@ -1000,17 +1009,34 @@ func TestRememberingTheDeviceAfterACorrectCode(t *testing.T) {
 			h := newRememberHarness(t)
 			r := submit(t, h, false)
 			wantRedirect(t, r, fakeDoneURL)
-			if n := len(h.flow.callsOf("RememberDevice")); n != 0 {
-				t.Errorf("RememberDevice called %d times", n)
+			if calls := h.flow.callsOf("SubmitFactor"); len(calls) != 1 || calls[0].remember {
+				t.Errorf("SubmitFactor calls = %+v, want one not remembering", calls)
 			}
 			if c := responseCookie(r.Response, "twofold_device"); c != nil {
 				t.Errorf("device cookie set: %+v", c)
 			}
 		})
 	}
-	t.Run("a failure to remember still completes the sign-in with 303", func(t *testing.T) {
+	t.Run("a flow that did not remember the device still completes the sign-in with 303", func(t *testing.T) {
 		h := newRememberHarness(t)
-		h.flow.script("RememberDevice", idp.Step{}, errors.New("database is locked"))
+		h.flow.script("SubmitFactor", idp.Step{Kind: idp.StepRedirect, RedirectURL: fakeDoneURL,
+			Session: &idp.SessionCookie{Value: fakeMFASession, Expires: fakeSessionExpiry}}, nil)
+		page := h.get("/login?id=req-remember&method=totp")
+		r := h.post(h.client, "/login/mfa/totp", url.Values{"csrf_token": {csrfTokenIn(t, page.body)},
+			"id": {"req-remember"}, "code": {fakeTOTPCode}, "remember_device": {"1"}}, nil)
+		wantRedirect(t, r, fakeDoneURL)
+		if c := responseCookie(r.Response, "twofold_session"); c == nil || c.Value != fakeMFASession {
+			t.Errorf("session cookie = %+v, want the rotated one", c)
+		}
+		if c := responseCookie(r.Response, "twofold_device"); c != nil {
+			t.Errorf("device cookie set: %+v", c)
+		}
+	})
+	t.Run("a device cookie the browser could not store is dropped and logged, and the sign-in completes", func(t *testing.T) {
+		h := newRememberHarness(t)
+		h.flow.script("SubmitFactor", idp.Step{Kind: idp.StepRedirect, RedirectURL: fakeDoneURL,
+			Session: &idp.SessionCookie{Value: fakeMFASession, Expires: fakeSessionExpiry},
+			Device:  &idp.SessionCookie{Value: "a;b"}}, nil)
 		page := h.get("/login?id=req-remember&method=totp")
 		r := h.post(h.client, "/login/mfa/totp", url.Values{"csrf_token": {csrfTokenIn(t, page.body)},
 			"id": {"req-remember"}, "code": {fakeTOTPCode}, "remember_device": {"1"}}, nil)
@@ -1022,19 +1048,8 @@ func TestRememberingTheDeviceAfterACorrectCode(t *testing.T) {
 			t.Errorf("device cookie set: %+v", c)
 		}
 		h.logs.waitForRecord(t, func(rec map[string]any) bool {
-			return rec["msg"] == "device not remembered" && strings.Contains(fmt.Sprint(rec["err"]), "database is locked")
+			return rec["msg"] == "device not remembered" && strings.Contains(fmt.Sprint(rec["err"]), "twofold_device")
 		})
-	})
-	t.Run("a device cookie the browser could not store is dropped, and the sign-in completes", func(t *testing.T) {
-		h := newRememberHarness(t)
-		h.flow.script("RememberDevice", idp.Step{Session: &idp.SessionCookie{Value: "a;b"}}, nil)
-		page := h.get("/login?id=req-remember&method=totp")
-		r := h.post(h.client, "/login/mfa/totp", url.Values{"csrf_token": {csrfTokenIn(t, page.body)},
-			"id": {"req-remember"}, "code": {fakeTOTPCode}, "remember_device": {"1"}}, nil)
-		wantRedirect(t, r, fakeDoneURL)
-		if c := responseCookie(r.Response, "twofold_device"); c != nil {
-			t.Errorf("device cookie set: %+v", c)
-		}
 	})
 }
 
@@ -1081,18 +1096,16 @@ func TestRememberingTheDeviceAfterAWebAuthnCheck(t *testing.T) {
 	rememberBody := func(v string) string {
 		return strings.TrimSuffix(finishBody("req-remember"), "}") + `,"remember_device":` + v + `}`
 	}
-	t.Run(`"remember_device": true asks the flow with the new session and sets the device cookie`, func(t *testing.T) {
+	t.Run(`"remember_device": true asks the flow to remember and sets the device cookie`, func(t *testing.T) {
 		h := newRememberHarness(t)
 		body := rememberBody("true")
 		r := finish(t, h, body)
 		wantJSON(t, r, http.StatusOK, "redirect", fakeDoneURL)
 		wantDeviceCookie(t, r.Response, "twofold_device", false)
-		calls := h.flow.callsOf("RememberDevice")
-		if len(calls) != 1 || calls[0].id != "req-remember" || calls[0].browser.SessionCookie != fakeMFASession {
-			t.Errorf("RememberDevice calls = %+v, want one for req-remember with the session %s", calls, fakeMFASession)
-		}
-		if calls := h.flow.callsOf("FinishWebAuthn"); len(calls) != 1 || calls[0].body != body {
-			t.Errorf("FinishWebAuthn calls = %+v, want one with the body unchanged", calls)
+		calls := h.flow.callsOf("SubmitFactor")
+		if len(calls) != 1 || calls[0].id != "req-remember" || calls[0].factor != idp.MethodWebAuthn ||
+			calls[0].body != body || !calls[0].remember {
+			t.Errorf("SubmitFactor calls = %+v, want one for req-remember with webauthn, the body unchanged, remembering", calls)
 		}
 	})
 	for _, tt := range []struct{ name, body string }{
@@ -1104,8 +1117,8 @@ func TestRememberingTheDeviceAfterAWebAuthnCheck(t *testing.T) {
 			h := newRememberHarness(t)
 			r := finish(t, h, tt.body)
 			wantJSON(t, r, http.StatusOK, "redirect", fakeDoneURL)
-			if n := len(h.flow.callsOf("RememberDevice")); n != 0 {
-				t.Errorf("RememberDevice called %d times", n)
+			if calls := h.flow.callsOf("SubmitFactor"); len(calls) != 1 || calls[0].remember {
+				t.Errorf("SubmitFactor calls = %+v, want one not remembering", calls)
 			}
 			if c := responseCookie(r.Response, "twofold_device"); c != nil {
 				t.Errorf("device cookie set: %+v", c)
@@ -1114,19 +1127,24 @@ func TestRememberingTheDeviceAfterAWebAuthnCheck(t *testing.T) {
 	}
 	t.Run("a failure to remember still answers where to go", func(t *testing.T) {
 		h := newRememberHarness(t)
-		h.flow.script("RememberDevice", idp.Step{}, idp.ErrAuthRequestNotFound)
+		h.flow.script("SubmitFactor", idp.Step{Kind: idp.StepRedirect, RedirectURL: fakeDoneURL,
+			Session: &idp.SessionCookie{Value: fakeMFASession, Expires: fakeSessionExpiry},
+			Device:  &idp.SessionCookie{Value: "a;b"}}, nil)
 		r := finish(t, h, rememberBody("true"))
 		wantJSON(t, r, http.StatusOK, "redirect", fakeDoneURL)
 		if c := responseCookie(r.Response, "twofold_session"); c == nil || c.Value != fakeMFASession {
 			t.Errorf("session cookie = %+v, want the rotated one", c)
 		}
+		if c := responseCookie(r.Response, "twofold_device"); c != nil {
+			t.Errorf("device cookie set: %+v", c)
+		}
 	})
-	t.Run("a refused ceremony never asks to remember the device", func(t *testing.T) {
+	t.Run("a refused ceremony never remembers the device", func(t *testing.T) {
 		h := newRememberHarness(t)
 		r := finish(t, h, `{"id":"req-remember","session":"other","credential":{},"remember_device":true}`)
 		wantJSON(t, r, http.StatusBadRequest, "error", msgWebAuthnFailed)
-		if n := len(h.flow.callsOf("RememberDevice")); n != 0 {
-			t.Errorf("RememberDevice called %d times", n)
+		if c := responseCookie(r.Response, "twofold_device"); c != nil {
+			t.Errorf("device cookie set: %+v", c)
 		}
 	})
 	t.Run("webauthn.js sends remember_device when the box is ticked", func(t *testing.T) {
@@ -1147,7 +1165,7 @@ func TestTheFlowGetsTheRememberedDeviceCookie(t *testing.T) {
 	page := h.get("/login?id=req-mfa&method=totp")
 	h.post(h.client, "/login/mfa/totp", url.Values{"csrf_token": {csrfTokenIn(t, page.body)}, "id": {"req-mfa"},
 		"code": {fakeTOTPCode}}, nil)
-	for _, m := range []string{"Resume", "SubmitTOTP"} {
+	for _, m := range []string{"Resume", "SubmitFactor"} {
 		calls := h.flow.callsOf(m)
 		if len(calls) == 0 {
 			t.Fatalf("%s was not called", m)
