@@ -137,14 +137,39 @@ func TestSecondFactorFailuresAreThrottledEvenForTheRightCode(t *testing.T) {
 	apptest.Code(t, b.Submit(p, "mfa-totp", map[string]string{"code": totp.Code(secret, totp.Step(s.Clock.Now()))}))
 }
 
-func TestPromptNoneWithAPasswordOnlySessionNeedingMFAIsInteractionRequired(t *testing.T) {
+// SECURITY-RULES: "A half-authenticated session (password done, second factor pending) is not a session: no code,
+// no silent SSO."
+func TestAPendingSignInIsNoSessionForPromptNoneOrTheAccount(t *testing.T) {
+	eachDatabaseServer(t, mfaFixture(), func(t *testing.T, s *apptest.Server) {
+		rp := apptest.NewRP(t, s, "app", appSecret, appRedirect)
+		relaxed := apptest.NewRP(t, s, thirdPartyID, appSecret, thirdRedirect)
+		b := apptest.NewBrowser(t, s)
+		p := b.Login(rp.AuthURL("s", "n", pkce), "alice", alicePassword) // password done, enrollment pending
+		if p.Redirect != nil {
+			t.Fatalf("a half-authenticated session got a redirect: %s", p.Redirect)
+		}
+		// Not even at a client whose policy needs no second factor.
+		for _, c := range []*apptest.RP{rp, relaxed} {
+			q := apptest.Query(t, b.Get(c.AuthURL("s", "n", pkce, oauth2.SetAuthURLParam("prompt", "none"))))
+			if q.Get("error") != "login_required" || q.Get("code") != "" {
+				t.Fatalf("prompt=none at %s with a pending sign-in: %v", c.Config.ClientID, q)
+			}
+		}
+		// The account pages send it to sign in, showing nothing of the account.
+		a := b.Get(s.URL + "/account")
+		if strings.Contains(a.Body, "alice@example.com") || strings.Contains(a.Body, `action="/account/sessions/end"`) {
+			t.Fatalf("the account opened for a pending sign-in: %d %s\n%s", a.Status, a.URL, a.Body)
+		}
+	})
+}
+
+func TestACompleteSessionNeedingMoreIsInteractionRequiredAtPromptNone(t *testing.T) {
 	s := apptest.New(t, storagetest.NewSQLite, apptest.Options{Static: mfaFixture()})
-	rp := apptest.NewRP(t, s, "app", appSecret, appRedirect)
+	relaxed := apptest.NewRP(t, s, thirdPartyID, appSecret, thirdRedirect)
 	b := apptest.NewBrowser(t, s)
-	p := b.Login(rp.AuthURL("s", "n", pkce), "alice", alicePassword) // password done, enrollment pending
-	if p.Redirect != nil {
-		t.Fatalf("a half-authenticated session got a redirect: %s", p.Redirect)
-	}
+	p := b.Login(relaxed.AuthURL("s", "n", pkce), "alice", alicePassword)
+	apptest.Code(t, b.Submit(p, "consent", map[string]string{"decision": "allow"}))
+	rp := apptest.NewRP(t, s, "app", appSecret, appRedirect)
 	q := apptest.Query(t, b.Get(rp.AuthURL("s", "n", pkce, oauth2.SetAuthURLParam("prompt", "none"))))
 	if q.Get("error") != "interaction_required" {
 		t.Fatalf("prompt=none: %v", q)
@@ -189,7 +214,9 @@ func TestWebAuthnSecurityKeyAndPasskeySignIn(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, c := rp.IDToken(tok); c.ACR != idp.ACRPhishingResistant || !slices.Contains(c.AMR, "hwk") || !slices.Contains(c.AMR, "mfa") {
+		// The virtual security key is device-bound (backup-eligible flag
+		// clear) and verifies the user: phrh.
+		if _, c := rp.IDToken(tok); c.ACR != idp.ACRPhishingResistantHardware || !slices.Contains(c.AMR, "hwk") || !slices.Contains(c.AMR, "mfa") {
 			t.Fatalf("security key as second factor: acr %s amr %v", c.ACR, c.AMR)
 		}
 
@@ -206,7 +233,7 @@ func TestWebAuthnSecurityKeyAndPasskeySignIn(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, c := rp.IDToken(tok)
-		if c.ACR != idp.ACRPhishingResistant || !slices.Equal(c.AMR, []string{"hwk", "user", "mfa"}) || c.Subject != alice.ID {
+		if c.ACR != idp.ACRPhishingResistantHardware || !slices.Equal(c.AMR, []string{"hwk", "user", "mfa"}) || c.Subject != alice.ID {
 			t.Fatalf("passkey sign-in: acr %s amr %v sub %s", c.ACR, c.AMR, c.Subject)
 		}
 	})

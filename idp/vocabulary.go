@@ -20,6 +20,9 @@ const (
 	ACRMFA               = policy.ACRMFA
 	ACRPhishingResistant = policy.ACRPhishingResistant
 	ACRPAPEMultiFactor   = policy.ACRPAPEMultiFactor
+	// ACRTwofoldPhishingResistant is our older name of phr, still accepted.
+	ACRTwofoldPhishingResistant  = policy.ACRTwofoldPhishingResistant
+	ACRPhishingResistantHardware = policy.ACRPhishingResistantHardware
 )
 
 // RandomToken returns n random bytes, base64url-encoded.

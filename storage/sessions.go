@@ -16,6 +16,9 @@ type SessionFactor struct {
 	AMR    []string  `json:"amr"`    // the RFC 8176 values it contributes
 	// UserVerified: a WebAuthn factor whose authenticator verified the user.
 	UserVerified bool `json:"uv,omitempty"`
+	// DeviceBound: a WebAuthn credential that cannot leave its authenticator
+	// (backup-eligible flag clear).
+	DeviceBound bool `json:"bound,omitempty"`
 }
 
 // SessionFactors is a list of factors stored as a JSON array in a text
@@ -45,6 +48,9 @@ type Session struct {
 	EndedAt       *time.Time
 	IP            string `gorm:"column:ip"`
 	UserAgent     string
+	// PendingRequest is the auth request whose sign-in started the session
+	// and has not met its policy yet; nil once it has.
+	PendingRequest *string
 }
 
 // LiveAt reports whether the session is usable at now: not ended and
@@ -140,6 +146,15 @@ func (s *Store) AddSessionFactor(ctx context.Context, id, oldHash, newHash strin
 		return nil
 	})
 	return translate("add session factor", err)
+}
+
+// CompleteSession marks a pending session complete: its sign-in met its
+// policy, so it is a session for everything from now on.
+func (s *Store) CompleteSession(ctx context.Context, id string) error {
+	res := s.db.WithContext(ctx).Model(&Session{}).
+		Where("id = ? AND pending_request IS NOT NULL", id).
+		Update("pending_request", nil)
+	return translate("complete session", res.Error)
 }
 
 // TouchSession records activity: last_seen_at becomes now and the idle

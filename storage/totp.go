@@ -137,10 +137,17 @@ func (s *Store) DeleteStaleTOTP(ctx context.Context, before time.Time) (int64, e
 }
 
 // FactorCounts is how many usable second factors a user has.
+// flagBackupEligible is the BE bit of the authenticator data flags
+// (WebAuthn §6.1).
+const flagBackupEligible = 0x08
+
 type FactorCounts struct {
-	TOTP        int64 // confirmed TOTP authenticators
-	WebAuthn    int64 // WebAuthn credentials not marked possibly cloned
-	BackupCodes int64 // unused backup codes
+	TOTP     int64 // confirmed TOTP authenticators
+	WebAuthn int64 // WebAuthn credentials not marked possibly cloned
+	// WebAuthnDeviceBound counts those whose backup-eligible flag is clear:
+	// the key cannot leave the authenticator (phrh).
+	WebAuthnDeviceBound int64
+	BackupCodes         int64 // unused backup codes
 }
 
 // CountSecondFactors counts a user's usable second factors (unconfirmed
@@ -150,9 +157,11 @@ func (s *Store) CountSecondFactors(ctx context.Context, userID string) (FactorCo
 	const q = `SELECT
 	(SELECT count(*) FROM totp_authenticators WHERE user_id = ? AND ` + activeTOTP + `),
 	(SELECT count(*) FROM webauthn_credentials WHERE user_id = ? AND possibly_cloned = ?),
+	(SELECT count(*) FROM webauthn_credentials WHERE user_id = ? AND possibly_cloned = ? AND (flags & ?) = 0),
 	(SELECT count(*) FROM backup_codes WHERE user_id = ? AND used_at IS NULL)`
 	var c FactorCounts
-	err := s.db.WithContext(ctx).Raw(q, userID, userID, false, userID).Row().Scan(&c.TOTP, &c.WebAuthn, &c.BackupCodes)
+	err := s.db.WithContext(ctx).Raw(q, userID, userID, false, userID, false, flagBackupEligible, userID).Row().
+		Scan(&c.TOTP, &c.WebAuthn, &c.WebAuthnDeviceBound, &c.BackupCodes)
 	if err != nil {
 		return FactorCounts{}, translate("count second factors", err)
 	}

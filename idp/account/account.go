@@ -27,6 +27,8 @@ type Store interface {
 	ForgetRememberedDevice(ctx context.Context, userID, id string) error
 	ForgetRememberedDevices(ctx context.Context, userID string) error
 	UpsertClient(ctx context.Context, c *storage.Client) error
+	GetClient(ctx context.Context, id string) (*storage.Client, error)
+	UseRememberedDevice(ctx context.Context, userID, tokenHash string) (*storage.RememberedDevice, error)
 	AppendAudit(ctx context.Context, e *storage.AuditEvent) error
 }
 
@@ -82,7 +84,10 @@ func (s *Service) EnsureClient(ctx context.Context) error {
 	})
 }
 
-// signedIn loads the browser's session and user.
+// signedIn loads the browser's session and user. The session must be
+// complete and meet the user's full effective level at the account client
+// (its own policy included): a session that met a laxer application's
+// policy signs in again through the account client, which steps it up.
 func (s *Service) signedIn(ctx context.Context, b idp.Browser) (*storage.Session, *storage.User, error) {
 	sess, user, err := s.sessions.Load(ctx, b.SessionCookie)
 	if err != nil {
@@ -91,7 +96,41 @@ func (s *Service) signedIn(ctx context.Context, b idp.Browser) (*storage.Session
 	if sess == nil {
 		return nil, nil, idp.ErrNotSignedIn
 	}
+	ok, err := s.meetsPolicy(ctx, sess, user, b)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !ok {
+		return nil, nil, idp.ErrNotSignedIn
+	}
 	return sess, user, nil
+}
+
+// meetsPolicy runs the step-up policy of the account client for sess.
+func (s *Service) meetsPolicy(ctx context.Context, sess *storage.Session, user *storage.User, b idp.Browser) (bool, error) {
+	client, err := s.store.GetClient(ctx, ClientID)
+	if err != nil {
+		return false, err
+	}
+	pols, err := directory.EffectivePolicies(ctx, s.store, client, user)
+	if err != nil {
+		return false, err
+	}
+	enrolled, err := s.factors.Enrolled(ctx, user.ID)
+	if err != nil {
+		return false, err
+	}
+	var rememberedAt *time.Time
+	if b.DeviceCookie != "" {
+		if dev, err := s.store.UseRememberedDevice(ctx, user.ID, idp.HashSecret(b.DeviceCookie)); err == nil {
+			rememberedAt = &dev.CreatedAt
+		}
+	}
+	d := policy.Decide(policy.Input{
+		Policies: pols, Session: session.PolicyView(sess), Enrolled: enrolled.Methods,
+		EnrolledDeviceBound: enrolled.Counts.WebAuthnDeviceBound > 0, RememberedAt: rememberedAt, Now: s.now(),
+	})
+	return d.Need == policy.NeedNothing, nil
 }
 
 // freshUntil says until when the session counts as a fresh proof: the
@@ -201,7 +240,7 @@ func (s *Service) AccountSignInURL(ctx context.Context, b idp.Browser, reauth bo
 	}
 	if reauth {
 		q.Set("prompt", "login")
-		if _, user, err := s.signedIn(ctx, b); err == nil {
+		if _, user, err := s.sessions.Load(ctx, b.SessionCookie); err == nil && user != nil {
 			enrolled, err := s.factors.Enrolled(ctx, user.ID)
 			if err != nil {
 				return "", err

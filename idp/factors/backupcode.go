@@ -38,10 +38,12 @@ func NewBackupCodes(store BackupCodeStore, hasher *backupcodes.Hasher, logger *s
 	return &BackupCodes{store: store, hasher: hasher, audit: idp.Auditor{Store: store, Log: logger}, now: now}
 }
 
-func (b *BackupCodes) Method() policy.Method                                      { return policy.BackupCode }
-func (b *BackupCodes) Enrolled(c storage.FactorCounts) int                        { return int(c.BackupCodes) }
-func (b *BackupCodes) OneTimeCode() bool                                          { return true }
-func (b *BackupCodes) Begin(context.Context, *storage.User, bool) ([]byte, error) { return nil, nil }
+func (b *BackupCodes) Method() policy.Method               { return policy.BackupCode }
+func (b *BackupCodes) Enrolled(c storage.FactorCounts) int { return int(c.BackupCodes) }
+func (b *BackupCodes) OneTimeCode() bool                   { return true }
+func (b *BackupCodes) Begin(context.Context, *storage.User, Challenge) ([]byte, error) {
+	return nil, nil
+}
 
 // Verify consumes one of the user's backup codes: the lookup tag finds the
 // one candidate, so checking costs one KDF evaluation.

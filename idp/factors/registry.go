@@ -21,7 +21,7 @@ type Factor interface {
 	Enrolled(c storage.FactorCounts) int
 	// Begin starts a challenge: the JSON the page's script needs (WebAuthn),
 	// or nil for a factor that needs none (codes).
-	Begin(ctx context.Context, user *storage.User, requireUV bool) ([]byte, error)
+	Begin(ctx context.Context, user *storage.User, c Challenge) ([]byte, error)
 	// Verify checks what the person gave — a code, or the script's JSON —
 	// and returns the factor proven, with its amr. idp.ErrInvalidCode or
 	// idp.ErrWebAuthn when it fails.
@@ -29,6 +29,12 @@ type Factor interface {
 	// OneTimeCode: failures count toward the throttle that the one-time-code
 	// factors share (NIST SP 800-63B §5.2.2).
 	OneTimeCode() bool
+}
+
+// Challenge is what the level being reached demands of a challenge.
+type Challenge struct {
+	RequireUV          bool // the authenticator must verify the user (phr)
+	RequireDeviceBound bool // only device-bound credentials (phrh)
 }
 
 // Managed is a factor the user adds, names and removes on the account

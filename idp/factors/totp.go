@@ -51,10 +51,10 @@ func NewTOTP(store TOTPStore, ring *secrets.Keyring, issuerURL string, logger *s
 	return &TOTP{store: store, ring: ring, issuer: issuer, audit: idp.Auditor{Store: store, Log: logger}, log: logger, now: now}
 }
 
-func (t *TOTP) Method() policy.Method                                      { return policy.TOTP }
-func (t *TOTP) Enrolled(c storage.FactorCounts) int                        { return int(c.TOTP) }
-func (t *TOTP) OneTimeCode() bool                                          { return true }
-func (t *TOTP) Begin(context.Context, *storage.User, bool) ([]byte, error) { return nil, nil }
+func (t *TOTP) Method() policy.Method                                           { return policy.TOTP }
+func (t *TOTP) Enrolled(c storage.FactorCounts) int                             { return int(c.TOTP) }
+func (t *TOTP) OneTimeCode() bool                                               { return true }
+func (t *TOTP) Begin(context.Context, *storage.User, Challenge) ([]byte, error) { return nil, nil }
 
 func (t *TOTP) proof() storage.SessionFactor { return proof(policy.TOTP, t.now(), "otp") }
 

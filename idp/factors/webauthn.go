@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/twofold-idp/twofold/idp"
@@ -58,10 +59,14 @@ func (w *WebAuthn) OneTimeCode() bool                   { return false }
 // Available reports whether WebAuthn works on this issuer.
 func (w *WebAuthn) Available() bool { return w.wa != nil }
 
-// Proof is a WebAuthn factor proven at at.
-func (w *WebAuthn) proof(uv bool) storage.SessionFactor {
+// flagBackupEligible is the BE bit of the authenticator data flags
+// (WebAuthn §6.1): clear, the credential is device-bound.
+const flagBackupEligible = 0x08
+
+// proof is a WebAuthn factor proven now.
+func (w *WebAuthn) proof(uv, deviceBound bool) storage.SessionFactor {
 	f := proof(policy.WebAuthn, w.now(), "hwk")
-	f.UserVerified = uv
+	f.UserVerified, f.DeviceBound = uv, deviceBound
 	if uv {
 		f.AMR = append(f.AMR, "user")
 	}
@@ -69,7 +74,7 @@ func (w *WebAuthn) proof(uv bool) storage.SessionFactor {
 }
 
 // Begin starts an assertion as the second factor.
-func (w *WebAuthn) Begin(ctx context.Context, user *storage.User, requireUV bool) ([]byte, error) {
+func (w *WebAuthn) Begin(ctx context.Context, user *storage.User, c Challenge) ([]byte, error) {
 	if w.wa == nil {
 		return nil, idp.ErrWebAuthn
 	}
@@ -77,10 +82,13 @@ func (w *WebAuthn) Begin(ctx context.Context, user *storage.User, requireUV bool
 	if err != nil {
 		return nil, err
 	}
+	if c.RequireDeviceBound {
+		wu.Credentials = slices.DeleteFunc(wu.Credentials, func(c webauthn.Credential) bool { return c.Flags&flagBackupEligible != 0 })
+	}
 	if len(wu.Credentials) == 0 {
 		return nil, fmt.Errorf("%w: no security key or passkey is registered", idp.ErrWebAuthn)
 	}
-	opts, s, err := w.wa.BeginLogin(wu, requireUV)
+	opts, s, err := w.wa.BeginLogin(wu, c.RequireUV)
 	if err != nil {
 		return nil, err
 	}
@@ -104,7 +112,7 @@ func (w *WebAuthn) Verify(ctx context.Context, user *storage.User, body []byte) 
 	if err := w.recordAssertion(ctx, user.ID, a, verr); err != nil {
 		return storage.SessionFactor{}, err
 	}
-	return w.proof(a.UserVerified), nil
+	return w.proof(a.UserVerified, !a.BackupEligible), nil
 }
 
 // BeginPasskey starts a passkey sign-in (no username: the authenticator
@@ -150,7 +158,7 @@ func (w *WebAuthn) FinishPasskey(ctx context.Context, body []byte) (*storage.Use
 	if err := w.recordAssertion(ctx, owner.ID, a, verr); err != nil {
 		return nil, storage.SessionFactor{}, err
 	}
-	return owner, storage.SessionFactor{Method: policy.FactorPasskey, At: w.now(), AMR: []string{"hwk", "user"}, UserVerified: true}, nil
+	return owner, storage.SessionFactor{Method: policy.FactorPasskey, At: w.now(), AMR: []string{"hwk", "user"}, UserVerified: true, DeviceBound: !a.BackupEligible}, nil
 }
 
 // BeginRegistration starts registering a passkey or security key.
@@ -191,7 +199,7 @@ func (w *WebAuthn) FinishRegistration(ctx context.Context, user *storage.User, b
 	if err := w.saveCredential(ctx, user, f.Name, c); err != nil {
 		return storage.SessionFactor{}, err
 	}
-	return w.proof(c.Flags&webauthn.FlagUserVerified != 0), nil
+	return w.proof(c.Flags&webauthn.FlagUserVerified != 0, c.Flags&flagBackupEligible == 0), nil
 }
 
 // List describes the user's credentials.

@@ -26,17 +26,20 @@ func (f *Flow) decide(ctx context.Context, ar *storage.AuthRequest, client *stor
 	if err != nil {
 		return policy.Decision{}, factors.Enrollment{}, err
 	}
-	remembered := false
+	var rememberedAt *time.Time
 	if b.DeviceCookie != "" {
-		_, err := f.store.UseRememberedDevice(ctx, user.ID, idp.HashSecret(b.DeviceCookie))
+		dev, err := f.store.UseRememberedDevice(ctx, user.ID, idp.HashSecret(b.DeviceCookie))
 		if err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return policy.Decision{}, enrolled, err
 		}
-		remembered = err == nil
+		if err == nil {
+			rememberedAt = &dev.CreatedAt
+		}
 	}
 	d := policy.Decide(policy.Input{
 		Policies: pols, Request: policyRequest(ar, sess), Session: session.PolicyView(sess),
-		Enrolled: enrolled.Methods, RememberedDevice: remembered, Now: f.now(),
+		Enrolled: enrolled.Methods, EnrolledDeviceBound: enrolled.Counts.WebAuthnDeviceBound > 0,
+		RememberedAt: rememberedAt, Now: f.now(),
 	})
 	return d, enrolled, nil
 }
@@ -63,11 +66,12 @@ func (f *Flow) recordDecision(ctx context.Context, ar *storage.AuthRequest, user
 }
 
 // policyRequest turns the stored authorization request into what
-// policy.Decide reads. prompt=login and max_age count only against a
-// sign-in from before the request began.
+// policy.Decide reads. prompt=login and max_age count only against a first
+// factor proven before the request began: a second factor proven since does
+// not make the sign-in fresh.
 func policyRequest(ar *storage.AuthRequest, sess *storage.Session) policy.Request {
 	r := policy.Request{ACRValues: ar.ACRValues, EssentialACR: essentialACR(ar.Claims)}
-	fresh := sess != nil && !sess.AuthTime.Before(ar.CreatedAt)
+	fresh := sess != nil && !policy.FirstFactorAt(session.PolicyView(sess)).Before(ar.CreatedAt)
 	if !fresh {
 		// max_age=0 is prompt=login (OIDC Core §3.1.2.1).
 		r.PromptLogin = slices.Contains(ar.Prompt, "login") || (ar.MaxAgeSeconds != nil && *ar.MaxAgeSeconds == 0)

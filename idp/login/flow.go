@@ -137,7 +137,7 @@ func (f *Flow) Resume(ctx context.Context, id string, b idp.Browser) (idp.Step, 
 	step, err := f.next(ctx, ar, b, true)
 	if err == nil && step.Kind == idp.StepBackupCodes {
 		// Made here, on the page view that shows them: shown exactly once.
-		sess, _, err := f.sessions.Load(ctx, b.SessionCookie)
+		sess, _, err := f.sessions.LoadFor(ctx, b.SessionCookie, id)
 		if err != nil || sess == nil {
 			return idp.Step{}, idp.ErrAuthRequestNotFound
 		}
@@ -166,7 +166,7 @@ func (f *Flow) next(ctx context.Context, ar *storage.AuthRequest, b idp.Browser,
 		return idp.Step{}, err
 	}
 	step := idp.Step{AuthRequestID: ar.ID, Client: idp.ClientInfo{ID: client.ID, Name: client.Name}}
-	sess, user, err := f.sessions.Load(ctx, b.SessionCookie)
+	sess, user, err := f.sessions.LoadFor(ctx, b.SessionCookie, ar.ID)
 	if err != nil {
 		return idp.Step{}, err
 	}
@@ -200,17 +200,21 @@ func (f *Flow) next(ctx context.Context, ar *storage.AuthRequest, b idp.Browser,
 		if !interactive {
 			return idp.Step{}, oidc.ErrInteractionRequired().WithDescription("The user must prove a second factor.")
 		}
-		step.RequireUV, step.Reason = d.RequireUV, userReason(d)
-		switch {
-		case d.Need == policy.NeedSecondFactor:
-			step.Kind, step.Methods, step.RememberDevice = idp.StepSecondFactor, methodNames(d.Methods), d.RememberFor
-		case len(enrolled.Methods) > 0 && !session.FreshSecondFactor(sess, f.now(), session.FreshProof):
-			// Adding a factor needs a fresh proof of one the user has.
-			step.Kind, step.Methods, step.RequireUV = idp.StepSecondFactor, methodNames(enrolled.Methods), false
-		default:
-			step.Kind, step.Methods = idp.StepEnroll, methodNames(d.Methods)
+		step.Reason = userReason(d)
+		if methods, uv := f.challenge(d, enrolled, sess); methods != nil {
+			step.Kind, step.Methods, step.RequireUV = idp.StepSecondFactor, methodNames(methods), uv
+			if d.Need == policy.NeedSecondFactor {
+				step.RememberDevice = d.RememberFor
+			}
+		} else {
+			step.Kind, step.Methods, step.RequireUV = idp.StepEnroll, methodNames(d.Methods), d.RequireUV
 		}
 		return step, nil
+	}
+	// The policy is met: the session is one for everything from now on,
+	// whatever the rest of this sign-in (backup codes, consent) brings.
+	if err := f.sessions.Complete(ctx, sess); err != nil {
+		return idp.Step{}, err
 	}
 	// A user with a second factor but no backup codes gets a set now —
 	// recovery must never be a dead end — shown once by the next page.
@@ -233,13 +237,27 @@ func (f *Flow) next(ctx context.Context, ar *storage.AuthRequest, b idp.Browser,
 			return step, nil
 		}
 	}
-	amr, acr := session.AMR(sess, d.Level, d.MaxAge, f.now()), d.Level.ACR()
-	if err := f.store.CompleteAuthRequest(ctx, ar.ID, user.ID, sess.ID, sess.AuthTime, amr, acr); err != nil && !errors.Is(err, storage.ErrNotFound) {
+	amr := session.AMR(sess, d, f.now())
+	if err := f.store.CompleteAuthRequest(ctx, ar.ID, user.ID, sess.ID, sess.AuthTime, amr, d.ACR); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return idp.Step{}, err
 	}
 	f.sessions.Touch(ctx, sess)
 	step.Kind, step.RedirectURL = idp.StepRedirect, f.callbackURL(ar.ID)
 	return step, nil
+}
+
+// challenge says which second factors the flow asks for now (nil: none, so
+// enrollment) and whether WebAuthn must verify the user: the ones the
+// decision names, or — before enrolling another factor — a fresh proof of
+// one the user has, so a stolen password cannot plant an authenticator.
+func (f *Flow) challenge(d policy.Decision, enrolled factors.Enrollment, sess *storage.Session) ([]policy.Method, bool) {
+	switch {
+	case d.Need == policy.NeedSecondFactor:
+		return d.Methods, d.RequireUV
+	case d.Need == policy.NeedEnrollment && len(enrolled.Methods) > 0 && !session.FreshSecondFactor(sess, f.now(), session.FreshProof):
+		return enrolled.Methods, false
+	}
+	return nil, false
 }
 
 func methodNames(ms []policy.Method) []string {
@@ -291,7 +309,7 @@ func (f *Flow) SubmitConsent(ctx context.Context, id string, b idp.Browser, allo
 	if err != nil {
 		return idp.Step{}, err
 	}
-	sess, _, err := f.sessions.Load(ctx, b.SessionCookie)
+	sess, _, err := f.sessions.LoadFor(ctx, b.SessionCookie, id)
 	if err != nil {
 		return idp.Step{}, err
 	}

@@ -38,7 +38,7 @@ func (m *MFA) loadPending(ctx context.Context, id string, b idp.Browser) (*pendi
 	if err != nil {
 		return nil, err
 	}
-	sess, user, err := m.sessions.Load(ctx, b.SessionCookie)
+	sess, user, err := m.sessions.LoadFor(ctx, b.SessionCookie, id)
 	if err != nil {
 		return nil, err
 	}
@@ -52,22 +52,38 @@ func (m *MFA) loadPending(ctx context.Context, id string, b idp.Browser) (*pendi
 	return &pending{ar: ar, sess: sess, user: user, client: client}, nil
 }
 
-// BeginFactor starts the challenge of method (WebAuthn: the options for
-// navigator.credentials.get).
-func (m *MFA) BeginFactor(ctx context.Context, id string, b idp.Browser, method string) ([]byte, error) {
+// asked loads the pending login and checks that the flow asks for method
+// now: a factor the policies do not allow, or one posted to a step that
+// asks for something else (the first factor again, enrollment), proves
+// nothing (SECURITY-RULES: "A step-up completes only the authorization
+// request and browser session it belongs to").
+func (m *MFA) asked(ctx context.Context, id string, b idp.Browser, method string) (*pending, factors.Factor, policy.Decision, error) {
 	l, err := m.loadPending(ctx, id, b)
 	if err != nil {
-		return nil, err
+		return nil, nil, policy.Decision{}, err
 	}
 	f, ok := m.factors.Get(policy.Method(method))
 	if !ok {
-		return nil, idp.ErrAuthRequestNotFound
+		return nil, nil, policy.Decision{}, idp.ErrAuthRequestNotFound
 	}
-	d, _, err := m.decide(ctx, l.ar, l.client, l.user, l.sess, b)
+	d, enrolled, err := m.decide(ctx, l.ar, l.client, l.user, l.sess, b)
+	if err != nil {
+		return nil, nil, policy.Decision{}, err
+	}
+	if methods, _ := m.challenge(d, enrolled, l.sess); !slices.Contains(methods, f.Method()) {
+		return nil, nil, policy.Decision{}, idp.ErrAuthRequestNotFound
+	}
+	return l, f, d, nil
+}
+
+// BeginFactor starts the challenge of method (WebAuthn: the options for
+// navigator.credentials.get).
+func (m *MFA) BeginFactor(ctx context.Context, id string, b idp.Browser, method string) ([]byte, error) {
+	l, f, d, err := m.asked(ctx, id, b, method)
 	if err != nil {
 		return nil, err
 	}
-	return f.Begin(ctx, l.user, d.RequireUV)
+	return f.Begin(ctx, l.user, factors.Challenge{RequireUV: d.RequireUV, RequireDeviceBound: d.RequireDeviceBound})
 }
 
 // SubmitFactor checks a second factor of method for request id (a code,
@@ -75,12 +91,9 @@ func (m *MFA) BeginFactor(ctx context.Context, id string, b idp.Browser, method 
 // the person asked to remember this browser: when the policies allow it,
 // Step.Device is the cookie to set.
 func (m *MFA) SubmitFactor(ctx context.Context, id string, b idp.Browser, method string, input []byte, remember bool) (idp.Step, error) {
-	l, err := m.loadPending(ctx, id, b)
+	l, _, _, err := m.asked(ctx, id, b, method)
 	if err != nil {
 		return idp.Step{}, err
-	}
-	if _, ok := m.factors.Get(policy.Method(method)); !ok {
-		return idp.Step{}, idp.ErrAuthRequestNotFound
 	}
 	proof, err := m.factors.Verify(ctx, l.user, policy.Method(method), input)
 	if err != nil {
@@ -175,7 +188,7 @@ func (m *MFA) FinishPasskey(ctx context.Context, id string, b idp.Browser, body 
 	if err != nil {
 		return idp.Step{}, err
 	}
-	cookie, err := m.sessions.Start(ctx, owner.ID, b, proof)
+	cookie, err := m.sessions.Start(ctx, owner.ID, ar.ID, b, proof)
 	if err != nil {
 		return idp.Step{}, err
 	}

@@ -42,7 +42,7 @@ func (f *Flow) SubmitPassword(ctx context.Context, id string, b idp.Browser, use
 		return idp.Step{}, err
 	}
 	f.throttle.Reset(ctx, nameKey)
-	cookie, err := f.sessions.Start(ctx, user.ID, b, storage.SessionFactor{Method: "pwd", At: f.now(), AMR: []string{"pwd"}})
+	cookie, err := f.sessions.Start(ctx, user.ID, ar.ID, b, storage.SessionFactor{Method: "pwd", At: f.now(), AMR: []string{"pwd"}})
 	if err != nil {
 		return idp.Step{}, err
 	}

@@ -205,7 +205,7 @@ func (p *Provider) buildDiscovery() ([]byte, error) {
 		ResponseTypesSupported:                     []string{string(oidc.ResponseTypeCode)},
 		ResponseModesSupported:                     []string{string(oidc.ResponseModeQuery), string(oidc.ResponseModeFormPost)},
 		GrantTypesSupported:                        []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken, oidc.GrantTypeClientCredentials},
-		ACRValuesSupported:                         []string{policy.ACRPassword, policy.ACRMFA, policy.ACRPhishingResistant, policy.ACRPAPEMultiFactor},
+		ACRValuesSupported:                         policy.ACRValuesSupported,
 		SubjectTypesSupported:                      []string{"public"},
 		IDTokenSigningAlgValuesSupported:           algs,
 		TokenEndpointAuthMethodsSupported:          []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodPrivateKeyJWT, oidc.AuthMethodNone},

@@ -15,17 +15,28 @@ const (
 	LevelPassword                // one factor
 	LevelMFA                     // two independent factors
 	LevelPhishingResistant       // WebAuthn with user verification (itself two factors)
+	// LevelPhishingResistantHardware: WebAuthn with user verification from a
+	// device-bound credential (backup-eligible flag clear).
+	LevelPhishingResistantHardware
 )
 
-// ACR values of the levels, and the PAPE alias of LevelMFA.
+// ACR values of the levels: ours for one and two factors, the OpenID EAP
+// ACR Values for the phishing-resistant ones, and the aliases requests may
+// use (ARCHITECTURE.md "Claims").
 const (
-	ACRPassword          = "urn:twofold:acr:pwd"
-	ACRMFA               = "urn:twofold:acr:mfa"
-	ACRPhishingResistant = "urn:twofold:acr:phr"
-	ACRPAPEMultiFactor   = "http://schemas.openid.net/pape/policies/2007/06/multi-factor"
+	ACRPassword                  = "urn:twofold:acr:pwd"
+	ACRMFA                       = "urn:twofold:acr:mfa"
+	ACRPhishingResistant         = "phr"
+	ACRPhishingResistantHardware = "phrh"
+	ACRPAPEMultiFactor           = "http://schemas.openid.net/pape/policies/2007/06/multi-factor"
+	ACRTwofoldPhishingResistant  = "urn:twofold:acr:phr"
 )
 
-// ACR returns the level's acr value ("" for LevelNone).
+// ACRValuesSupported lists every acr value Twofold understands, weakest
+// level first, for discovery.
+var ACRValuesSupported = []string{ACRPassword, ACRMFA, ACRPAPEMultiFactor, ACRPhishingResistant, ACRTwofoldPhishingResistant, ACRPhishingResistantHardware}
+
+// ACR returns the level's canonical acr value ("" for LevelNone).
 func (l Level) ACR() string {
 	switch l {
 	case LevelPassword:
@@ -34,6 +45,8 @@ func (l Level) ACR() string {
 		return ACRMFA
 	case LevelPhishingResistant:
 		return ACRPhishingResistant
+	case LevelPhishingResistantHardware:
+		return ACRPhishingResistantHardware
 	}
 	return ""
 }
@@ -52,8 +65,10 @@ func ParseACR(s string) (Level, bool) {
 		return LevelPassword, true
 	case ACRMFA, ACRPAPEMultiFactor:
 		return LevelMFA, true
-	case ACRPhishingResistant:
+	case ACRPhishingResistant, ACRTwofoldPhishingResistant:
 		return LevelPhishingResistant, true
+	case ACRPhishingResistantHardware:
+		return LevelPhishingResistantHardware, true
 	}
 	return LevelNone, false
 }
@@ -69,6 +84,7 @@ type Factor struct {
 	Method       string // FactorPassword, FactorPasskey, or a second-factor Method
 	At           time.Time
 	UserVerified bool // WebAuthn: the authenticator verified the user (PIN, biometric)
+	DeviceBound  bool // WebAuthn: the credential cannot leave its authenticator
 }
 
 // Session is what the SSO session has proven.
@@ -97,11 +113,14 @@ type Input struct {
 	Request  Request
 	Session  *Session // nil: nobody is signed in
 	Enrolled []Method // the user's confirmed second factors
-	// RememberedDevice: this browser carries a valid remembered-device
-	// cookie for the user. It stands in for a second factor only where a
-	// policy asks for MFA, never for phr or what the request demands.
-	RememberedDevice bool
-	Now              time.Time
+	// EnrolledDeviceBound: the user has a device-bound WebAuthn credential.
+	EnrolledDeviceBound bool
+	// RememberedAt: this browser carries the user's remembered-device
+	// cookie, set then. It stands in for a second factor only where a policy
+	// asks for MFA and only within the shortest remember_device of the
+	// policies — never for phr or what the request demands.
+	RememberedAt *time.Time
+	Now          time.Time
 }
 
 // Need is what must still happen.
@@ -126,7 +145,17 @@ type Decision struct {
 	Target    Level    // what the login must reach
 	Methods   []Method // second factors that satisfy Target, most phishing-resistant first
 	RequireUV bool     // the second factor must be WebAuthn with user verification
-	MaxAge    time.Duration
+	// RequireDeviceBound: the WebAuthn credential must be device-bound (phrh).
+	RequireDeviceBound bool
+	// Allowed are the methods every applicable policy allows: only these
+	// count toward the level (and the amr).
+	Allowed []Method
+	// ACR is the acr claim when Need is NeedNothing: the first value the
+	// application asked for that the sign-in meets, else the level's own.
+	ACR string
+	// DeviceUsed: a remembered device stood in for the second factor.
+	DeviceUsed bool
+	MaxAge     time.Duration
 	// RememberFor: how long a remembered device may stand in for the
 	// second factor here (0: not allowed) — only for policy-demanded MFA.
 	RememberFor time.Duration
@@ -146,13 +175,14 @@ func Decide(in Input) Decision {
 		d.Need, d.Reason = NeedFirstFactor, "the application asked to sign in again (prompt=login)"
 		return d
 	}
-	if m := in.Request.MaxAge; m != nil && in.Now.Sub(in.Session.AuthTime) > *m {
+	// max_age bounds the age of the first factor: a later second factor
+	// does not make an old sign-in fresh (OIDC Core §3.1.2.1).
+	if m := in.Request.MaxAge; m != nil && in.Now.Sub(FirstFactorAt(in.Session)) > *m {
 		d.Need, d.Reason = NeedFirstFactor, fmt.Sprintf("the sign-in is older than the application's max_age (%s)", *m)
 		return d
 	}
-	d.Level = sessionLevel(in.Session, d.MaxAge, in.Now)
 
-	// What policy demands.
+	// What policy demands; only methods every policy allows count.
 	methods := slices.Clone(AllMethods)
 	target, enrollRequired := LevelPassword, false
 	for _, n := range in.Policies {
@@ -170,25 +200,36 @@ func Decide(in Input) Decision {
 			enrollRequired = enrollRequired || p.Enrollment == EnrollRequired
 		}
 	}
+	d.Allowed = slices.Clone(methods)
+	d.Level = sessionLevel(in.Session, methods, d.MaxAge, in.Now)
 	policyTarget := target
 	never := slices.ContainsFunc(in.Policies, func(n Named) bool { return n.Policy.RequireMFA == Never })
 
+	allowedEnrolled := func(m Method) bool { return slices.Contains(in.Enrolled, m) && slices.Contains(methods, m) }
 	canReach := func(l Level) bool {
 		switch l {
+		case LevelPhishingResistantHardware:
+			return in.EnrolledDeviceBound && allowedEnrolled(WebAuthn)
 		case LevelPhishingResistant:
-			return slices.Contains(in.Enrolled, WebAuthn) && slices.Contains(methods, WebAuthn)
+			return allowedEnrolled(WebAuthn)
 		case LevelMFA:
-			return slices.ContainsFunc(in.Enrolled, func(m Method) bool { return slices.Contains(methods, m) })
+			return slices.ContainsFunc(in.Enrolled, allowedEnrolled)
 		}
 		return true
 	}
 
-	// What the request demands: an essential acr is never downgraded.
+	// What the request demands: an essential acr is never downgraded, and
+	// one whose values Twofold does not know cannot be met.
 	essential := LevelNone
 	for _, v := range in.Request.EssentialACR {
 		if l, ok := ParseACR(v); ok && (essential == LevelNone || l < essential) {
 			essential = l // any listed value satisfies: the weakest is enough
 		}
+	}
+	if len(in.Request.EssentialACR) > 0 && essential == LevelNone {
+		d.Need, d.Target = NeedImpossible, LevelNone
+		d.Reason = "the application requires an acr value Twofold does not know (essential acr)"
+		return d
 	}
 	if essential > target {
 		target = essential
@@ -196,20 +237,29 @@ func Decide(in Input) Decision {
 	}
 
 	// What the request prefers: the first listed level that is reached or
-	// reachable; if none is, the level reached (voluntary).
+	// reachable; if none is, the closest level the user can reach below
+	// the strongest one asked for (voluntary: never claimed unperformed).
 	if !never {
+		aim, strongest := LevelNone, LevelNone
 		for _, v := range in.Request.ACRValues {
 			l, ok := ParseACR(v)
 			if !ok {
 				continue
 			}
+			strongest = max(strongest, l)
 			if l <= d.Level || canReach(l) {
-				if l > target {
-					target = l
-					reasons = append(reasons, "the application asked for "+levelWords(l)+" (acr_values)")
-				}
+				aim = l
 				break
 			}
+		}
+		for l := strongest; aim == LevelNone && l > LevelPassword; l-- {
+			if l <= d.Level || canReach(l) {
+				aim = l
+			}
+		}
+		if aim > target {
+			target = aim
+			reasons = append(reasons, "the application asked for "+levelWords(aim)+" (acr_values)")
 		}
 	}
 	d.Target = target
@@ -219,23 +269,29 @@ func Decide(in Input) Decision {
 		d.RememberFor = RememberFor(in.Policies)
 	}
 	level := d.Level
-	if d.RememberFor > 0 && in.RememberedDevice && level == LevelPassword && target == LevelMFA && policyTarget == LevelMFA && essential < LevelMFA && target == policyTarget {
-		level = LevelMFA // a remembered device stands in for policy-demanded MFA only
+	if d.RememberFor > 0 && in.RememberedAt != nil && in.Now.Sub(*in.RememberedAt) <= d.RememberFor &&
+		level == LevelPassword && target == LevelMFA && policyTarget == LevelMFA && essential < LevelMFA {
+		level, d.DeviceUsed = LevelMFA, true // a remembered device stands in for policy-demanded MFA only
 		d.Reason = join(d.Reason, "this device is remembered")
 	}
 	if level >= target {
 		d.Need, d.Level = NeedNothing, max(level, d.Level)
+		d.ACR = acrClaim(in.Request, d.Level)
 		if d.Reason == "" {
 			d.Reason = "the sign-in satisfies every policy"
 		}
 		return d
 	}
 
-	if target == LevelPhishingResistant {
+	if target >= LevelPhishingResistant {
 		d.RequireUV = true
+		d.RequireDeviceBound = target == LevelPhishingResistantHardware
 		methods = slices.DeleteFunc(methods, func(m Method) bool { return m != WebAuthn })
 	}
 	usable := slices.DeleteFunc(slices.Clone(methods), func(m Method) bool { return !slices.Contains(in.Enrolled, m) })
+	if d.RequireDeviceBound && !in.EnrolledDeviceBound {
+		usable = nil // only a device-bound credential can reach phrh
+	}
 	switch {
 	case len(usable) > 0:
 		d.Need, d.Methods = NeedSecondFactor, usable
@@ -248,11 +304,45 @@ func Decide(in Input) Decision {
 	case policyTarget >= target:
 		// Policy demands it but lets users without a factor through.
 		d.Need, d.Target = NeedNothing, d.Level
+		d.ACR = acrClaim(in.Request, d.Level)
 		d.Reason = join(d.Reason, "enrollment is optional and the user has no second factor")
 	default:
 		d.Need, d.Target = NeedNothing, d.Level
+		d.ACR = acrClaim(in.Request, d.Level)
 	}
 	return d
+}
+
+// acrClaim is the acr of a sign-in at level: the first value of the
+// essential acr claim, else of acr_values, that the level meets — the value
+// as the application wrote it — else the level's canonical value.
+func acrClaim(r Request, level Level) string {
+	values := r.EssentialACR
+	if len(values) == 0 {
+		values = r.ACRValues
+	}
+	for _, v := range values {
+		if l, ok := ParseACR(v); ok && l <= level {
+			return v
+		}
+	}
+	return level.ACR()
+}
+
+// FirstFactorAt is when the session last proved a first factor (password
+// or passkey): what prompt=login and max_age measure.
+func FirstFactorAt(s *Session) time.Time {
+	var at time.Time
+	for _, f := range s.Factors {
+		if isFirst(f) && f.At.After(at) {
+			at = f.At
+		}
+	}
+	return at
+}
+
+func isFirst(f Factor) bool {
+	return f.Method == FactorPassword || f.Method == FactorPasskey || f.Method == string(WebAuthn) && f.UserVerified
 }
 
 func join(a, b string) string {
@@ -271,6 +361,8 @@ func levelWords(l Level) string {
 		return "MFA"
 	case LevelPhishingResistant:
 		return "a phishing-resistant factor (passkey or security key)"
+	case LevelPhishingResistantHardware:
+		return "a phishing-resistant factor bound to its device (a security key or device-bound passkey)"
 	}
 	return "a password"
 }
@@ -302,27 +394,39 @@ func mfaMaxAge(ps []Named) time.Duration {
 	return m
 }
 
-// sessionLevel counts the factors of s; second factors older than maxAge
-// (when set) no longer count.
-func sessionLevel(s *Session, maxAge time.Duration, now time.Time) Level {
-	fresh := func(f Factor) bool { return maxAge == 0 || now.Sub(f.At) <= maxAge }
-	first, second, phr := false, false, false
+// Counts reports whether factor f counts toward the level under the
+// allowed methods: a first factor always; a second factor only when its
+// method is allowed and it is within maxAge (when set).
+func Counts(f Factor, allowed []Method, maxAge time.Duration, now time.Time) bool {
+	if f.Method == FactorPassword {
+		return true
+	}
+	m := Method(f.Method)
+	if f.Method == FactorPasskey {
+		m = WebAuthn
+	}
+	return slices.Contains(allowed, m) && (maxAge == 0 || now.Sub(f.At) <= maxAge)
+}
+
+// sessionLevel counts the factors of s that count under allowed and maxAge.
+func sessionLevel(s *Session, allowed []Method, maxAge time.Duration, now time.Time) Level {
+	first, second, phr, phrh := false, false, false, false
 	for _, f := range s.Factors {
-		switch {
-		case f.Method == FactorPassword:
+		if isFirst(f) {
 			first = true
-		case f.Method == FactorPasskey || f.Method == string(WebAuthn) && f.UserVerified:
-			first = true
-			if fresh(f) {
-				phr, second = true, true
-			}
-		default:
-			if fresh(f) {
-				second = true
-			}
+		}
+		if f.Method == FactorPassword || !Counts(f, allowed, maxAge, now) {
+			continue
+		}
+		second = true
+		if f.Method == FactorPasskey || f.UserVerified {
+			phr = true
+			phrh = phrh || f.DeviceBound
 		}
 	}
 	switch {
+	case phrh:
+		return LevelPhishingResistantHardware
 	case phr:
 		return LevelPhishingResistant
 	case first && second:

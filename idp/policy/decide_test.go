@@ -75,10 +75,24 @@ func TestDecideReadsLikeTheAdminGuide(t *testing.T) {
 		{"a passkey sign-in is phishing-resistant by itself", Input{Policies: []Named{strict}, Session: &Session{AuthTime: t0, Factors: []Factor{{Method: FactorPasskey, At: t0, UserVerified: true}}}}, NeedNothing, LevelPhishingResistant, nil, false, ""},
 		{"a security key without user verification is mfa, not phr", Input{Session: with(pwdSession(0), "webauthn", 0, false), Request: Request{ACRValues: []string{ACRPhishingResistant}}, Enrolled: []Method{WebAuthn}}, NeedSecondFactor, LevelPhishingResistant, []Method{WebAuthn}, true, ""},
 		{"a minimum level of phr demands a passkey", Input{Policies: []Named{pol("finance", OnRequest, minLevel(LevelPhishingResistant))}, Session: with(pwdSession(0), "totp", 0, false), Enrolled: []Method{TOTP, WebAuthn}}, NeedSecondFactor, LevelPhishingResistant, []Method{WebAuthn}, true, "policy finance"},
-		{"a remembered device skips TOTP for policy MFA", Input{Policies: []Named{pol("s", Always, remember(30*24*time.Hour))}, Session: pwdSession(0), Enrolled: []Method{TOTP}, RememberedDevice: true}, NeedNothing, LevelMFA, nil, false, "remembered"},
-		{"a remembered device counts only where every policy allows remembering", Input{Policies: []Named{pol("s", Always, remember(30*24*time.Hour)), strict}, Session: pwdSession(0), Enrolled: []Method{TOTP}, RememberedDevice: true}, NeedSecondFactor, LevelMFA, []Method{TOTP}, false, ""},
-		{"a remembered device never satisfies phr", Input{Policies: []Named{pol("f", OnRequest, minLevel(LevelPhishingResistant))}, Session: pwdSession(0), Enrolled: []Method{WebAuthn}, RememberedDevice: true}, NeedSecondFactor, LevelPhishingResistant, []Method{WebAuthn}, true, ""},
-		{"a remembered device never satisfies an explicit acr_values demand", Input{Policies: []Named{relaxed}, Session: pwdSession(0), Enrolled: []Method{TOTP}, RememberedDevice: true, Request: Request{ACRValues: []string{ACRMFA}}}, NeedSecondFactor, LevelMFA, []Method{TOTP}, false, ""},
+		{"a remembered device skips TOTP for policy MFA", Input{Policies: []Named{pol("s", Always, remember(30*24*time.Hour))}, Session: pwdSession(0), Enrolled: []Method{TOTP}, RememberedAt: &t0}, NeedNothing, LevelMFA, nil, false, "remembered"},
+		{"a remembered device counts only where every policy allows remembering", Input{Policies: []Named{pol("s", Always, remember(30*24*time.Hour)), strict}, Session: pwdSession(0), Enrolled: []Method{TOTP}, RememberedAt: &t0}, NeedSecondFactor, LevelMFA, []Method{TOTP}, false, ""},
+		{"a remembered device never satisfies phr", Input{Policies: []Named{pol("f", OnRequest, minLevel(LevelPhishingResistant))}, Session: pwdSession(0), Enrolled: []Method{WebAuthn}, RememberedAt: &t0}, NeedSecondFactor, LevelPhishingResistant, []Method{WebAuthn}, true, ""},
+		{"a remembered device never satisfies an explicit acr_values demand", Input{Policies: []Named{relaxed}, Session: pwdSession(0), Enrolled: []Method{TOTP}, RememberedAt: &t0, Request: Request{ACRValues: []string{ACRMFA}}}, NeedSecondFactor, LevelMFA, []Method{TOTP}, false, ""},
+		// SECURITY-RULES: "An essential acr that cannot be met is a failed authentication (error, no code)"
+		{"an essential acr of values Twofold does not know cannot be met", Input{Session: with(pwdSession(0), "totp", 0, false), Enrolled: []Method{TOTP}, Request: Request{EssentialACR: []string{"urn:other:gold"}}}, NeedImpossible, LevelNone, nil, false, "does not know"},
+		{"an essential phrh with only a synced passkey means a device-bound one is enrolled", Input{Session: with(pwdSession(0), "webauthn", 0, true), Enrolled: []Method{WebAuthn}, Request: Request{EssentialACR: []string{ACRPhishingResistantHardware}}}, NeedEnrollment, LevelPhishingResistantHardware, []Method{WebAuthn}, true, ""},
+		{"a device-bound credential with user verification reaches phrh", Input{Session: &Session{AuthTime: t0, Factors: []Factor{{Method: FactorPasskey, At: t0, UserVerified: true, DeviceBound: true}}}, Request: Request{EssentialACR: []string{ACRPhishingResistantHardware}}}, NeedNothing, LevelPhishingResistantHardware, nil, false, ""},
+		{"acr_values phr without a passkey asks for the closest factor the user has (TOTP, mfa)", Input{Policies: []Named{relaxed}, Session: pwdSession(0), Enrolled: []Method{TOTP}, Request: Request{ACRValues: []string{ACRPhishingResistant}}}, NeedSecondFactor, LevelMFA, []Method{TOTP}, false, "acr_values"},
+		{"the EAP phr and our urn mean the same level", Input{Policies: []Named{relaxed}, Session: pwdSession(0), Enrolled: []Method{WebAuthn}, Request: Request{ACRValues: []string{ACRTwofoldPhishingResistant}}}, NeedSecondFactor, LevelPhishingResistant, []Method{WebAuthn}, true, ""},
+		// Issue 9 item 2: methods is an allow-list that is enforced.
+		{"a TOTP does not meet a webauthn-only policy", Input{Policies: []Named{pol("w", Always, methods(WebAuthn))}, Session: with(pwdSession(0), "totp", 0, false), Enrolled: []Method{TOTP, WebAuthn}}, NeedSecondFactor, LevelMFA, []Method{WebAuthn}, false, ""},
+		{"a backup code does not count under a policy that excludes backup codes", Input{Policies: []Named{pol("t", Always, methods(TOTP))}, Session: with(pwdSession(0), "backup_code", 0, false), Enrolled: []Method{TOTP, BackupCode}}, NeedSecondFactor, LevelMFA, []Method{TOTP}, false, ""},
+		{"a passkey sign-in under a TOTP-only policy is one factor", Input{Policies: []Named{pol("t", Always, methods(TOTP))}, Session: &Session{AuthTime: t0, Factors: []Factor{{Method: FactorPasskey, At: t0, UserVerified: true}}}, Enrolled: []Method{TOTP, WebAuthn}}, NeedSecondFactor, LevelMFA, []Method{TOTP}, false, ""},
+		// SECURITY-RULES: "prompt=login and max_age older than the session force active re-authentication"
+		{"max_age counts from the first factor, not from a later second factor", Input{Session: with(pwdSession(2*time.Hour), "totp", 0, false), Enrolled: []Method{TOTP}, Request: Request{MaxAge: dur(time.Hour)}}, NeedFirstFactor, LevelNone, nil, false, "max_age"},
+		// Issue 9 item 7: a remembered device honours the policy that asks.
+		{"a device remembered longer ago than the shortest remember_device does not count", Input{Policies: []Named{pol("s", Always, remember(time.Minute))}, Session: pwdSession(0), Enrolled: []Method{TOTP}, RememberedAt: ptr(t0.Add(-48 * time.Hour))}, NeedSecondFactor, LevelMFA, []Method{TOTP}, false, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -113,11 +127,11 @@ func equalMethods(a, b []Method) bool {
 }
 
 func TestParseACR(t *testing.T) {
-	for s, want := range map[string]Level{ACRPassword: LevelPassword, ACRMFA: LevelMFA, ACRPAPEMultiFactor: LevelMFA, ACRPhishingResistant: LevelPhishingResistant} {
+	for s, want := range map[string]Level{ACRPassword: LevelPassword, ACRMFA: LevelMFA, ACRPAPEMultiFactor: LevelMFA, ACRPhishingResistant: LevelPhishingResistant, ACRTwofoldPhishingResistant: LevelPhishingResistant, ACRPhishingResistantHardware: LevelPhishingResistantHardware} {
 		if l, ok := ParseACR(s); !ok || l != want {
 			t.Errorf("ParseACR(%q) = %v, %v", s, l, ok)
 		}
-		if want != LevelMFA || s == ACRMFA {
+		if s != ACRPAPEMultiFactor && s != ACRTwofoldPhishingResistant {
 			if l, _ := ParseACR(s); l.ACR() != s {
 				t.Errorf("%v.ACR() = %q, want %q", l, l.ACR(), s)
 			}
@@ -125,5 +139,39 @@ func TestParseACR(t *testing.T) {
 	}
 	if _, ok := ParseACR("urn:other"); ok {
 		t.Error("an unknown acr parsed")
+	}
+}
+
+func ptr(t time.Time) *time.Time { return &t }
+
+func TestTheACRClaimIsTheValueAskedForWhenMet(t *testing.T) {
+	mfaSession := with(pwdSession(0), "totp", 0, false)
+	tests := []struct {
+		name string
+		in   Input
+		want string
+	}{
+		{"no request: the level's canonical value", Input{Session: mfaSession}, ACRMFA},
+		{"the PAPE URI asked for and met is returned as written", Input{Session: mfaSession, Request: Request{ACRValues: []string{ACRPAPEMultiFactor}}}, ACRPAPEMultiFactor},
+		{"the first value met, in the application's order", Input{Session: mfaSession, Request: Request{ACRValues: []string{ACRPhishingResistant, ACRMFA}}}, ACRMFA},
+		{"an essential value met is returned as written", Input{Session: mfaSession, Request: Request{EssentialACR: []string{ACRPAPEMultiFactor}}}, ACRPAPEMultiFactor},
+		{"a voluntary value not met is never claimed", Input{Session: pwdSession(0), Request: Request{ACRValues: []string{ACRMFA}}}, ACRPassword},
+		{"a passkey sign-in is phr", Input{Session: &Session{AuthTime: t0, Factors: []Factor{{Method: FactorPasskey, At: t0, UserVerified: true}}}}, ACRPhishingResistant},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.in.Now = t0
+			d := Decide(tc.in)
+			if d.Need != NeedNothing || d.ACR != tc.want {
+				t.Fatalf("Decide = need %s, acr %q; want nothing, %q", d.Need, d.ACR, tc.want)
+			}
+		})
+	}
+}
+
+func TestARememberedDeviceIsReportedWhenItStoodIn(t *testing.T) {
+	in := Input{Policies: []Named{pol("s", Always, remember(30*24*time.Hour))}, Session: pwdSession(0), Enrolled: []Method{TOTP}, RememberedAt: ptr(t0.Add(-24 * time.Hour)), Now: t0}
+	if d := Decide(in); d.Need != NeedNothing || !d.DeviceUsed || d.Level != LevelMFA {
+		t.Fatalf("Decide = need %s, device used %v, level %s", d.Need, d.DeviceUsed, d.Level)
 	}
 }

@@ -110,17 +110,17 @@ func (p Policy) Validate() error {
 	default:
 		bad("enrollment", "must be required or optional")
 	}
-	if p.MinLevel < LevelNone || p.MinLevel > LevelPhishingResistant {
-		bad("min_level", "must be pwd, mfa or phr")
+	if p.MinLevel < LevelNone || p.MinLevel > LevelPhishingResistantHardware {
+		bad("min_level", "must be pwd, mfa, phr or phrh")
 	}
-	if p.MinLevel == LevelPhishingResistant && !slices.Contains(p.Methods, WebAuthn) && len(p.Methods) > 0 {
-		bad("min_level", "phr needs webauthn among the methods")
+	if p.MinLevel >= LevelPhishingResistant && !slices.Contains(p.Methods, WebAuthn) && len(p.Methods) > 0 {
+		bad("min_level", "phr and phrh need webauthn among the methods")
 	}
 	return errors.Join(errs...)
 }
 
 // ParseLevel reads a level as an admin writes it: an acr value or its
-// short name (pwd, mfa, phr); "" is no minimum.
+// short name (pwd, mfa, phr, phrh); "" is no minimum.
 func ParseLevel(s string) (Level, error) {
 	switch s {
 	case "":
@@ -131,11 +131,13 @@ func ParseLevel(s string) (Level, error) {
 		return LevelMFA, nil
 	case "phr":
 		return LevelPhishingResistant, nil
+	case "phrh":
+		return LevelPhishingResistantHardware, nil
 	}
 	if l, ok := ParseACR(s); ok {
 		return l, nil
 	}
-	return LevelNone, fmt.Errorf("%q is not a level (use pwd, mfa or phr)", s)
+	return LevelNone, fmt.Errorf("%q is not a level (use pwd, mfa, phr or phrh)", s)
 }
 
 // WithDefaults fills the fields an administrator may leave out: on_request,

@@ -12,14 +12,27 @@ import (
 // add factors or see new backup codes.
 const FreshProof = 5 * time.Minute
 
-// AMR lists the amr of the factors that count (second factors only within
-// maxAge, when set), plus mfa when the level is two factors or more.
-func AMR(s *storage.Session, level policy.Level, maxAge time.Duration, now time.Time) []string {
+// DeviceAMR is the private amr value of a remembered device that stood in
+// for the second factor (RFC 8176 names none).
+const DeviceAMR = "rdev"
+
+// AMR lists the amr (RFC 8176) of the factors that count under decision d —
+// methods the policies allow, second factors within the MFA max age — plus
+// mfa only when the session itself proved two factors, and DeviceAMR when a
+// remembered device stood in for the second one.
+func AMR(s *storage.Session, d policy.Decision, now time.Time) []string {
 	var amr []string
+	first, second := false, false
 	for _, f := range s.Factors {
-		first := f.Method == policy.FactorPassword || f.Method == policy.FactorPasskey
-		if !first && maxAge > 0 && now.Sub(f.At) > maxAge {
+		pf := policyFactor(f)
+		if !policy.Counts(pf, d.Allowed, d.MaxAge, now) {
 			continue
+		}
+		if pf.Method == policy.FactorPassword {
+			first = true
+		} else {
+			second = true
+			first = first || pf.Method == policy.FactorPasskey || pf.UserVerified // itself two factors
 		}
 		for _, v := range f.AMR {
 			if !slices.Contains(amr, v) {
@@ -27,8 +40,11 @@ func AMR(s *storage.Session, level policy.Level, maxAge time.Duration, now time.
 			}
 		}
 	}
-	if level >= policy.LevelMFA && !slices.Contains(amr, "mfa") {
+	if first && second && !slices.Contains(amr, "mfa") {
 		amr = append(amr, "mfa")
+	}
+	if d.DeviceUsed {
+		amr = append(amr, DeviceAMR)
 	}
 	return amr
 }
@@ -51,7 +67,11 @@ func PolicyView(s *storage.Session) *policy.Session {
 	}
 	ps := &policy.Session{AuthTime: s.AuthTime}
 	for _, f := range s.Factors {
-		ps.Factors = append(ps.Factors, policy.Factor{Method: f.Method, At: f.At, UserVerified: f.UserVerified})
+		ps.Factors = append(ps.Factors, policyFactor(f))
 	}
 	return ps
+}
+
+func policyFactor(f storage.SessionFactor) policy.Factor {
+	return policy.Factor{Method: f.Method, At: f.At, UserVerified: f.UserVerified, DeviceBound: f.DeviceBound}
 }

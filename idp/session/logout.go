@@ -74,7 +74,7 @@ func (l *Logouts) ConfirmLogout(ctx context.Context, token string, b idp.Browser
 	if err != nil {
 		return idp.LogoutResult{}, err
 	}
-	sess, _, err := l.sessions.Load(ctx, b.SessionCookie)
+	sess, _, err := l.sessions.loadAny(ctx, b.SessionCookie) // a pending sign-in ends too
 	if err != nil {
 		return idp.LogoutResult{}, err
 	}

@@ -19,6 +19,7 @@ type Store interface {
 	TouchSession(ctx context.Context, id string, idleExpiresAt time.Time) error
 	EndSession(ctx context.Context, id string) error
 	RevokeSessionTokens(ctx context.Context, sessionID string) error
+	CompleteSession(ctx context.Context, id string) error
 	AppendAudit(ctx context.Context, e *storage.AuditEvent) error
 }
 
@@ -53,9 +54,29 @@ func New(store Store, cfg Config, logger *slog.Logger, now func() time.Time) *Se
 	return &Service{store: store, cfg: cfg, audit: idp.Auditor{Store: store, Log: logger}, log: logger, now: now}
 }
 
-// Load returns the live session behind a cookie value and its (enabled)
-// user, or nils when there is none.
+// Load returns the live, complete session behind a cookie value and its
+// (enabled) user, or nils when there is none. A pending session — its
+// sign-in has not met its policy — is none here (SECURITY-RULES: "A
+// half-authenticated session … is not a session").
 func (s *Service) Load(ctx context.Context, cookie string) (*storage.Session, *storage.User, error) {
+	return s.LoadFor(ctx, cookie, "")
+}
+
+// LoadFor is Load for the sign-in of auth request authRequestID: a session
+// pending for that very sign-in is returned too.
+func (s *Service) LoadFor(ctx context.Context, cookie, authRequestID string) (*storage.Session, *storage.User, error) {
+	sess, u, err := s.loadAny(ctx, cookie)
+	if err != nil || sess == nil {
+		return nil, nil, err
+	}
+	if sess.PendingRequest != nil && (authRequestID == "" || *sess.PendingRequest != authRequestID) {
+		return nil, nil, nil
+	}
+	return sess, u, nil
+}
+
+// loadAny returns the live session behind a cookie, pending or not.
+func (s *Service) loadAny(ctx context.Context, cookie string) (*storage.Session, *storage.User, error) {
 	if cookie == "" {
 		return nil, nil, nil
 	}
@@ -76,11 +97,25 @@ func (s *Service) Load(ctx context.Context, cookie string) (*storage.Session, *s
 	return sess, u, nil
 }
 
-// Start begins a new SSO session after a first factor. Whatever session
+// Complete marks the session's sign-in done: from now on it is a session
+// for everything (account pages, silent SSO).
+func (s *Service) Complete(ctx context.Context, sess *storage.Session) error {
+	if sess.PendingRequest == nil {
+		return nil
+	}
+	if err := s.store.CompleteSession(ctx, sess.ID); err != nil {
+		return err
+	}
+	sess.PendingRequest = nil
+	return nil
+}
+
+// Start begins a new SSO session after a first factor, pending until the
+// sign-in of auth request authRequestID meets its policy. Whatever session
 // the browser had ends: a new sign-in never inherits an old session's
 // factors, and the cookie value is new (session fixation).
-func (s *Service) Start(ctx context.Context, userID string, b idp.Browser, f storage.SessionFactor) (*idp.SessionCookie, error) {
-	if old, _, err := s.Load(ctx, b.SessionCookie); err == nil && old != nil {
+func (s *Service) Start(ctx context.Context, userID, authRequestID string, b idp.Browser, f storage.SessionFactor) (*idp.SessionCookie, error) {
+	if old, _, err := s.loadAny(ctx, b.SessionCookie); err == nil && old != nil {
 		if err := s.store.EndSession(ctx, old.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return nil, err
 		}
@@ -92,7 +127,7 @@ func (s *Service) Start(ctx context.Context, userID string, b idp.Browser, f sto
 		Factors: storage.SessionFactors{f}, AuthTime: f.At,
 		CreatedAt: now, LastSeenAt: now,
 		IdleExpiresAt: now.Add(s.cfg.IdleTimeout), ExpiresAt: now.Add(s.cfg.Lifetime),
-		IP: b.IP, UserAgent: b.UserAgent,
+		IP: b.IP, UserAgent: b.UserAgent, PendingRequest: &authRequestID,
 	}
 	if err := s.store.CreateSession(ctx, sess); err != nil {
 		return nil, err

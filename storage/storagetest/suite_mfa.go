@@ -670,6 +670,9 @@ func testCountSecondFactors(t *testing.T, newStore Factory) {
 	for _, id := range []string{"c-ok", "c-cloned"} {
 		mustNil(t, s.CreateWebAuthnCredential(ctx(t), mfaCredential(id, "u1")))
 	}
+	synced := mfaCredential("c-synced", "u1")
+	synced.Flags |= 0x08 // backup eligible: a synced passkey, not device-bound
+	mustNil(t, s.CreateWebAuthnCredential(ctx(t), synced))
 	mustNil(t, s.MarkWebAuthnCredentialCloned(ctx(t), "c-cloned"))
 	mustNil(t, s.ReplaceBackupCodes(ctx(t), "u1", mfaCodes("a", 3)))
 	mustNil(t, s.UseBackupCode(ctx(t), "a0"))
@@ -681,12 +684,12 @@ func testCountSecondFactors(t *testing.T, newStore Factory) {
 
 	counts, err = s.CountSecondFactors(ctx(t), "u1")
 	mustNil(t, err)
-	if want := (storage.FactorCounts{TOTP: 1, WebAuthn: 1, BackupCodes: 2}); counts != want {
+	if want := (storage.FactorCounts{TOTP: 1, WebAuthn: 2, WebAuthnDeviceBound: 1, BackupCodes: 2}); counts != want {
 		t.Fatalf("CountSecondFactors(u1) = %+v, want %+v", counts, want)
 	}
 	counts, err = s.CountSecondFactors(ctx(t), "u2")
 	mustNil(t, err)
-	if want := (storage.FactorCounts{TOTP: 1, WebAuthn: 1, BackupCodes: 10}); counts != want {
+	if want := (storage.FactorCounts{TOTP: 1, WebAuthn: 1, WebAuthnDeviceBound: 1, BackupCodes: 10}); counts != want {
 		t.Fatalf("CountSecondFactors(u2) = %+v, want %+v", counts, want)
 	}
 }

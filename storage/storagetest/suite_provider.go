@@ -23,6 +23,7 @@ func providerTests() []conformanceTest {
 		{"a code is redeemed once, a replay returns its request and an expired code is not found", testConsumeAuthCode},
 		{"of 20 concurrent redemptions of one code exactly one wins", testConcurrentConsumeAuthCode},
 		{"a session is found by its cookie only while live", testSessionLifetime},
+		{"a pending session names its sign-in until completed, and keeps it through a factor", testPendingSession},
 		{"touching a session moves its idle expiry but never past the absolute expiry", testTouchSession},
 		{"rotating the session cookie makes the old hash useless", testRotateSessionCookie},
 		{"adding a factor appends it, moves auth_time and rotates the cookie", testAddSessionFactor},
@@ -1103,5 +1104,26 @@ func testProviderCascades(t *testing.T, newStore Factory) {
 	mustNil(t, err)
 	if len(list) != 0 {
 		t.Fatalf("consents of a deleted client remain: %+v", list)
+	}
+}
+
+func testPendingSession(t *testing.T, newStore Factory) {
+	s, clock := pvStore(t, newStore)
+	se := pvSession("s1", "cookie-1", clock.Now())
+	req := "ar-1"
+	se.PendingRequest = &req
+	mustNil(t, s.CreateSession(ctx(t), se))
+	mustNil(t, s.AddSessionFactor(ctx(t), "s1", "cookie-1", "cookie-2", storage.SessionFactor{Method: "totp", At: clock.Now(), AMR: []string{"otp"}}))
+	got, err := s.GetLiveSessionByCookieHash(ctx(t), "cookie-2")
+	mustNil(t, err)
+	if got.PendingRequest == nil || *got.PendingRequest != "ar-1" {
+		t.Fatalf("pending request = %v, want ar-1", got.PendingRequest)
+	}
+	mustNil(t, s.CompleteSession(ctx(t), "s1"))
+	mustNil(t, s.CompleteSession(ctx(t), "s1")) // completing twice is no error
+	got, err = s.GetLiveSessionByCookieHash(ctx(t), "cookie-2")
+	mustNil(t, err)
+	if got.PendingRequest != nil {
+		t.Fatalf("a completed session is still pending for %q", *got.PendingRequest)
 	}
 }
