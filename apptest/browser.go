@@ -118,6 +118,21 @@ func (b *Browser) Submit(p *Page, id string, fields map[string]string) *Page {
 	return b.page(resp)
 }
 
+// PostForm posts fields to u as a hand-made form would (a scripted client
+// posting to a step the page did not offer), following redirects.
+func (b *Browser) PostForm(u string, fields map[string]string) *Page {
+	b.t.Helper()
+	values := url.Values{}
+	for k, v := range fields {
+		values.Set(k, v)
+	}
+	resp, err := b.Client.PostForm(u, values)
+	if err != nil {
+		b.t.Fatalf("POST %s: %v", u, err)
+	}
+	return b.page(resp)
+}
+
 // Login opens an authorization URL, signs in with the password form and
 // returns where the server finally sent the browser (the relying party's
 // redirect URI with code or error).
