@@ -191,6 +191,13 @@ func (s *Store) RevokeSessionTokens(ctx context.Context, sessionID string) error
 	return s.revokeTokensWhere(ctx, "revoke session tokens", "session_id", sessionID)
 }
 
+// RevokeUserTokens revokes every refresh family and access token of a
+// user: what an account change (disabled, second factors reset, password
+// changed, every session ended) must reach.
+func (s *Store) RevokeUserTokens(ctx context.Context, userID string) error {
+	return s.revokeTokensWhere(ctx, "revoke user tokens", "user_id", userID)
+}
+
 // revokeTokensWhere revokes, in one transaction, the refresh families of the
 // refresh tokens whose column equals value, then the access tokens whose
 // column equals value. Every revocation locks refresh tokens before access

@@ -26,6 +26,7 @@ type Store interface {
 	ListRememberedDevices(ctx context.Context, userID string) ([]storage.RememberedDevice, error)
 	ForgetRememberedDevice(ctx context.Context, userID, id string) error
 	ForgetRememberedDevices(ctx context.Context, userID string) error
+	RevokeUserTokens(ctx context.Context, userID string) error
 	UpsertClient(ctx context.Context, c *storage.Client) error
 	GetClient(ctx context.Context, id string) (*storage.Client, error)
 	UseRememberedDevice(ctx context.Context, userID, tokenHash string) (*storage.RememberedDevice, error)
@@ -405,7 +406,8 @@ func (s *Service) AccountRegenerateBackupCodes(ctx context.Context, b idp.Browse
 }
 
 // AccountChangePassword checks the current password and sets a new one;
-// every other session of the user ends.
+// every other session of the user ends, and every token issued to the
+// user's applications stops working.
 func (s *Service) AccountChangePassword(ctx context.Context, b idp.Browser, current, next string) error {
 	sess, user, err := s.sensitive(ctx, b)
 	if err != nil {
@@ -427,6 +429,9 @@ func (s *Service) AccountChangePassword(ctx context.Context, b idp.Browser, curr
 				return err
 			}
 		}
+	}
+	if err := s.store.RevokeUserTokens(ctx, user.ID); err != nil {
+		return err
 	}
 	s.audit.Record(ctx, idp.UserActor(user.ID), "password.changed", user.ID, nil)
 	return nil

@@ -43,6 +43,7 @@ type directoryStore interface {
 	DeleteBackupCodes(ctx context.Context, userID string) error
 	ForgetRememberedDevices(ctx context.Context, userID string) error
 	EndUserSessions(ctx context.Context, userID string) (int64, error)
+	RevokeUserTokens(ctx context.Context, userID string) error
 	AppendAudit(ctx context.Context, e *storage.AuditEvent) error
 	ListAudit(ctx context.Context, f storage.AuditFilter) ([]storage.AuditEvent, error)
 	CreateSetupToken(ctx context.Context, tokenHash string, expiresAt time.Time) error

@@ -187,6 +187,12 @@ func (d *Directory) SetUserDisabled(ctx context.Context, actor idp.Actor, userna
 	if err := d.store.SetUserDisabled(ctx, u.ID, disabled); err != nil {
 		return notFound(err)
 	}
+	if disabled {
+		// Tokens already issued stop working too, at once.
+		if err := d.store.RevokeUserTokens(ctx, u.ID); err != nil {
+			return err
+		}
+	}
 	action := "user.enabled"
 	if disabled {
 		action = "user.disabled"
@@ -253,6 +259,9 @@ func (d *Directory) ResetMFA(ctx context.Context, actor idp.Actor, username stri
 	}
 	ended, err := store.EndUserSessions(ctx, u.ID)
 	if err != nil {
+		return err
+	}
+	if err := store.RevokeUserTokens(ctx, u.ID); err != nil {
 		return err
 	}
 	d.audit(ctx, actor, "mfa.reset", u.ID, map[string]any{

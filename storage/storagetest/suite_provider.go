@@ -34,6 +34,7 @@ func providerTests() []conformanceTest {
 		{"of 20 concurrent rotations of one refresh token exactly one succeeds", testConcurrentRotateRefreshToken},
 		{"a replayed code revokes every token issued from its auth request", testRevokeAuthRequestTokens},
 		{"logout revokes the tokens bound to the session", testRevokeSessionTokens},
+		{"an account change revokes every token of the user and no one else's", testRevokeUserTokens},
 		{"consents are upserted, listed and revoked", testConsents},
 		{"20 concurrent failures are all counted", testConcurrentRecordFailure},
 		{"failures lock a key with backoff, a lock is never shortened and a reset forgets them", testThrottleBackoff},
@@ -805,6 +806,30 @@ func testRevokeSessionTokens(t *testing.T, newStore Factory) {
 	mustRefreshRevoked(t, s, false, "o1")
 	mustAccessRevoked(t, s, false, "o-at", "cc")
 	mustNil(t, s.RevokeSessionTokens(ctx(t), "s1"))
+}
+
+func testRevokeUserTokens(t *testing.T, newStore Factory) {
+	s, clock := pvStore(t, newStore)
+	now := clock.Now()
+	mustNil(t, s.CreateUser(ctx(t), newUser("u2", "bob")))
+	mustNil(t, s.CreateRefreshToken(ctx(t), pvRefresh("r1", "f1", now)))
+	rotated := pvRefresh("r2", "f1", now)
+	rotated.SessionID = "s2"
+	mustNil(t, s.CreateRefreshToken(ctx(t), rotated))
+	mustNil(t, s.CreateAccessToken(ctx(t), pvAccess("a1", now)))
+	bobs := pvRefresh("b1", "fb", now)
+	bobs.UserID = "u2"
+	mustNil(t, s.CreateRefreshToken(ctx(t), bobs))
+	bobAT := pvAccess("b-at", now)
+	bobAT.UserID = "u2"
+	mustNil(t, s.CreateAccessToken(ctx(t), bobAT))
+
+	mustNil(t, s.RevokeUserTokens(ctx(t), "u1"))
+	mustRefreshRevoked(t, s, true, "r1", "r2")
+	mustAccessRevoked(t, s, true, "a1")
+	mustRefreshRevoked(t, s, false, "b1")
+	mustAccessRevoked(t, s, false, "b-at")
+	mustNil(t, s.RevokeUserTokens(ctx(t), "u1"))
 }
 
 func testConsents(t *testing.T, newStore Factory) {

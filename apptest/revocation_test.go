@@ -1,0 +1,60 @@
+package apptest_test
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/twofold-idp/twofold/apptest"
+	"github.com/twofold-idp/twofold/idp"
+)
+
+// Issue 9 item 8: account changes reach tokens. Disabling the user,
+// resetting their second factors, a password change and ending every
+// session revoke the refresh families and make access tokens inactive at
+// /userinfo and /introspect — JWT access tokens included, through their
+// revocation record.
+func TestAccountChangesRevokeTheUsersTokens(t *testing.T) {
+	changes := []struct {
+		name   string
+		change func(t *testing.T, s *apptest.Server, b *apptest.Browser)
+	}{
+		{"the account is disabled", func(t *testing.T, s *apptest.Server, _ *apptest.Browser) {
+			if err := s.Dir.SetUserDisabled(t.Context(), idp.ActorCLI, "alice", true); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"an administrator resets the second factors", func(t *testing.T, s *apptest.Server, _ *apptest.Browser) {
+			if err := s.Dir.ResetMFA(t.Context(), idp.ActorCLI, "alice"); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"the password is changed", func(t *testing.T, s *apptest.Server, b *apptest.Browser) {
+			browser := idp.Browser{SessionCookie: b.Cookie(idp.SessionCookieBase)}
+			if err := s.App.Account.AccountChangePassword(t.Context(), browser, alicePassword, "a brand new passphrase"); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	}
+	for _, c := range changes {
+		t.Run(c.name, func(t *testing.T) {
+			eachServer(t, func(t *testing.T, s *apptest.Server) {
+				tt := tokenTest{t: t, s: s}
+				rp := tt.rp("app", "openid", "profile", "offline_access")
+				b := apptest.NewBrowser(t, s)
+				tok, err := rp.Exchange(tt.code(b, rp, tokVerifier), tokVerifier)
+				if err != nil {
+					t.Fatal(err)
+				}
+				tt.want("userinfo before the change", tt.userinfo(tok.AccessToken), http.StatusOK, "")
+
+				c.change(t, s, b)
+
+				tt.want("userinfo after the change", tt.userinfo(tok.AccessToken), http.StatusUnauthorized, "")
+				if a := tt.introspect("app", appSecret, tok.AccessToken); a.JSON["active"] != false {
+					t.Fatalf("introspection after the change: %s", a.Body)
+				}
+				tt.want("refresh after the change", tt.refresh("app", tok.RefreshToken, ""), http.StatusBadRequest, "invalid_grant")
+			})
+		})
+	}
+}
