@@ -28,6 +28,12 @@ func TestAccountChangesRevokeTheUsersTokens(t *testing.T) {
 				t.Fatal(err)
 			}
 		}},
+		{"the user signs out everywhere", func(t *testing.T, s *apptest.Server, b *apptest.Browser) {
+			p := b.Get(s.URL + "/account")
+			if r := b.Submit(p, "end-all-sessions", nil); r.URL.Path != "/logout/done" {
+				t.Fatalf("sign out everywhere: %d at %s", r.Status, r.URL)
+			}
+		}},
 		{"the password is changed", func(t *testing.T, s *apptest.Server, b *apptest.Browser) {
 			browser := idp.Browser{SessionCookie: b.Cookie(idp.SessionCookieBase)}
 			if err := s.App.Account.AccountChangePassword(t.Context(), browser, alicePassword, "a brand new passphrase"); err != nil {

@@ -57,6 +57,9 @@ type AccountService interface {
 	// AccountEndSession ends one of the user's sessions; a non-nil cookie means it was this browser's, whose
 	// cookie must be cleared.
 	AccountEndSession(ctx context.Context, b idp.Browser, sessionID string) (*idp.SessionCookie, error)
+	// AccountEndAllSessions ends every session of the user, this browser's too, and revokes every token issued to
+	// the user; it returns the cleared session cookie.
+	AccountEndAllSessions(ctx context.Context, b idp.Browser) (*idp.SessionCookie, error)
 	// AccountForgetDevice stops trusting one of the user's remembered devices: it is asked for the second
 	// factor again. idp.ErrNotFound for a device the user does not have.
 	AccountForgetDevice(ctx context.Context, b idp.Browser, id string) error
@@ -757,6 +760,24 @@ func (s *Server) handleAccountEndSession(w http.ResponseWriter, r *http.Request)
 	default:
 		s.accountError(w, r, err)
 	}
+}
+
+// handleAccountEndAllSessions signs the user out everywhere: every session ends, this browser lands on the
+// signed-out page.
+func (s *Server) handleAccountEndAllSessions(w http.ResponseWriter, r *http.Request) {
+	if !s.accountForm(w, r, "end all sessions") {
+		return
+	}
+	cookie, err := s.account.AccountEndAllSessions(r.Context(), s.browser(r))
+	if err == nil {
+		err = s.setSessionCookie(w, cookie)
+	}
+	if err != nil {
+		s.accountError(w, r, err)
+		return
+	}
+	s.log(r.Context()).Info("signed out everywhere from the account page")
+	s.seeOther(w, r, "/logout/done")
 }
 
 // handleAccountForgetDevice stops trusting a remembered device; its cookie, wherever it is, then means nothing.

@@ -313,6 +313,10 @@ func TestAccountChangesWithoutASessionGoToSignIn(t *testing.T) {
 		struct {
 			name, path, method string
 			form               url.Values
+		}{"signing out everywhere", "/account/sessions/end-all", "AccountEndAllSessions", url.Values{}},
+		struct {
+			name, path, method string
+			form               url.Values
 		}{"forgetting a remembered device", "/account/devices/forget", "AccountForgetDevice", url.Values{"device": {fakeDeviceLaptop}}},
 	)
 	for _, tt := range all {
@@ -335,6 +339,10 @@ func TestAccountFormsWithoutACSRFTokenAre403AndChangeNothing(t *testing.T) {
 			name, path, method string
 			form               url.Values
 		}{"ending a session", "/account/sessions/end", "AccountEndSession", url.Values{"session": {fakeCurrentSession}}},
+		struct {
+			name, path, method string
+			form               url.Values
+		}{"signing out everywhere", "/account/sessions/end-all", "AccountEndAllSessions", url.Values{}},
 		struct {
 			name, path, method string
 			form               url.Values

@@ -1074,6 +1074,16 @@ func (f *fakeAccount) AccountEndSession(_ context.Context, b idp.Browser, sessio
 	return nil, nil
 }
 
+func (f *fakeAccount) AccountEndAllSessions(_ context.Context, b idp.Browser) (*idp.SessionCookie, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter(accountCall{method: "AccountEndAllSessions", browser: b}, false); err != nil {
+		return nil, err
+	}
+	f.view.Sessions = nil
+	return &idp.SessionCookie{}, nil
+}
+
 func (f *fakeAccount) AccountForgetDevice(_ context.Context, b idp.Browser, id string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()

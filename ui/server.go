@@ -208,6 +208,7 @@ func (s *Server) routes() *chi.Mux {
 		r.Post("/account/backup-codes", s.handleAccountBackupCodes)
 		r.Post("/account/password", s.handleAccountPassword)
 		r.Post("/account/sessions/end", s.handleAccountEndSession)
+		r.Post("/account/sessions/end-all", s.handleAccountEndAllSessions)
 		r.Post("/account/devices/forget", s.handleAccountForgetDevice)
 	}
 	return r

@@ -456,6 +456,29 @@ func (s *Service) AccountEndSession(ctx context.Context, b idp.Browser, sessionI
 	return nil, nil
 }
 
+// AccountEndAllSessions ends every session of the user, this one too, and
+// revokes every token issued to the user: "sign out everywhere".
+func (s *Service) AccountEndAllSessions(ctx context.Context, b idp.Browser) (*idp.SessionCookie, error) {
+	_, user, err := s.signedIn(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	sessions, err := s.store.ListUserSessions(ctx, user.ID)
+	if err != nil {
+		return nil, err
+	}
+	for i := range sessions {
+		if err := s.sessions.Terminate(ctx, &sessions[i], "everywhere"); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.store.RevokeUserTokens(ctx, user.ID); err != nil {
+		return nil, err
+	}
+	s.audit.Record(ctx, idp.UserActor(user.ID), "sessions.ended_all", user.ID, map[string]any{"sessions": len(sessions)})
+	return &idp.SessionCookie{}, nil
+}
+
 // AccountForgetDevice stops trusting one of the user's remembered devices.
 func (s *Service) AccountForgetDevice(ctx context.Context, b idp.Browser, id string) error {
 	_, user, err := s.signedIn(ctx, b)
