@@ -255,28 +255,13 @@ func (s *Service) AccountSignInURL(ctx context.Context, b idp.Browser, reauth bo
 	return "/authorize?" + q.Encode(), nil
 }
 
-func (s *Service) totp() *factors.TOTP {
-	f, _ := s.factors.Get(policy.TOTP)
-	return f.(*factors.TOTP)
-}
-
-func (s *Service) webauthn() *factors.WebAuthn {
-	f, _ := s.factors.Get(policy.WebAuthn)
-	return f.(*factors.WebAuthn)
-}
-
-func (s *Service) backupCodes() *factors.BackupCodes {
-	f, _ := s.factors.Get(policy.BackupCode)
-	return f.(*factors.BackupCodes)
-}
-
 // AccountStartTOTP adds an unconfirmed authenticator app.
 func (s *Service) AccountStartTOTP(ctx context.Context, b idp.Browser, name string) (idp.TOTPEnrollment, error) {
 	_, user, err := s.sensitive(ctx, b)
 	if err != nil {
 		return idp.TOTPEnrollment{}, err
 	}
-	return s.totp().StartEnrollment(ctx, user, name)
+	return factors.Find[*factors.TOTP](s.factors).StartEnrollment(ctx, user, name)
 }
 
 // AccountTOTP shows an unconfirmed authenticator again.
@@ -285,7 +270,7 @@ func (s *Service) AccountTOTP(ctx context.Context, b idp.Browser, id string) (id
 	if err != nil {
 		return idp.TOTPEnrollment{}, err
 	}
-	return s.totp().Enrollment(ctx, user, id)
+	return factors.Find[*factors.TOTP](s.factors).Enrollment(ctx, user, id)
 }
 
 // AccountConfirmTOTP activates it with its first code.
@@ -295,7 +280,7 @@ func (s *Service) AccountConfirmTOTP(ctx context.Context, b idp.Browser, id, cod
 		return err
 	}
 	return s.factors.CheckOTP(ctx, user.ID, policy.TOTP, func() error {
-		_, err := s.totp().ConfirmEnrollment(ctx, user, id, code)
+		_, err := factors.Find[*factors.TOTP](s.factors).ConfirmEnrollment(ctx, user, id, code)
 		return err
 	})
 }
@@ -306,7 +291,7 @@ func (s *Service) AccountBeginWebAuthnRegistration(ctx context.Context, b idp.Br
 	if err != nil {
 		return nil, err
 	}
-	return s.webauthn().BeginRegistration(ctx, user)
+	return factors.Find[*factors.WebAuthn](s.factors).BeginRegistration(ctx, user)
 }
 
 // AccountFinishWebAuthnRegistration stores the new credential.
@@ -315,7 +300,7 @@ func (s *Service) AccountFinishWebAuthnRegistration(ctx context.Context, b idp.B
 	if err != nil {
 		return err
 	}
-	_, err = s.webauthn().FinishRegistration(ctx, user, body)
+	_, err = factors.Find[*factors.WebAuthn](s.factors).FinishRegistration(ctx, user, body)
 	return err
 }
 
@@ -359,7 +344,7 @@ func (s *Service) AccountRemoveFactor(ctx context.Context, b idp.Browser, method
 	}
 	if enrolled.Managed <= 1 {
 		// No factor left: backup codes alone are not a second factor.
-		if err := s.backupCodes().Delete(ctx, user.ID); err != nil {
+		if err := factors.Find[*factors.BackupCodes](s.factors).Delete(ctx, user.ID); err != nil {
 			return err
 		}
 	}
@@ -402,7 +387,7 @@ func (s *Service) AccountRegenerateBackupCodes(ctx context.Context, b idp.Browse
 	if enrolled.Managed == 0 {
 		return nil, idp.InputErrorf("backup_codes", "add an authenticator app or a passkey first")
 	}
-	return s.backupCodes().Issue(ctx, user.ID)
+	return factors.Find[*factors.BackupCodes](s.factors).Issue(ctx, user.ID)
 }
 
 // AccountChangePassword checks the current password and sets a new one;

@@ -79,6 +79,19 @@ func (r *Registry) Get(m policy.Method) (Factor, bool) {
 	return nil, false
 }
 
+// Find returns the registered factor of type T (nil when there is none):
+// the way to a factor's own steps beyond Factor — enrolling an
+// authenticator app, a passkey sign-in, issuing backup codes.
+func Find[T Factor](r *Registry) T {
+	var zero T
+	for _, f := range r.factors {
+		if t, ok := f.(T); ok {
+			return t
+		}
+	}
+	return zero
+}
+
 // Managed lists the factors users manage on the account pages.
 func (r *Registry) Managed() []Managed {
 	var out []Managed

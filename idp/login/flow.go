@@ -141,16 +141,11 @@ func (f *Flow) Resume(ctx context.Context, id string, b idp.Browser) (idp.Step, 
 		if err != nil || sess == nil {
 			return idp.Step{}, idp.ErrAuthRequestNotFound
 		}
-		if step.BackupCodes, err = f.backupCodes().Issue(ctx, sess.UserID); err != nil {
+		if step.BackupCodes, err = factors.Find[*factors.BackupCodes](f.factors).Issue(ctx, sess.UserID); err != nil {
 			return idp.Step{}, err
 		}
 	}
 	return step, err
-}
-
-func (f *Flow) backupCodes() *factors.BackupCodes {
-	bc, _ := f.factors.Get(policy.BackupCode)
-	return bc.(*factors.BackupCodes)
 }
 
 func (f *Flow) callbackURL(id string) string {

@@ -158,23 +158,13 @@ func deviceLabel(ua string) string {
 	return idp.DisplayName(ua, "A browser")
 }
 
-func (m *MFA) webauthn() *factors.WebAuthn {
-	f, _ := m.factors.Get(policy.WebAuthn)
-	return f.(*factors.WebAuthn)
-}
-
-func (m *MFA) totp() *factors.TOTP {
-	f, _ := m.factors.Get(policy.TOTP)
-	return f.(*factors.TOTP)
-}
-
 // BeginPasskey starts a passkey sign-in (no username: the authenticator
 // says whose passkey it is).
 func (m *MFA) BeginPasskey(ctx context.Context, id string, b idp.Browser) ([]byte, error) {
 	if _, err := m.loadAuthRequest(ctx, id, b); err != nil {
 		return nil, err
 	}
-	return m.webauthn().BeginPasskey(ctx)
+	return factors.Find[*factors.WebAuthn](m.factors).BeginPasskey(ctx)
 }
 
 // FinishPasskey verifies a passkey sign-in: with user verification it is
@@ -184,7 +174,7 @@ func (m *MFA) FinishPasskey(ctx context.Context, id string, b idp.Browser, body 
 	if err != nil {
 		return idp.Step{}, err
 	}
-	owner, proof, err := m.webauthn().FinishPasskey(ctx, body)
+	owner, proof, err := factors.Find[*factors.WebAuthn](m.factors).FinishPasskey(ctx, body)
 	if err != nil {
 		return idp.Step{}, err
 	}
@@ -227,7 +217,7 @@ func (m *MFA) StartTOTPEnrollment(ctx context.Context, id string, b idp.Browser)
 	if err != nil {
 		return idp.TOTPEnrollment{}, err
 	}
-	return m.totp().StartEnrollment(ctx, l.user, "Authenticator app")
+	return factors.Find[*factors.TOTP](m.factors).StartEnrollment(ctx, l.user, "Authenticator app")
 }
 
 // TOTPEnrollment shows an unconfirmed authenticator again.
@@ -236,7 +226,7 @@ func (m *MFA) TOTPEnrollment(ctx context.Context, id string, b idp.Browser, enro
 	if err != nil {
 		return idp.TOTPEnrollment{}, err
 	}
-	e, err := m.totp().Enrollment(ctx, l.user, enrollmentID)
+	e, err := factors.Find[*factors.TOTP](m.factors).Enrollment(ctx, l.user, enrollmentID)
 	if err != nil {
 		return idp.TOTPEnrollment{}, idp.ErrAuthRequestNotFound
 	}
@@ -253,7 +243,7 @@ func (m *MFA) ConfirmTOTPEnrollment(ctx context.Context, id string, b idp.Browse
 	var proof storage.SessionFactor
 	err = m.factors.CheckOTP(ctx, l.user.ID, policy.TOTP, func() error {
 		var err error
-		proof, err = m.totp().ConfirmEnrollment(ctx, l.user, enrollmentID, code)
+		proof, err = factors.Find[*factors.TOTP](m.factors).ConfirmEnrollment(ctx, l.user, enrollmentID, code)
 		return err
 	})
 	if err != nil {
@@ -268,7 +258,7 @@ func (m *MFA) BeginWebAuthnRegistration(ctx context.Context, id string, b idp.Br
 	if err != nil {
 		return nil, err
 	}
-	return m.webauthn().BeginRegistration(ctx, l.user)
+	return factors.Find[*factors.WebAuthn](m.factors).BeginRegistration(ctx, l.user)
 }
 
 // FinishWebAuthnRegistration stores the new credential; registering it
@@ -278,7 +268,7 @@ func (m *MFA) FinishWebAuthnRegistration(ctx context.Context, id string, b idp.B
 	if err != nil {
 		return idp.Step{}, err
 	}
-	proof, err := m.webauthn().FinishRegistration(ctx, l.user, body)
+	proof, err := factors.Find[*factors.WebAuthn](m.factors).FinishRegistration(ctx, l.user, body)
 	if err != nil {
 		return idp.Step{}, err
 	}
