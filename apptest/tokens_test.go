@@ -1057,7 +1057,7 @@ func TestDiscoveryDescribesWhatTheTokenSideDoes(t *testing.T) {
 			ok   bool
 		}{
 			{"issuer is the server's URL", d.Issuer == s.URL},
-			{"acr_values_supported lists the four levels", slices.Equal(sorted(d.ACRValuesSupported), sorted([]string{idp.ACRPassword, idp.ACRMFA, idp.ACRPhishingResistant, idp.ACRPAPEMultiFactor}))},
+			{"acr_values_supported lists every level and alias, phr and phrh included", slices.Equal(sorted(d.ACRValuesSupported), sorted([]string{idp.ACRPassword, idp.ACRMFA, idp.ACRPAPEMultiFactor, idp.ACRPhishingResistant, idp.ACRTwofoldPhishingResistant, idp.ACRPhishingResistantHardware}))},
 			{"claims_parameter_supported is true", isTrue(d.ClaimsParameterSupported)},
 			{"request_uri_parameter_supported is false", isFalse(d.RequestURIParameterSupported)},
 			{"request_parameter_supported is false", isFalse(d.RequestParameterSupported)},
