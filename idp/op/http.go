@@ -187,12 +187,16 @@ func (p *Provider) buildDiscovery() ([]byte, error) {
 		SubjectTypesSupported:                      []string{"public"},
 		IDTokenSigningAlgValuesSupported:           algs,
 		TokenEndpointAuthMethodsSupported:          []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodPrivateKeyJWT, oidc.AuthMethodNone},
-		TokenEndpointAuthSigningAlgValuesSupported: algs,
-		RevocationEndpointAuthMethodsSupported:     []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodNone},
-		IntrospectionEndpointAuthMethodsSupported:  []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost},
-		ClaimsSupported:                            []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid", "azp", "at_hash", "c_hash", "preferred_username", "name", "email", "email_verified"},
-		CodeChallengeMethodsSupported:              []oidc.CodeChallengeMethod{oidc.CodeChallengeMethodS256},
-		UILocalesSupported:                         nil,
+		TokenEndpointAuthSigningAlgValuesSupported: assertionAlgs,
+		// Both authenticate clients as /token does (opServer.VerifyClient);
+		// introspection is for confidential clients only.
+		RevocationEndpointAuthMethodsSupported:             []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodPrivateKeyJWT, oidc.AuthMethodNone},
+		RevocationEndpointAuthSigningAlgValuesSupported:    assertionAlgs,
+		IntrospectionEndpointAuthMethodsSupported:          []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodPrivateKeyJWT},
+		IntrospectionEndpointAuthSigningAlgValuesSupported: assertionAlgs,
+		ClaimsSupported:               []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid", "azp", "at_hash", "c_hash", "preferred_username", "name", "email", "email_verified"},
+		CodeChallengeMethodsSupported: []oidc.CodeChallengeMethod{oidc.CodeChallengeMethodS256},
+		UILocalesSupported:            nil,
 	}
 	return json.Marshal(discoveryDocument{
 		DiscoveryConfiguration:                     d,

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
@@ -45,6 +46,9 @@ func (s *opServer) authenticateClient(ctx context.Context, r *op.Request[op.Clie
 	if r.Data.ClientAssertionType != oidc.ClientAssertionTypeJWTAssertion {
 		return nil, oidc.ErrInvalidClient().WithDescription("Unsupported client_assertion_type.")
 	}
+	if _, err := jose.ParseSignedCompact(r.Data.ClientAssertion, assertionJOSEAlgs()); err != nil {
+		return nil, oidc.ErrInvalidClient().WithDescription("The client assertion is not signed with an accepted algorithm.")
+	}
 	exchanger, ok := s.Provider().(op.JWTAuthorizationGrantExchanger)
 	if !ok {
 		return nil, oidc.ErrInvalidClient().WithDescription("private_key_jwt is not supported.")
@@ -60,6 +64,20 @@ func (s *opServer) authenticateClient(ctx context.Context, r *op.Request[op.Clie
 		return nil, err
 	}
 	return c, nil
+}
+
+// assertionAlgs are the algorithms a client assertion may be signed with
+// (SECURITY-RULES: an allow-list, none refused), as discovery publishes
+// them. They are the ones the library's assertion check accepts; checking
+// them here first keeps the list ours if that default changes.
+var assertionAlgs = []string{string(jose.RS256), string(jose.PS256), string(jose.ES256)}
+
+func assertionJOSEAlgs() []jose.SignatureAlgorithm {
+	out := make([]jose.SignatureAlgorithm, len(assertionAlgs))
+	for i, a := range assertionAlgs {
+		out[i] = jose.SignatureAlgorithm(a)
+	}
+	return out
 }
 
 // CodeExchange redeems an authorization code (RFC 6749 §4.1.3).
