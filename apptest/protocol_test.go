@@ -262,6 +262,16 @@ func TestAuthorizeInputIsBounded(t *testing.T) {
 func TestPendingSignInsPerAddressAreLimited(t *testing.T) {
 	eachServer(t, func(t *testing.T, s *apptest.Server) {
 		q := url.Values{"client_id": {"app"}, "redirect_uri": {appRedirect}, "response_type": {"code"}, "scope": {"openid"}, "state": {"st"}}
+		// Silent renewals answered login_required leave nothing pending.
+		silent := url.Values{"prompt": {"none"}}
+		for k, v := range q {
+			silent[k] = v
+		}
+		for i := range 120 {
+			if got := apptest.Query(t, apptest.NewBrowser(t, s).Get(authorizeURL(s, silent))).Get("error"); got != "login_required" {
+				t.Fatalf("prompt=none %d: %s", i+1, got)
+			}
+		}
 		for i := range 100 {
 			if p := apptest.NewBrowser(t, s).Get(authorizeURL(s, q)); p.URL.Path != "/login" {
 				t.Fatalf("sign-in %d: status %d at %s", i+1, p.Status, p.URL)
@@ -271,6 +281,10 @@ func TestPendingSignInsPerAddressAreLimited(t *testing.T) {
 		hostedErrorPage(t, p, http.StatusTooManyRequests)
 		if p.Header.Get("Retry-After") == "" {
 			t.Fatal("no Retry-After")
+		}
+		// SECURITY-RULES: "`prompt=none` never shows a page"
+		if got := apptest.Query(t, apptest.NewBrowser(t, s).Get(authorizeURL(s, silent))).Get("error"); got != "login_required" {
+			t.Fatalf("prompt=none at the limit: %s", got)
 		}
 		var addr string
 		if err := s.Store.SQL().QueryRowContext(t.Context(), "SELECT DISTINCT client_address FROM auth_requests").Scan(&addr); err != nil || addr != "127.0.0.1" {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
@@ -132,8 +133,12 @@ func (p *Provider) authorize(ctx context.Context, client opClient, form url.Valu
 	if err != nil {
 		return nil, err
 	}
-	if err := p.checkPending(ctx, addr); err != nil {
-		return nil, err
+	// A prompt=none request never stays pending (it is answered at once,
+	// and a refused one is deleted), and must never get a page.
+	if !slices.Contains(req.Prompt, oidc.PromptNone) {
+		if err := p.checkPending(ctx, addr); err != nil {
+			return nil, err
+		}
 	}
 	return p.startAuthRequest(ctx, client, req, claims, hintSubject, addr, h)
 }
