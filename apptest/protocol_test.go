@@ -3,6 +3,7 @@ package apptest_test
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -64,6 +65,20 @@ func TestErrorsAPersonSeesAreHTMLPagesNeverJSON(t *testing.T) {
 				hostedErrorPage(t, apptest.NewBrowser(t, s).Get(s.URL+tc.path), http.StatusBadRequest)
 			})
 		}
+		t.Run("the provider's handler alone answers them in HTML too", func(t *testing.T) {
+			alone := httptest.NewServer(s.App.Provider.Handler())
+			defer alone.Close()
+			for _, tc := range tests {
+				resp, err := http.Get(alone.URL + tc.path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if ct := resp.Header.Get("Content-Type"); resp.StatusCode != http.StatusBadRequest || !strings.HasPrefix(ct, "text/html") {
+					t.Errorf("%s: %d %s", tc.name, resp.StatusCode, ct)
+				}
+			}
+		})
 	})
 }
 
@@ -147,6 +162,11 @@ func TestEndSessionWithoutClientOrHintAndFromAServer(t *testing.T) {
 			}
 			if _, err := rp.Provider.UserInfo(context.Background(), oauth2.StaticTokenSource(tok)); err == nil {
 				t.Fatal("the access token of the ended session still works at userinfo")
+			}
+			// The session is over, so saying so again is true.
+			again := call(url.Values{"id_token_hint": {hint}, "post_logout_redirect_uri": {"http://127.0.0.1:9999/"}})
+			if again.StatusCode != http.StatusFound || again.Header.Get("Location") != "http://127.0.0.1:9999/" {
+				t.Fatalf("a second call: %d %q", again.StatusCode, again.Header.Get("Location"))
 			}
 		})
 		t.Run("a server's call without hint or cookie ends nothing and does not say it did", func(t *testing.T) {
