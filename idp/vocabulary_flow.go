@@ -121,7 +121,9 @@ var (
 	ErrAuthRequestNotFound = errors.New("idp: sign-in request not found or expired")
 	// ErrWrongBrowser: the sign-in request was started in another browser.
 	ErrWrongBrowser = errors.New("idp: sign-in request belongs to another browser")
-	// ErrLogoutRequestInvalid: a logout confirmation link that is malformed or expired.
+	// ErrLogoutRequestInvalid: a logout confirmation link that is malformed
+	// or expired, or an /end_session request that cannot be honoured (an
+	// invalid id_token_hint, an unregistered post_logout_redirect_uri).
 	ErrLogoutRequestInvalid = errors.New("idp: logout request invalid or expired")
 )
 

@@ -53,6 +53,9 @@ type AuthRequest struct {
 	CodeHash      *string
 	CodeExpiresAt *time.Time
 	CodeUsedAt    *time.Time
+	// ClientAddress is the address (an IPv6 /64) the request came from, so
+	// that the pending requests of one address can be counted.
+	ClientAddress string
 	CreatedAt     time.Time
 	ExpiresAt     time.Time
 }
@@ -89,6 +92,16 @@ func (s *Store) GetAuthRequest(ctx context.Context, id string) (*AuthRequest, er
 		return nil, translate("get auth request", err)
 	}
 	return &r, nil
+}
+
+// CountPendingAuthRequests counts the live requests from clientAddress that
+// have not finished their sign-in.
+func (s *Store) CountPendingAuthRequests(ctx context.Context, clientAddress string) (int64, error) {
+	var n int64
+	err := s.db.WithContext(ctx).Model(&AuthRequest{}).
+		Where("client_address = ? AND done = ? AND expires_at > ?", clientAddress, false, s.clock()).
+		Count(&n).Error
+	return n, translate("count pending auth requests", err)
 }
 
 // BindAuthRequest ties the request to the browser that first shows up with

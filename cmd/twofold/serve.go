@@ -76,10 +76,13 @@ func runServe(ctx context.Context, e env, args []string) error {
 	httpSrv := &http.Server{
 		Handler:           srv.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		ErrorLog:          nil,
+		// The request line and headers; /authorize bounds its own query to
+		// 64 KB, and no page needs more than a few cookies.
+		MaxHeaderBytes: 128 << 10,
+		ReadTimeout:    30 * time.Second,
+		WriteTimeout:   60 * time.Second,
+		IdleTimeout:    120 * time.Second,
+		ErrorLog:       nil,
 	}
 	a.log.Info("listening", "addr", ln.Addr().String(), "issuer", a.cfg.Issuer, "database", string(a.store.Dialect()), "version", version)
 	if e.ready != nil {

@@ -26,6 +26,7 @@ type Store interface {
 	GetClient(ctx context.Context, id string) (*storage.Client, error)
 	CreateAuthRequest(ctx context.Context, r *storage.AuthRequest) error
 	GetAuthRequest(ctx context.Context, id string) (*storage.AuthRequest, error)
+	DeleteAuthRequest(ctx context.Context, id string) error
 	BindAuthRequest(ctx context.Context, id, browserHash string) error
 	SwapAuthRequestDecision(ctx context.Context, id, decision string) (bool, error)
 	CompleteAuthRequest(ctx context.Context, id, userID, sessionID string, authTime time.Time, amr []string, acr string) error
@@ -88,6 +89,12 @@ func (f *Flow) Start(ctx context.Context, row *storage.AuthRequest, b idp.Browse
 	if slices.Contains(row.Prompt, oidc.PromptNone) {
 		step, err := f.next(ctx, row, b, false)
 		if err != nil {
+			// Answered at the client: nothing resumes this request, and it
+			// must not count against its address's pending sign-ins (a
+			// silent renewal polling while signed out would use them up).
+			if derr := f.store.DeleteAuthRequest(ctx, row.ID); derr != nil {
+				f.log.WarnContext(ctx, "delete a refused prompt=none request", "err", derr)
+			}
 			return "", err
 		}
 		return step.RedirectURL, nil

@@ -2,6 +2,8 @@ package op
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -11,41 +13,87 @@ import (
 
 	"github.com/twofold-idp/twofold/idp"
 	"github.com/twofold-idp/twofold/idp/session"
+	"github.com/twofold-idp/twofold/storage"
 )
 
-// endSession handles /end_session. With an id_token_hint naming the
-// current session it signs out at once; otherwise it asks for
-// confirmation, so that a cross-site link cannot sign users out.
+// EndSession answers /end_session (OIDC RP-Initiated Logout 1.0) with a
+// redirect and returns nil, or — for a request it cannot honour (an invalid
+// id_token_hint, an unregistered post_logout_redirect_uri, an unreadable
+// request) — writes nothing and returns idp.ErrLogoutRequestInvalid (or an
+// internal error) for the hosted pages to show as an error page.
+func (p *Provider) EndSession(w http.ResponseWriter, r *http.Request) error {
+	noStoreHeaders(w.Header())
+	form, err := readForm(w, r)
+	if err != nil {
+		return fmt.Errorf("%w: %w", idp.ErrLogoutRequestInvalid, err)
+	}
+	if desc := oversizedParam(form); desc != "" {
+		return fmt.Errorf("%w: %s", idp.ErrLogoutRequestInvalid, desc)
+	}
+	req := new(oidc.EndSessionRequest)
+	if err := p.op.Decoder().Decode(req, form); err != nil {
+		return fmt.Errorf("%w: %w", idp.ErrLogoutRequestInvalid, err)
+	}
+	redirect, err := p.endSession(op.ContextWithIssuer(r.Context(), p.cfg.Issuer), req, r.Header)
+	if err != nil {
+		return err
+	}
+	for k, v := range redirect.Header {
+		w.Header()[k] = v
+	}
+	http.Redirect(w, r, redirect.URL, http.StatusFound)
+	return nil
+}
+
+func logoutRefused(reason string) error {
+	return fmt.Errorf("%w: %s", idp.ErrLogoutRequestInvalid, reason)
+}
+
+// endSession decides a logout. With an id_token_hint naming the browser's
+// session it signs out at once. Without the browser's session cookie (a
+// relying party's server calling) a hint's session is ended by its sid, and
+// without a hint nothing can be ended there and then: the answer is the
+// confirmation page, never a "signed out" that ended nothing. Otherwise it
+// asks for confirmation, so that a cross-site link cannot sign users out.
 func (p *Provider) endSession(ctx context.Context, req *oidc.EndSessionRequest, h http.Header) (*op.Redirect, error) {
 	clientID := req.ClientID
 	var hintSID, hintSub string
 	if req.IdTokenHint != "" {
 		claims, err := op.VerifyIDTokenHint[*oidc.IDTokenClaims](ctx, req.IdTokenHint, p.op.IDTokenHintVerifier(ctx))
 		if err != nil && !isExpiredHint(err) {
-			return nil, oidc.ErrInvalidRequest().WithDescription("The id_token_hint is invalid.")
+			return nil, logoutRefused("invalid id_token_hint")
 		}
 		hintSID, hintSub = claims.SessionID, claims.Subject
 		if clientID == "" && len(claims.Audience) > 0 {
 			clientID = claims.Audience[0]
 		} else if clientID != "" && !slices.Contains(claims.Audience, clientID) {
-			return nil, oidc.ErrInvalidRequest().WithDescription("The id_token_hint was not issued to this client.")
+			return nil, logoutRefused("id_token_hint issued to another client")
 		}
 	}
-	redirect, clientName := "", ""
+	var client *storage.Client
 	if clientID != "" {
-		if c, err := p.store.GetClient(ctx, clientID); err == nil {
-			clientName = c.Name
+		c, err := p.store.GetClient(ctx, clientID)
+		switch {
+		case err == nil:
+			client = c
+		case !errors.Is(err, storage.ErrNotFound):
+			return nil, err
 		}
 	}
-	if req.PostLogoutRedirectURI != "" {
-		if clientID == "" {
-			return nil, oidc.ErrInvalidRequest().WithDescription("post_logout_redirect_uri needs client_id or id_token_hint.")
+	redirect := ""
+	switch {
+	case req.PostLogoutRedirectURI == "":
+	case clientID == "":
+		// Nothing says whose URI this is (the GitLab OmniAuth strategy sends
+		// it alone), so it cannot be verified: it is left out, and the
+		// confirmation page ends at our signed-out page.
+	case client == nil || !slices.Contains(client.PostLogoutRedirectURIs, req.PostLogoutRedirectURI):
+		return nil, logoutRefused("post_logout_redirect_uri not registered for the client")
+	default:
+		u, err := url.Parse(req.PostLogoutRedirectURI)
+		if err != nil {
+			return nil, logoutRefused("post_logout_redirect_uri does not parse")
 		}
-		c, err := p.store.GetClient(ctx, clientID)
-		if err != nil || !slices.Contains(c.PostLogoutRedirectURIs, req.PostLogoutRedirectURI) {
-			return nil, oidc.ErrInvalidRequest().WithDescription("post_logout_redirect_uri is not registered for this client.")
-		}
-		u, _ := url.Parse(req.PostLogoutRedirectURI)
 		if req.State != "" {
 			q := u.Query()
 			q.Set("state", req.State)
@@ -55,22 +103,52 @@ func (p *Provider) endSession(ctx context.Context, req *oidc.EndSessionRequest, 
 	}
 	sess, _, err := p.sessions.Load(ctx, cookieFromHeader(h, idp.CookieName(idp.SessionCookieBase, p.secure)))
 	if err != nil {
-		return nil, oidc.ErrServerError().WithParent(err)
+		return nil, err
 	}
-	if sess == nil && hintSub != "" {
-		return p.signedOutRedirect(redirect), nil // nothing to end
-	}
-	if sess != nil && hintSID != "" && hintSID == sess.ID && hintSub == sess.UserID {
+	switch {
+	case sess != nil && hintSID != "" && hintSID == sess.ID && hintSub == sess.UserID:
 		if err := p.sessions.Terminate(ctx, sess, "rp"); err != nil {
-			return nil, oidc.ErrServerError().WithParent(err)
+			return nil, err
+		}
+		return p.signedOutRedirect(redirect), nil
+	case sess == nil && hintSub != "":
+		if err := p.endHintedSession(ctx, hintSID, hintSub); err != nil {
+			return nil, err
 		}
 		return p.signedOutRedirect(redirect), nil
 	}
+	clientName := ""
+	if client != nil {
+		clientName = client.Name
+	}
 	token, err := p.logouts.Seal(session.LogoutRequest{ClientID: clientID, ClientName: clientName, RedirectURI: redirect, Expires: p.now().Add(logoutTokenTTL)})
 	if err != nil {
-		return nil, oidc.ErrServerError().WithParent(err)
+		return nil, err
 	}
 	return op.NewRedirect("/logout?token=" + url.QueryEscape(token)), nil
+}
+
+// endHintedSession ends the session an id_token_hint names (its sid) when
+// the request came without the browser's cookie: a relying party's server
+// signing its user out. A session already over needs nothing more; a hint
+// without a sid, or whose sid is another user's session, is refused rather
+// than answered "signed out" with nothing ended.
+func (p *Provider) endHintedSession(ctx context.Context, sid, sub string) error {
+	if sid == "" {
+		return logoutRefused("id_token_hint without sid and no session cookie")
+	}
+	sess, err := p.store.GetSession(ctx, sid)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return nil // ended and purged
+	case err != nil:
+		return err
+	case sess.UserID != sub:
+		return logoutRefused("id_token_hint sid names another user's session")
+	case !sess.LiveAt(p.now()):
+		return nil
+	}
+	return p.sessions.Terminate(ctx, sess, "rp")
 }
 
 func isExpiredHint(err error) bool {

@@ -3,7 +3,6 @@ package op
 import (
 	"encoding/json"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 
@@ -40,8 +39,14 @@ func (p *Provider) routes() http.Handler {
 		w.Header().Set("Cache-Control", "public, max-age=60")
 		w.Write(b)
 	})
-	mux.Handle("/", opHandler)
-	return p.cors(noStore(wwwAuthenticate(refuseGrants(p.issParameter(mux)))))
+	// The endpoints a person's browser visits are ours, not the library's:
+	// it would answer what it refuses as JSON, and in its own order. The
+	// hosted pages mount Authorize and EndSession themselves, to show
+	// refusals as pages; these routes serve Handler used alone.
+	mux.HandleFunc("/authorize", p.serveBrowser(p.Authorize))
+	mux.HandleFunc("/end_session", p.serveBrowser(p.EndSession))
+	mux.Handle("/", limitForms(opHandler))
+	return p.cors(noStore(wwwAuthenticate(refuseGrants(mux))))
 }
 
 // offeredGrants are the grant types /token answers; anything else is
@@ -52,7 +57,7 @@ var offeredGrants = []string{directory.GrantAuthorizationCode, directory.GrantRe
 func refuseGrants(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/token" && r.Method == http.MethodPost {
-			r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+			r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 			if err := r.ParseForm(); err == nil {
 				if g := r.PostForm.Get("grant_type"); g != "" && !slices.Contains(offeredGrants, g) {
 					w.Header().Set("Content-Type", "application/json")
@@ -130,53 +135,26 @@ func noStore(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/token", "/userinfo", "/introspect", "/revoke", "/authorize", "/end_session":
-			w.Header().Set("Cache-Control", "no-store")
-			w.Header().Set("Pragma", "no-cache")
+			noStoreHeaders(w.Header())
 		}
 		next.ServeHTTP(w, r)
 	})
 }
 
-// issParameter adds iss (RFC 9207) to every redirect that /authorize sends
-// to a relying party, errors included. Redirects to our own pages (the
-// login page) are left alone.
-func (p *Provider) issParameter(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/authorize" {
-			next.ServeHTTP(w, r)
-			return
-		}
-		next.ServeHTTP(&issWriter{ResponseWriter: w, issuer: p.cfg.Issuer}, r)
-	})
+func noStoreHeaders(h http.Header) {
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
 }
 
-type issWriter struct {
-	http.ResponseWriter
-	issuer string
-}
-
-func (w *issWriter) WriteHeader(code int) {
-	if code >= 300 && code < 400 {
-		if loc := w.Header().Get("Location"); loc != "" {
-			w.Header().Set("Location", withIssuer(loc, w.issuer))
+// serveBrowser adapts Authorize or EndSession to a handler that answers a
+// refusal with a minimal HTML page.
+func (p *Provider) serveBrowser(serve func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := serve(w, r); err != nil {
+			p.log.InfoContext(r.Context(), "refused", "path", r.URL.Path, "err", err)
+			writeRefusal(w, err)
 		}
 	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-// withIssuer adds iss to an absolute redirect outside the issuer's origin.
-func withIssuer(loc, issuer string) string {
-	u, err := url.Parse(loc)
-	if err != nil || !u.IsAbs() || strings.HasPrefix(loc, issuer+"/") {
-		return loc
-	}
-	q := u.Query()
-	if q.Has("iss") {
-		return loc
-	}
-	q.Set("iss", issuer)
-	u.RawQuery = q.Encode()
-	return u.String()
 }
 
 // discoveryDocument extends the library's discovery with what it lacks.
@@ -209,12 +187,16 @@ func (p *Provider) buildDiscovery() ([]byte, error) {
 		SubjectTypesSupported:                      []string{"public"},
 		IDTokenSigningAlgValuesSupported:           algs,
 		TokenEndpointAuthMethodsSupported:          []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodPrivateKeyJWT, oidc.AuthMethodNone},
-		TokenEndpointAuthSigningAlgValuesSupported: algs,
-		RevocationEndpointAuthMethodsSupported:     []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodNone},
-		IntrospectionEndpointAuthMethodsSupported:  []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost},
-		ClaimsSupported:                            []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid", "azp", "at_hash", "c_hash", "preferred_username", "name", "email", "email_verified"},
-		CodeChallengeMethodsSupported:              []oidc.CodeChallengeMethod{oidc.CodeChallengeMethodS256},
-		UILocalesSupported:                         nil,
+		TokenEndpointAuthSigningAlgValuesSupported: assertionAlgs,
+		// Both authenticate clients as /token does (opServer.VerifyClient);
+		// introspection is for confidential clients only.
+		RevocationEndpointAuthMethodsSupported:             []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodPrivateKeyJWT, oidc.AuthMethodNone},
+		RevocationEndpointAuthSigningAlgValuesSupported:    assertionAlgs,
+		IntrospectionEndpointAuthMethodsSupported:          []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodPrivateKeyJWT},
+		IntrospectionEndpointAuthSigningAlgValuesSupported: assertionAlgs,
+		ClaimsSupported:               []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid", "azp", "at_hash", "c_hash", "preferred_username", "name", "email", "email_verified"},
+		CodeChallengeMethodsSupported: []oidc.CodeChallengeMethod{oidc.CodeChallengeMethodS256},
+		UILocalesSupported:            nil,
 	}
 	return json.Marshal(discoveryDocument{
 		DiscoveryConfiguration:                     d,

@@ -28,6 +28,9 @@ type Config struct {
 	IDTokenLifetime      time.Duration // default 1h
 	AccessTokenAlg       string        // default ES256
 	CORSAllowedOrigins   []string
+	// MaxPendingAuthRequests is how many sign-ins one client address (an
+	// IPv6 /64) may have started and not finished; default 100.
+	MaxPendingAuthRequests int
 }
 
 const logoutTokenTTL = 10 * time.Minute
@@ -41,6 +44,9 @@ func (c *Config) applyDefaults() {
 	def(&c.AccessTokenLifetime, 15*time.Minute)
 	def(&c.RefreshTokenLifetime, 30*24*time.Hour)
 	def(&c.IDTokenLifetime, time.Hour)
+	if c.MaxPendingAuthRequests <= 0 {
+		c.MaxPendingAuthRequests = 100
+	}
 	if c.AccessTokenAlg == "" {
 		c.AccessTokenAlg = "ES256"
 	}
@@ -50,6 +56,8 @@ func (c *Config) applyDefaults() {
 type Store interface {
 	GetClient(ctx context.Context, id string) (*storage.Client, error)
 	GetUser(ctx context.Context, id string) (*storage.User, error)
+	GetSession(ctx context.Context, id string) (*storage.Session, error)
+	CountPendingAuthRequests(ctx context.Context, clientAddress string) (int64, error)
 	ConsumeAuthCode(ctx context.Context, codeHash string) (*storage.AuthRequest, error)
 	AuthRequestRetracted(ctx context.Context, authRequestID string) (bool, error)
 	RevokeAuthRequestTokens(ctx context.Context, authRequestID string) error

@@ -2,76 +2,25 @@ package op
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
-	"github.com/twofold-idp/twofold/idp/login"
 	"github.com/twofold-idp/twofold/storage"
 )
 
 // opServer embeds the library's LegacyServer and overrides what Twofold
-// decides itself: authorization (PKCE, binding, prompt=none), every token
-// grant, and logout.
+// decides itself: client authentication, every token grant, introspection
+// and userinfo. /authorize and /end_session do not reach the library at all
+// (see Provider.Authorize and Provider.EndSession).
 type opServer struct {
 	*op.LegacyServer
 	p *Provider
-}
-
-// VerifyAuthRequest loads the client. An unknown client is a bad request
-// answered with an error page (RFC 6749 §4.1.2.1: never a redirect), not a
-// server error.
-func (s *opServer) VerifyAuthRequest(ctx context.Context, r *op.Request[oidc.AuthRequest]) (*op.ClientRequest[oidc.AuthRequest], error) {
-	if r.Data.ClientID != "" {
-		if _, err := s.p.store.GetClient(ctx, r.Data.ClientID); errors.Is(err, storage.ErrNotFound) {
-			return nil, oidc.ErrInvalidRequest().WithDescription("Unknown client.")
-		}
-	}
-	return s.LegacyServer.VerifyAuthRequest(ctx, r)
-}
-
-// Authorize runs after the library validated client, redirect URI, scopes
-// and response type; an error returned here is redirected to the client.
-func (s *opServer) Authorize(ctx context.Context, r *op.ClientRequest[oidc.AuthRequest]) (*op.Redirect, error) {
-	req := r.Data
-	client := r.Client.(opClient)
-	switch {
-	case req.ResponseType != oidc.ResponseTypeCode:
-		// Implicit and hybrid flows leak tokens through the browser (RFC 9700 §2.1.2).
-		// Answered in the query: the library would use the fragment the
-		// refused response type implies.
-		return op.NewRedirect(login.ErrorRedirect(req.RedirectURI, req.State, s.p.cfg.Issuer, "unsupported_response_type", "Only response_type=code is supported.")), nil
-	case req.RequestParam != "":
-		return nil, oidc.ErrRequestNotSupported()
-	case r.Form.Get("request_uri") != "":
-		e := oidc.ErrInvalidRequest().WithDescription("The request_uri parameter is not supported.")
-		e.ErrorType = "request_uri_not_supported"
-		return nil, e
-	case req.ResponseMode != "" && req.ResponseMode != oidc.ResponseModeQuery && req.ResponseMode != oidc.ResponseModeFormPost:
-		return nil, oidc.ErrInvalidRequest().WithDescription("Only response_mode query and form_post are supported.")
-	case req.CodeChallenge != "" && req.CodeChallengeMethod != oidc.CodeChallengeMethodS256:
-		// plain (also the default when the method is omitted) is refused.
-		return nil, oidc.ErrInvalidRequest().WithDescription("code_challenge_method must be S256.")
-	case req.CodeChallenge == "" && client.public():
-		return nil, oidc.ErrInvalidRequest().WithDescription("PKCE with S256 is required for public clients.")
-	}
-	claims := r.Form.Get("claims")
-	if claims != "" {
-		var obj map[string]json.RawMessage
-		if json.Unmarshal([]byte(claims), &obj) != nil {
-			return nil, oidc.ErrInvalidRequest().WithDescription("The claims parameter is not a JSON object.")
-		}
-	}
-	hintSubject, err := op.ValidateAuthReqIDTokenHint(ctx, req.IDTokenHint, s.Provider().IDTokenHintVerifier(ctx))
-	if err != nil {
-		return nil, err
-	}
-	return s.p.startAuthRequest(ctx, client, req, claims, hintSubject, r.Header)
 }
 
 // VerifyClient authenticates the client at the token, introspection and
@@ -97,6 +46,9 @@ func (s *opServer) authenticateClient(ctx context.Context, r *op.Request[op.Clie
 	if r.Data.ClientAssertionType != oidc.ClientAssertionTypeJWTAssertion {
 		return nil, oidc.ErrInvalidClient().WithDescription("Unsupported client_assertion_type.")
 	}
+	if _, err := jose.ParseSignedCompact(r.Data.ClientAssertion, assertionJOSEAlgs()); err != nil {
+		return nil, oidc.ErrInvalidClient().WithDescription("The client assertion is not signed with an accepted algorithm.")
+	}
 	exchanger, ok := s.Provider().(op.JWTAuthorizationGrantExchanger)
 	if !ok {
 		return nil, oidc.ErrInvalidClient().WithDescription("private_key_jwt is not supported.")
@@ -112,6 +64,20 @@ func (s *opServer) authenticateClient(ctx context.Context, r *op.Request[op.Clie
 		return nil, err
 	}
 	return c, nil
+}
+
+// assertionAlgs are the algorithms a client assertion may be signed with
+// (SECURITY-RULES: an allow-list, none refused), as discovery publishes
+// them. They are the ones the library's assertion check accepts; checking
+// them here first keeps the list ours if that default changes.
+var assertionAlgs = []string{string(jose.RS256), string(jose.PS256), string(jose.ES256)}
+
+func assertionJOSEAlgs() []jose.SignatureAlgorithm {
+	out := make([]jose.SignatureAlgorithm, len(assertionAlgs))
+	for i, a := range assertionAlgs {
+		out[i] = jose.SignatureAlgorithm(a)
+	}
+	return out
 }
 
 // CodeExchange redeems an authorization code (RFC 6749 §4.1.3).
@@ -205,11 +171,6 @@ func (s *opServer) UserInfo(ctx context.Context, r *op.Request[oidc.UserInfoRequ
 		return nil, err
 	}
 	return resp, nil
-}
-
-// EndSession implements RP-initiated logout (OIDC RP-Initiated Logout 1.0).
-func (s *opServer) EndSession(ctx context.Context, r *op.Request[oidc.EndSessionRequest]) (*op.Redirect, error) {
-	return s.p.endSession(ctx, r.Data, r.Header)
 }
 
 // useAssertion records a client assertion's jti until it expires; a second
