@@ -8,6 +8,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
+	"github.com/twofold-idp/twofold/idp/op/tokens"
 	"github.com/twofold-idp/twofold/storage"
 )
 
@@ -95,3 +96,8 @@ func (c opClient) IsScopeAllowed(string) bool { return false }
 func (c opClient) IDTokenUserinfoClaimsAssertion() bool { return true }
 
 func (c opClient) ClockSkew() time.Duration { return 0 }
+
+// tokenClient is what token minting needs of the client.
+func (c opClient) tokenClient() tokens.Client {
+	return tokens.Client{ID: c.row.ID, GrantTypes: c.row.GrantTypes, OpaqueAccessTokens: c.row.AccessTokenType == "opaque", IDTokenAlg: c.row.IDTokenAlg}
+}

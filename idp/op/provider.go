@@ -15,6 +15,7 @@ import (
 	"github.com/twofold-idp/twofold/idp/directory"
 	"github.com/twofold-idp/twofold/idp/keys"
 	"github.com/twofold-idp/twofold/idp/login"
+	"github.com/twofold-idp/twofold/idp/op/tokens"
 	"github.com/twofold-idp/twofold/idp/secrets"
 	"github.com/twofold-idp/twofold/idp/session"
 	"github.com/twofold-idp/twofold/storage"
@@ -22,12 +23,8 @@ import (
 
 // Config holds the provider's settings; zero durations take defaults.
 type Config struct {
-	Issuer               string
-	AccessTokenLifetime  time.Duration // default 15m
-	RefreshTokenLifetime time.Duration // default 30 days
-	IDTokenLifetime      time.Duration // default 1h
-	AccessTokenAlg       string        // default ES256
-	CORSAllowedOrigins   []string
+	Issuer             string
+	CORSAllowedOrigins []string
 	// MaxPendingAuthRequests is how many sign-ins one client address (an
 	// IPv6 /64) may have started and not finished; default 100.
 	MaxPendingAuthRequests int
@@ -36,19 +33,8 @@ type Config struct {
 const logoutTokenTTL = 10 * time.Minute
 
 func (c *Config) applyDefaults() {
-	def := func(d *time.Duration, v time.Duration) {
-		if *d <= 0 {
-			*d = v
-		}
-	}
-	def(&c.AccessTokenLifetime, 15*time.Minute)
-	def(&c.RefreshTokenLifetime, 30*24*time.Hour)
-	def(&c.IDTokenLifetime, time.Hour)
 	if c.MaxPendingAuthRequests <= 0 {
 		c.MaxPendingAuthRequests = 100
-	}
-	if c.AccessTokenAlg == "" {
-		c.AccessTokenAlg = "ES256"
 	}
 }
 
@@ -58,15 +44,9 @@ type Store interface {
 	GetUser(ctx context.Context, id string) (*storage.User, error)
 	GetSession(ctx context.Context, id string) (*storage.Session, error)
 	CountPendingAuthRequests(ctx context.Context, clientAddress string) (int64, error)
-	ConsumeAuthCode(ctx context.Context, codeHash string) (*storage.AuthRequest, error)
-	AuthRequestRetracted(ctx context.Context, authRequestID string) (bool, error)
-	RevokeAuthRequestTokens(ctx context.Context, authRequestID string) error
-	CreateAccessToken(ctx context.Context, t *storage.AccessToken) error
 	GetAccessToken(ctx context.Context, id string) (*storage.AccessToken, error)
 	RevokeAccessToken(ctx context.Context, id string) error
-	CreateRefreshToken(ctx context.Context, t *storage.RefreshToken) error
 	GetRefreshTokenByHash(ctx context.Context, hash string) (*storage.RefreshToken, error)
-	RotateRefreshToken(ctx context.Context, oldHash string, next *storage.RefreshToken) (*storage.RefreshToken, error)
 	RevokeRefreshFamily(ctx context.Context, familyID string) error
 	UseClientAssertion(ctx context.Context, clientID, jti string, expiresAt time.Time) error
 	AppendAudit(ctx context.Context, e *storage.AuditEvent) error
@@ -93,6 +73,7 @@ type Provider struct {
 	audit    idp.Auditor
 	log      *slog.Logger
 	now      func() time.Time
+	tokens   *tokens.Service
 	op       *op.Provider
 	server   *opServer
 	secure   bool // https issuer: __Host- cookies
@@ -102,7 +83,7 @@ type Provider struct {
 }
 
 // New wires the provider. now may be nil.
-func New(cfg Config, store Store, clients Clients, km *keys.Manager, flow *login.Flow, sessions *session.Service, logouts *session.Logouts, ring *secrets.Keyring, logger *slog.Logger, now func() time.Time) (*Provider, error) {
+func New(cfg Config, store Store, clients Clients, km *keys.Manager, tok *tokens.Service, flow *login.Flow, sessions *session.Service, logouts *session.Logouts, ring *secrets.Keyring, logger *slog.Logger, now func() time.Time) (*Provider, error) {
 	cfg.applyDefaults()
 	if now == nil {
 		now = time.Now
@@ -112,13 +93,11 @@ func New(cfg Config, store Store, clients Clients, km *keys.Manager, flow *login
 		return nil, fmt.Errorf("provider: issuer %q is not a URL", cfg.Issuer)
 	}
 	p := &Provider{
-		cfg: cfg, store: store, clients: clients, keys: km, flow: flow, sessions: sessions, logouts: logouts,
+		cfg: cfg, store: store, clients: clients, keys: km, tokens: tok, flow: flow, sessions: sessions, logouts: logouts,
 		audit: idp.Auditor{Store: store, Log: logger}, log: logger, now: now, secure: iu.Scheme == "https",
 	}
-	var cryptoKey [32]byte
-	copy(cryptoKey[:], ring.SubKey("op-opaque-token"))
 	opCfg := &op.Config{
-		CryptoKey:               cryptoKey,
+		CryptoKey:               tokens.OpaqueTokenKey(ring),
 		CodeMethodS256:          true,
 		AuthMethodPost:          true,
 		AuthMethodPrivateKeyJWT: true,

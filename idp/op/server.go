@@ -82,7 +82,7 @@ func assertionJOSEAlgs() []jose.SignatureAlgorithm {
 
 // CodeExchange redeems an authorization code (RFC 6749 §4.1.3).
 func (s *opServer) CodeExchange(ctx context.Context, r *op.ClientRequest[oidc.AccessTokenRequest]) (*op.Response, error) {
-	resp, err := s.p.exchangeCode(ctx, r.Client.(opClient), r.Data)
+	resp, err := s.p.tokens.ExchangeCode(ctx, r.Client.(opClient).tokenClient(), r.Data)
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +91,7 @@ func (s *opServer) CodeExchange(ctx context.Context, r *op.ClientRequest[oidc.Ac
 
 // RefreshToken rotates a refresh token (RFC 9700 §4.14).
 func (s *opServer) RefreshToken(ctx context.Context, r *op.ClientRequest[oidc.RefreshTokenRequest]) (*op.Response, error) {
-	resp, err := s.p.refresh(ctx, r.Client.(opClient), r.Data)
+	resp, err := s.p.tokens.Refresh(ctx, r.Client.(opClient).tokenClient(), r.Data)
 	if err != nil {
 		return nil, err
 	}
@@ -100,7 +100,7 @@ func (s *opServer) RefreshToken(ctx context.Context, r *op.ClientRequest[oidc.Re
 
 // ClientCredentialsExchange issues an access token to a confidential client.
 func (s *opServer) ClientCredentialsExchange(ctx context.Context, r *op.ClientRequest[oidc.ClientCredentialsRequest]) (*op.Response, error) {
-	resp, err := s.p.clientCredentials(ctx, r.Client.(opClient), r.Data)
+	resp, err := s.p.tokens.ClientCredentials(ctx, r.Client.(opClient).tokenClient(), r.Data)
 	if err != nil {
 		return nil, err
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/twofold-idp/twofold/idp/keys"
 	"github.com/twofold-idp/twofold/idp/login"
 	"github.com/twofold-idp/twofold/idp/op"
+	"github.com/twofold-idp/twofold/idp/op/tokens"
 	"github.com/twofold-idp/twofold/idp/password"
 	"github.com/twofold-idp/twofold/idp/secrets"
 	"github.com/twofold-idp/twofold/idp/session"
@@ -122,10 +123,12 @@ func Build(ctx context.Context, o Options) (*App, error) {
 	if err := a.Account.EnsureClient(ctx); err != nil {
 		return nil, err
 	}
-	a.Provider, err = op.New(op.Config{
+	minter := tokens.New(tokens.Config{
 		Issuer: o.Issuer, AccessTokenLifetime: o.AccessTokenLifetime, RefreshTokenLifetime: o.RefreshTokenLifetime,
-		AccessTokenAlg: o.AccessTokenAlg, CORSAllowedOrigins: o.CORSAllowedOrigins,
-	}, store, a.Directory, a.Keys, a.Flow, a.Sessions, logouts, ring, log, now)
+		AccessTokenAlg: o.AccessTokenAlg,
+	}, store, a.Keys, ring, log, now)
+	a.Provider, err = op.New(op.Config{Issuer: o.Issuer, CORSAllowedOrigins: o.CORSAllowedOrigins},
+		store, a.Directory, a.Keys, minter, a.Flow, a.Sessions, logouts, ring, log, now)
 	if err != nil {
 		return nil, err
 	}

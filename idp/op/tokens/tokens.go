@@ -1,9 +1,10 @@
-package op
+package tokens
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -14,12 +15,96 @@ import (
 
 	"github.com/twofold-idp/twofold/idp"
 	"github.com/twofold-idp/twofold/idp/directory"
+	"github.com/twofold-idp/twofold/idp/keys"
+	"github.com/twofold-idp/twofold/idp/secrets"
 	"github.com/twofold-idp/twofold/storage"
 )
 
+// Client is what token minting needs of a client.
+type Client struct {
+	ID                 string
+	GrantTypes         []string
+	OpaqueAccessTokens bool   // opaque instead of RFC 9068 JWT access tokens
+	IDTokenAlg         string // id_token_signed_response_alg; "" is RS256
+}
+
+func (c Client) hasGrant(g string) bool { return slices.Contains(c.GrantTypes, g) }
+
+// Store is the storage of codes and tokens.
+type Store interface {
+	GetUser(ctx context.Context, id string) (*storage.User, error)
+	ConsumeAuthCode(ctx context.Context, codeHash string) (*storage.AuthRequest, error)
+	AuthRequestRetracted(ctx context.Context, authRequestID string) (bool, error)
+	RevokeAuthRequestTokens(ctx context.Context, authRequestID string) error
+	CreateAccessToken(ctx context.Context, t *storage.AccessToken) error
+	RevokeAccessToken(ctx context.Context, id string) error
+	CreateRefreshToken(ctx context.Context, t *storage.RefreshToken) error
+	RotateRefreshToken(ctx context.Context, oldHash string, next *storage.RefreshToken) (*storage.RefreshToken, error)
+	GetRefreshTokenByHash(ctx context.Context, hash string) (*storage.RefreshToken, error)
+	RevokeRefreshFamily(ctx context.Context, familyID string) error
+	AppendAudit(ctx context.Context, e *storage.AuditEvent) error
+}
+
+var _ Store = (*storage.Store)(nil)
+
+// Config holds the token lifetimes and algorithms; zero values take
+// defaults.
+type Config struct {
+	Issuer               string
+	AccessTokenLifetime  time.Duration // default 15m
+	RefreshTokenLifetime time.Duration // default 30 days
+	IDTokenLifetime      time.Duration // default 1h
+	AccessTokenAlg       string        // default ES256
+}
+
+func (c *Config) applyDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.AccessTokenLifetime, 15*time.Minute)
+	def(&c.RefreshTokenLifetime, 30*24*time.Hour)
+	def(&c.IDTokenLifetime, time.Hour)
+	if c.AccessTokenAlg == "" {
+		c.AccessTokenAlg = "ES256"
+	}
+}
+
+// Service redeems grants and mints tokens.
+type Service struct {
+	cfg     Config
+	store   Store
+	keys    *keys.Manager
+	encrypt func(string) (string, error) // seals an opaque access token
+	audit   idp.Auditor
+	log     *slog.Logger
+	now     func() time.Time
+}
+
+// OpaqueTokenKey is the key opaque access tokens are sealed with; the op
+// library's userinfo and introspection open them with the same key.
+func OpaqueTokenKey(ring *secrets.Keyring) [32]byte {
+	var key [32]byte
+	copy(key[:], ring.SubKey("op-opaque-token"))
+	return key
+}
+
+// New wires token minting. now may be nil (time.Now).
+func New(cfg Config, store Store, km *keys.Manager, ring *secrets.Keyring, logger *slog.Logger, now func() time.Time) *Service {
+	if now == nil {
+		now = time.Now
+	}
+	cfg.applyDefaults()
+	return &Service{
+		cfg: cfg, store: store, keys: km, encrypt: op.NewAESCrypto(OpaqueTokenKey(ring)).Encrypt,
+		audit: idp.Auditor{Store: store, Log: logger}, log: logger, now: now,
+	}
+}
+
 // grant is what a token response is issued for.
 type grant struct {
-	client        opClient
+	client        Client
 	user          *storage.User // nil for client_credentials
 	sessionID     string
 	authRequestID string
@@ -32,7 +117,7 @@ type grant struct {
 
 func (g grant) subject() string {
 	if g.user == nil {
-		return g.client.GetID()
+		return g.client.ID
 	}
 	return g.user.ID
 }
@@ -41,18 +126,18 @@ func invalidGrant(description string) *oidc.Error {
 	return oidc.ErrInvalidGrant().WithDescription("%s", description)
 }
 
-// exchangeCode redeems an authorization code. The code is consumed by one
+// ExchangeCode redeems an authorization code. The code is consumed by one
 // conditional statement before anything else is checked, so two parallel
 // redemptions cannot both succeed; a second redemption revokes what the
 // first one got (RFC 6749 §4.1.2).
-func (p *Provider) exchangeCode(ctx context.Context, client opClient, req *oidc.AccessTokenRequest) (*oidc.AccessTokenResponse, error) {
+func (p *Service) ExchangeCode(ctx context.Context, client Client, req *oidc.AccessTokenRequest) (*oidc.AccessTokenResponse, error) {
 	ar, err := p.store.ConsumeAuthCode(ctx, idp.HashSecret(req.Code))
 	if errors.Is(err, storage.ErrCodeReused) {
 		if ar != nil {
 			if err := p.store.RevokeAuthRequestTokens(ctx, ar.ID); err != nil {
 				p.log.ErrorContext(ctx, "revoke tokens of a replayed code", "err", err)
 			}
-			p.audit.Record(ctx, idp.Actor{ID: client.GetID()}, "code.replayed", ar.ClientID, map[string]any{"auth_request_id": ar.ID})
+			p.audit.Record(ctx, idp.Actor{ID: client.ID}, "code.replayed", ar.ClientID, map[string]any{"auth_request_id": ar.ID})
 		}
 		return nil, invalidGrant("The authorization code was already used.")
 	}
@@ -63,7 +148,7 @@ func (p *Provider) exchangeCode(ctx context.Context, client opClient, req *oidc.
 		return nil, oidc.ErrServerError().WithParent(err)
 	}
 	switch {
-	case ar.ClientID != client.GetID():
+	case ar.ClientID != client.ID:
 		return nil, invalidGrant("The authorization code was issued to another client.")
 	case ar.CodeChallenge == "" && req.CodeVerifier != "":
 		// A verifier without a challenge is a PKCE downgrade (RFC 9700 §4.8.2).
@@ -108,11 +193,11 @@ func (p *Provider) exchangeCode(ctx context.Context, client opClient, req *oidc.
 	return resp, nil
 }
 
-// refresh rotates a refresh token: the old one is marked used and the new
+// Refresh rotates a refresh token: the old one is marked used and the new
 // one stored in one transaction; replaying a rotated token revokes the whole
 // family (RFC 9700 §4.14.2). A refresh never widens scope nor changes acr,
 // amr or auth_time (OIDC Core §12.2).
-func (p *Provider) refresh(ctx context.Context, client opClient, req *oidc.RefreshTokenRequest) (*oidc.AccessTokenResponse, error) {
+func (p *Service) Refresh(ctx context.Context, client Client, req *oidc.RefreshTokenRequest) (*oidc.AccessTokenResponse, error) {
 	oldHash := idp.HashSecret(req.RefreshToken)
 	old, err := p.store.GetRefreshTokenByHash(ctx, oldHash)
 	if errors.Is(err, storage.ErrNotFound) {
@@ -121,7 +206,7 @@ func (p *Provider) refresh(ctx context.Context, client opClient, req *oidc.Refre
 	if err != nil {
 		return nil, oidc.ErrServerError().WithParent(err)
 	}
-	if old.ClientID != client.GetID() {
+	if old.ClientID != client.ID {
 		return nil, invalidGrant("The refresh token was issued to another client.")
 	}
 	if !client.hasGrant(directory.GrantRefreshToken) {
@@ -151,7 +236,7 @@ func (p *Provider) refresh(ctx context.Context, client opClient, req *oidc.Refre
 	return p.issueWith(ctx, g, next, func(ctx context.Context, n *storage.RefreshToken) error {
 		_, err := p.store.RotateRefreshToken(ctx, oldHash, n)
 		if errors.Is(err, storage.ErrTokenReused) {
-			p.audit.Record(ctx, idp.Actor{ID: client.GetID()}, "refresh.replayed", old.UserID, map[string]any{"family_id": old.FamilyID})
+			p.audit.Record(ctx, idp.Actor{ID: client.ID}, "refresh.replayed", old.UserID, map[string]any{"family_id": old.FamilyID})
 			return invalidGrant("The refresh token was already used; every token of its family is revoked.")
 		}
 		if errors.Is(err, storage.ErrNotFound) {
@@ -161,8 +246,8 @@ func (p *Provider) refresh(ctx context.Context, client opClient, req *oidc.Refre
 	})
 }
 
-// clientCredentials issues an access token for the client itself.
-func (p *Provider) clientCredentials(ctx context.Context, client opClient, req *oidc.ClientCredentialsRequest) (*oidc.AccessTokenResponse, error) {
+// ClientCredentials issues an access token for the client itself.
+func (p *Service) ClientCredentials(ctx context.Context, client Client, req *oidc.ClientCredentialsRequest) (*oidc.AccessTokenResponse, error) {
 	if !client.hasGrant(directory.GrantClientCredentials) {
 		return nil, oidc.ErrUnauthorizedClient().WithDescription("The client may not use the client_credentials grant.")
 	}
@@ -174,11 +259,11 @@ func (p *Provider) clientCredentials(ctx context.Context, client opClient, req *
 
 // issue mints the access token, the refresh token (when refresh is not
 // nil) and the ID token (when openid was granted to a user).
-func (p *Provider) issue(ctx context.Context, g grant, refresh *storage.RefreshToken) (*oidc.AccessTokenResponse, error) {
+func (p *Service) issue(ctx context.Context, g grant, refresh *storage.RefreshToken) (*oidc.AccessTokenResponse, error) {
 	return p.issueWith(ctx, g, refresh, p.store.CreateRefreshToken)
 }
 
-func (p *Provider) issueWith(ctx context.Context, g grant, refresh *storage.RefreshToken, saveRefresh func(context.Context, *storage.RefreshToken) error) (*oidc.AccessTokenResponse, error) {
+func (p *Service) issueWith(ctx context.Context, g grant, refresh *storage.RefreshToken, saveRefresh func(context.Context, *storage.RefreshToken) error) (*oidc.AccessTokenResponse, error) {
 	now := p.now()
 	resp := &oidc.AccessTokenResponse{TokenType: oidc.BearerToken, Scope: g.scopes}
 	// The access token row exists (with its refresh family) before the
@@ -192,7 +277,7 @@ func (p *Provider) issueWith(ctx context.Context, g grant, refresh *storage.Refr
 	if refresh != nil {
 		value := idp.RandomToken(32)
 		refresh.ID, refresh.TokenHash = idp.RandomToken(16), idp.HashSecret(value)
-		refresh.ClientID, refresh.SessionID, refresh.AuthRequestID = g.client.GetID(), g.sessionID, g.authRequestID
+		refresh.ClientID, refresh.SessionID, refresh.AuthRequestID = g.client.ID, g.sessionID, g.authRequestID
 		refresh.UserID, refresh.AMR, refresh.ACR, refresh.AuthTime = g.user.ID, g.amr, g.acr, g.authTime
 		if len(refresh.Scopes) == 0 {
 			refresh.Scopes = g.scopes
@@ -238,11 +323,11 @@ type accessTokenClaims struct {
 // mintAccessToken stores the token's row (so it can be revoked and
 // introspected) and returns a JWT (typ at+jwt, RFC 9068) or, for clients
 // that want one, an opaque token.
-func (p *Provider) mintAccessToken(ctx context.Context, g grant, refresh *storage.RefreshToken) (token, id string, err error) {
+func (p *Service) mintAccessToken(ctx context.Context, g grant, refresh *storage.RefreshToken) (token, id string, err error) {
 	now := p.now()
 	row := &storage.AccessToken{
-		ID: idp.RandomToken(16), ClientID: g.client.GetID(), SessionID: g.sessionID, AuthRequestID: g.authRequestID,
-		Scopes: g.scopes, Audience: []string{g.client.GetID()}, AMR: g.amr, ACR: g.acr,
+		ID: idp.RandomToken(16), ClientID: g.client.ID, SessionID: g.sessionID, AuthRequestID: g.authRequestID,
+		Scopes: g.scopes, Audience: []string{g.client.ID}, AMR: g.amr, ACR: g.acr,
 		CreatedAt: now, ExpiresAt: now.Add(p.cfg.AccessTokenLifetime),
 	}
 	if g.user != nil {
@@ -256,13 +341,13 @@ func (p *Provider) mintAccessToken(ctx context.Context, g grant, refresh *storag
 	if err := p.store.CreateAccessToken(ctx, row); err != nil {
 		return "", "", err
 	}
-	if g.client.AccessTokenType() != op.AccessTokenTypeJWT {
-		token, err = p.op.Crypto().Encrypt(row.ID + ":" + g.subject())
+	if g.client.OpaqueAccessTokens {
+		token, err = p.encrypt(row.ID + ":" + g.subject())
 		return token, row.ID, err
 	}
 	claims := accessTokenClaims{
 		Issuer: p.cfg.Issuer, Subject: g.subject(), Audience: row.Audience,
-		Expiry: row.ExpiresAt.Unix(), IssuedAt: now.Unix(), JWTID: row.ID, ClientID: g.client.GetID(),
+		Expiry: row.ExpiresAt.Unix(), IssuedAt: now.Unix(), JWTID: row.ID, ClientID: g.client.ID,
 		Scope: strings.Join(g.scopes, " "), ACR: g.acr, AMR: g.amr, SID: g.sessionID,
 	}
 	if g.user != nil {
@@ -274,19 +359,19 @@ func (p *Provider) mintAccessToken(ctx context.Context, g grant, refresh *storag
 
 // mintIDToken signs the ID token with the client's registered algorithm
 // (RS256 unless it asked for ES256 or EdDSA).
-func (p *Provider) mintIDToken(ctx context.Context, g grant, accessToken string) (string, error) {
+func (p *Service) mintIDToken(ctx context.Context, g grant, accessToken string) (string, error) {
 	now := p.now()
-	alg := g.client.row.IDTokenAlg
+	alg := g.client.IDTokenAlg
 	if alg == "" {
 		alg = "RS256"
 	}
 	claims := oidc.IDTokenClaims{
 		TokenClaims: oidc.TokenClaims{
-			Issuer: p.cfg.Issuer, Subject: g.user.ID, Audience: []string{g.client.GetID()},
+			Issuer: p.cfg.Issuer, Subject: g.user.ID, Audience: []string{g.client.ID},
 			Expiration: oidc.FromTime(now.Add(p.cfg.IDTokenLifetime)), IssuedAt: oidc.FromTime(now),
 			AuthTime: oidc.FromTime(g.authTime), Nonce: g.nonce,
 			AuthenticationContextClassReference: g.acr, AuthenticationMethodsReferences: g.amr,
-			AuthorizedParty: g.client.GetID(),
+			AuthorizedParty: g.client.ID,
 		},
 		SessionID: g.sessionID,
 	}
@@ -308,7 +393,7 @@ func (p *Provider) mintIDToken(ctx context.Context, g grant, accessToken string)
 }
 
 // sign serialises claims as a compact JWS with the current key for alg.
-func (p *Provider) sign(ctx context.Context, alg, typ string, claims any) (string, error) {
+func (p *Service) sign(ctx context.Context, alg, typ string, claims any) (string, error) {
 	key, err := p.keys.SigningKey(ctx, alg)
 	if err != nil {
 		return "", err
