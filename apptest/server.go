@@ -63,6 +63,9 @@ type Options struct {
 	// TrustedProxies: peers whose X-Forwarded-For is believed (see
 	// Browser.From), as behind a load balancer.
 	TrustedProxies []netip.Prefix
+	// WrapHasher, when set, wraps the password hasher: a test can count
+	// or hold the password checks.
+	WrapHasher func(directory.PasswordHasher) directory.PasswordHasher
 }
 
 // fastParams keep argon2id cheap in end-to-end tests.
@@ -90,7 +93,11 @@ func New(t testing.TB, newStore storagetest.Factory, o Options) *Server {
 	if os.Getenv("TWOFOLD_TEST_LOG") != "" {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	dir := directory.New(store, password.New(fastParams, 4), ring, logger, clock.Now)
+	var hasher directory.PasswordHasher = password.New(fastParams, 4)
+	if o.WrapHasher != nil {
+		hasher = o.WrapHasher(hasher)
+	}
+	dir := directory.New(store, hasher, ring, logger, clock.Now)
 	if err := dir.ApplyStatic(context.Background(), o.Static); err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,229 @@
+package apptest_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twofold-idp/twofold/apptest"
+	"github.com/twofold-idp/twofold/idp/directory"
+	"github.com/twofold-idp/twofold/mfa/totp"
+	"github.com/twofold-idp/twofold/storage"
+	"github.com/twofold-idp/twofold/storage/storagetest"
+)
+
+// loopback trusts the test's own connections as a load balancer, so that
+// Browser.From can say which address a request comes from.
+var loopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("::1/128")}
+
+// eachReplicaPair runs fn, on SQLite and on PostgreSQL, against two
+// servers on one database (two replicas behind a load balancer) sharing
+// the clock, the keys and a gate on their password checks.
+func eachReplicaPair(t *testing.T, st directory.Static, fn func(t *testing.T, a, b *apptest.Server, g *checkGate)) {
+	for name, newURL := range storagetest.URLs() {
+		t.Run(name, func(t *testing.T) {
+			g := &checkGate{}
+			open := storagetest.OpenURL(newURL(t))
+			o := apptest.Options{Static: st, TrustedProxies: loopback, WrapHasher: g.wrap}
+			a := apptest.New(t, open, o)
+			o.Clock, o.Ring = a.Clock, a.Ring
+			fn(t, a, apptest.New(t, open, o), g)
+		})
+	}
+}
+
+// checkGate, once armed for n requests, holds every password check until
+// each of the n requests is either held or answered; then the held checks
+// go on together. So no check finishes while another request could still
+// reach one, and how many reach a check depends only on what is decided
+// before it: with the attempt counted first, at most the limit; checked
+// first and counted after a failure (the race), all n.
+type checkGate struct {
+	mu                       sync.Mutex
+	n, held, answered, calls int
+	open                     chan struct{}
+}
+
+func (g *checkGate) wrap(h directory.PasswordHasher) directory.PasswordHasher {
+	return gatedHasher{PasswordHasher: h, g: g}
+}
+
+// arm starts holding checks for the next n requests.
+func (g *checkGate) arm(n int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.n, g.held, g.answered, g.calls, g.open = n, 0, 0, 0, make(chan struct{})
+}
+
+// disarm stops holding checks and returns how many passwords were checked
+// while armed.
+func (g *checkGate) disarm() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.n = 0
+	return g.calls
+}
+
+// arrive counts a request at the gate: held (at a password check, which
+// waits for the gate to open) or answered.
+func (g *checkGate) arrive(held bool) {
+	g.mu.Lock()
+	if g.n == 0 {
+		g.mu.Unlock()
+		return
+	}
+	if held {
+		g.held++
+		g.calls++
+	} else {
+		g.answered++
+	}
+	if g.held+g.answered == g.n {
+		close(g.open)
+	}
+	open := g.open
+	g.mu.Unlock()
+	if held {
+		<-open
+	}
+}
+
+type gatedHasher struct {
+	directory.PasswordHasher
+	g *checkGate
+}
+
+func (h gatedHasher) Verify(ctx context.Context, encoded, password string) (bool, bool, error) {
+	h.g.arrive(true)
+	return h.PasswordHasher.Verify(ctx, encoded, password)
+}
+
+// onServer is page p as if s had served it: its forms post to s.
+func onServer(p *apptest.Page, s *apptest.Server) *apptest.Page {
+	su, _ := url.Parse(s.URL)
+	u := *p.URL
+	u.Host = su.Host
+	q := *p
+	q.URL = &u
+	return &q
+}
+
+// audits counts the audit rows of action.
+func audits(t *testing.T, s *apptest.Server, action string) int {
+	t.Helper()
+	ev, err := s.Store.ListAudit(context.Background(), storage.AuditFilter{Action: action})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ev)
+}
+
+// guessInParallel submits form on page n times at once, spread over the
+// replicas, with fields(i), calls answered after each answer, and returns
+// how many answers had each status.
+func guessInParallel(br *apptest.Browser, page *apptest.Page, form string, n int, fields func(i int) map[string]string, answered func(), replicas ...*apptest.Server) map[int]int {
+	statuses := make([]int, n)
+	// Open the n connections first, so that the guesses arrive together
+	// rather than spread over n connection set-ups.
+	br.Client.Transport = &http.Transport{MaxIdleConnsPerHost: n, MaxConnsPerHost: n}
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			if resp, err := br.Client.Get(replicas[i%len(replicas)].URL + "/healthz"); err == nil {
+				resp.Body.Close()
+			}
+		})
+	}
+	wg.Wait()
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			p := onServer(page, replicas[i%len(replicas)])
+			<-start
+			statuses[i] = br.Submit(p, form, fields(i)).Status
+			answered()
+		})
+	}
+	close(start)
+	wg.Wait()
+	count := map[int]int{}
+	for _, s := range statuses {
+		count[s]++
+	}
+	return count
+}
+
+// SECURITY-RULES: "Failed-attempt limiting per account …; while throttled even the correct code is refused"
+// — applied to passwords as to codes (NIST SP 800-63B §5.2.2 limits guesses at every authenticator): the
+// attempt is counted before the password is verified, so parallel guesses cannot all be checked.
+func TestParallelWrongPasswordsOnTwoReplicasAreVerifiedAtMostFiveTimes(t *testing.T) {
+	eachReplicaPair(t, staticFixture(), func(t *testing.T, a, b *apptest.Server, g *checkGate) {
+		rp := apptest.NewRP(t, a, "app", appSecret, appRedirect)
+		br := apptest.NewBrowser(t, a)
+		page := br.Get(rp.AuthURL("s", "n", pkce))
+		const n = 40
+		g.arm(n)
+		got := guessInParallel(br, page, "login", n, func(i int) map[string]string {
+			return map[string]string{"username": "alice", "password": fmt.Sprintf("wrong guess %d", i)}
+		}, func() { g.arrive(false) }, a, b)
+		checked := g.disarm()
+		verified := audits(t, a, "login.failed")
+		t.Logf("%d parallel wrong passwords over two replicas: %d checked, statuses %v", n, checked, got)
+		if checked > 5 || checked == 0 || verified != checked || got[http.StatusUnauthorized] != checked || got[http.StatusTooManyRequests] != n-checked {
+			t.Fatalf("%d parallel guesses: %d checked (want 1 to 5), %d failures audited, statuses %v", n, checked, verified, got)
+		}
+		// The limit holds for the right password too.
+		if p := br.Submit(page, "login", map[string]string{"username": "alice", "password": alicePassword}); p.Status != http.StatusTooManyRequests || p.Header.Get("Retry-After") == "" {
+			t.Fatalf("the right password after the guesses: %d, Retry-After %q", p.Status, p.Header.Get("Retry-After"))
+		}
+	})
+}
+
+// SECURITY-RULES: "Failed-attempt limiting per account across the OTP-type factors (TOTP + backup codes
+// together), ≤ 100 consecutive failures by NIST, far fewer by our choice; while throttled even the correct code
+// is refused" — the attempt is counted before the code is verified, on every replica.
+func TestParallelWrongTOTPCodesOnTwoReplicasAreVerifiedAtMostFiveTimes(t *testing.T) {
+	eachReplicaPair(t, mfaFixture(), func(t *testing.T, a, b *apptest.Server, _ *checkGate) {
+		rp := apptest.NewRP(t, a, "app", appSecret, appRedirect)
+		secret, _, _ := enrollTOTP(t, a, apptest.NewBrowser(t, a), rp)
+		a.Clock.Advance(30 * time.Second)
+		br := apptest.NewBrowser(t, a)
+		page := br.Login(rp.AuthURL("s", "n", pkce), "alice", alicePassword)
+		if !strings.Contains(page.Body, `id="mfa-totp"`) {
+			t.Fatalf("no TOTP challenge after the password: %d\n%s", page.Status, page.Body)
+		}
+		now := totp.Step(a.Clock.Now())
+		valid := map[string]bool{}
+		for _, step := range []int64{now - 1, now, now + 1} {
+			valid[totp.Code(secret, step)] = true
+		}
+		before := audits(t, a, "mfa.failed") // the wrong code enrollTOTP tried
+		const n = 100
+		got := guessInParallel(br, page, "mfa-totp", n, func(i int) map[string]string {
+			code := fmt.Sprintf("%06d", i)
+			if valid[code] {
+				code = fmt.Sprintf("%06d", 999999-i)
+			}
+			return map[string]string{"code": code}
+		}, func() {}, a, b)
+		verified := audits(t, a, "mfa.failed") - before
+		t.Logf("%d parallel wrong TOTP codes over two replicas: %d verified, statuses %v", n, verified, got)
+		if verified > 5 || verified == 0 || got[http.StatusUnauthorized] != verified || got[http.StatusTooManyRequests] != n-verified {
+			t.Fatalf("%d parallel guesses: %d verified (want 1 to 5), statuses %v", n, verified, got)
+		}
+		right := map[string]string{"code": totp.Code(secret, totp.Step(a.Clock.Now()))}
+		if p := br.Submit(page, "mfa-totp", right); p.Status != http.StatusTooManyRequests || p.Header.Get("Retry-After") == "" {
+			t.Fatalf("the right code after the guesses: %d, Retry-After %q", p.Status, p.Header.Get("Retry-After"))
+		}
+		// The counter decays: one attempt comes back after 15 minutes.
+		a.Clock.Advance(15 * time.Minute)
+		right = map[string]string{"code": totp.Code(secret, totp.Step(a.Clock.Now()))}
+		apptest.Code(t, br.Submit(onServer(page, b), "mfa-totp", right))
+	})
+}
