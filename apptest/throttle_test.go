@@ -227,3 +227,107 @@ func TestParallelWrongTOTPCodesOnTwoReplicasAreVerifiedAtMostFiveTimes(t *testin
 		apptest.Code(t, br.Submit(onServer(page, b), "mfa-totp", right))
 	})
 }
+
+// signIns is a server behind a trusted proxy, and password(from, user, pw)
+// tries a password from an address with a fresh browser.
+type signIns struct {
+	s  *apptest.Server
+	rp *apptest.RP
+	t  *testing.T
+}
+
+func eachProxiedServer(t *testing.T, fn func(t *testing.T, si signIns)) {
+	for name, newStore := range storagetest.Databases() {
+		t.Run(name, func(t *testing.T) {
+			s := apptest.New(t, newStore, apptest.Options{Static: mfaFixture(), TrustedProxies: loopback})
+			fn(t, signIns{s: s, rp: apptest.NewRP(t, s, "app", appSecret, appRedirect), t: t})
+		})
+	}
+}
+
+func (si signIns) password(from, username, pw string) *apptest.Page {
+	si.t.Helper()
+	return apptest.NewBrowser(si.t, si.s).From(from).Login(si.rp.AuthURL("s", "n", pkce), username, pw)
+}
+
+// accepted: the password was right and not throttled, so the next page is
+// the second step (a challenge or the enrollment), not the password form.
+func accepted(p *apptest.Page) bool {
+	return p.Status == http.StatusOK && !strings.Contains(p.Body, `<form id="login"`) &&
+		(strings.Contains(p.Body, "data-method=") || strings.Contains(p.Body, "data-enroll="))
+}
+
+// SECURITY-RULES: "throttling must not enable a permanent lock-out by a stranger" (NIST SP 800-63B §5.2.2):
+// guessing from many addresses trips the account-wide limit for new addresses only — the owner's known address
+// and a passkey still sign in — and the account-wide counter decays.
+func TestGuessingFromManyAddressesLeavesTheOwnersAddressAndPasskeyWorking(t *testing.T) {
+	eachProxiedServer(t, func(t *testing.T, si signIns) {
+		s := si.s
+		alice, err := s.Dir.GetUserByUsername(context.Background(), "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		key := apptest.NewAuthenticator(t, s, alice.ID, true)
+
+		// Alice signs in at home and registers a passkey.
+		const home = "198.51.100.7"
+		hb := apptest.NewBrowser(t, s).From(home)
+		p := hb.Login(si.rp.AuthURL("s", "n", pkce), "alice", alicePassword)
+		p = hb.Get(s.URL + "/login/enroll/webauthn?id=" + p.URL.Query().Get("id"))
+		p = hb.WebAuthn(p, "/login/webauthn/register/begin", "/login/webauthn/register/finish", func(begin []byte, id string) []byte {
+			return key.Register(begin, id, "Laptop")
+		})
+		apptest.Code(t, hb.Submit(p, "backup-codes-ack", nil))
+
+		// Strangers guess from 25 addresses, 5 each: more than the account-wide 100.
+		refused := 0
+		for i := range 25 {
+			for range 5 {
+				if si.password(fmt.Sprintf("203.0.113.%d", 10+i), "alice", "a wrong guess").Status == http.StatusTooManyRequests {
+					refused++
+				}
+			}
+		}
+		// A new address is refused now, even with the right password…
+		if p := si.password("192.0.2.20", "alice", alicePassword); p.Status != http.StatusTooManyRequests || p.Header.Get("Retry-After") == "" {
+			t.Fatalf("the right password from a new address past the account-wide limit: %d, Retry-After %q", p.Status, p.Header.Get("Retry-After"))
+		}
+		// …but the owner's known address still signs in with the password,
+		if p := si.password(home, "alice", alicePassword); !accepted(p) {
+			t.Fatalf("the right password from the known address: %d\n%s", p.Status, p.Body)
+		}
+		// …and the passkey from anywhere.
+		pb := apptest.NewBrowser(t, s).From("192.0.2.30")
+		p = pb.Get(si.rp.AuthURL("s", "n", pkce))
+		apptest.Code(t, pb.WebAuthn(p, "/login/passkey/begin", "/login/passkey/finish", key.Assert))
+		if refused != 25 {
+			t.Fatalf("of 125 guesses from 25 addresses %d were refused, want 25 past the account-wide 100", refused)
+		}
+		// The counter decays: an hour later one more attempt is allowed.
+		s.Clock.Advance(time.Hour)
+		if p := si.password("192.0.2.20", "alice", alicePassword); !accepted(p) {
+			t.Fatalf("the right password from a new address an hour later: %d\n%s", p.Status, p.Body)
+		}
+	})
+}
+
+// SECURITY-RULES: "throttling must not enable a permanent lock-out by a stranger" (NIST SP 800-63B §5.2.2):
+// one wrong password every 15 minutes from one address, after a burst, is checked each time and fails — and the
+// owner still signs in from elsewhere right after the last one (today: 429 for ever).
+func TestOneWrongPasswordEveryQuarterHourNeverLocksTheOwnerOut(t *testing.T) {
+	eachProxiedServer(t, func(t *testing.T, si signIns) {
+		const stranger = "203.0.113.200"
+		for range 5 {
+			si.password(stranger, "alice", "a wrong guess")
+		}
+		for i := range 16 {
+			si.s.Clock.Advance(15 * time.Minute)
+			if p := si.password(stranger, "alice", "a wrong guess"); p.Status != http.StatusUnauthorized {
+				t.Fatalf("slow guess %d: %d", i, p.Status)
+			}
+		}
+		if p := si.password("192.0.2.40", "alice", alicePassword); !accepted(p) {
+			t.Fatalf("the right password after a stranger's slow guessing: %d\n%s", p.Status, p.Body)
+		}
+	})
+}
