@@ -16,6 +16,7 @@ import (
 	"github.com/twofold-idp/twofold/mfa/totp"
 	"github.com/twofold-idp/twofold/storage"
 	"github.com/twofold-idp/twofold/storage/storagetest"
+	"golang.org/x/oauth2"
 )
 
 // loopback trusts the test's own connections as a load balancer, so that
@@ -330,4 +331,39 @@ func TestOneWrongPasswordEveryQuarterHourNeverLocksTheOwnerOut(t *testing.T) {
 			t.Fatalf("the right password after a stranger's slow guessing: %d\n%s", p.Status, p.Body)
 		}
 	})
+}
+
+// SECURITY-RULES: "throttling must not enable a permanent lock-out by a stranger" (NIST SP 800-63B §5.2.2): a
+// browser the owner chose to remember still signs in with the password from a new address while guessing from
+// many addresses keeps new addresses out; another browser at that address does not.
+func TestARememberedBrowserSignsInFromANewAddressDuringAnAttack(t *testing.T) {
+	st := mfaFixture()
+	st.Policies[0].RememberDevice = 30 * 24 * time.Hour
+	for name, newStore := range storagetest.Databases() {
+		t.Run(name, func(t *testing.T) {
+			s := apptest.New(t, newStore, apptest.Options{Static: st, TrustedProxies: loopback})
+			si := signIns{s: s, rp: apptest.NewRP(t, s, "app", appSecret, appRedirect), t: t}
+			laptop := apptest.NewBrowser(t, s).From("198.51.100.7")
+			secret, _, end := enrollTOTP(t, s, laptop, si.rp)
+			apptest.Code(t, end)
+			s.Clock.Advance(time.Minute)
+			p := laptop.Get(si.rp.AuthURL("s", "n", pkce, oauth2.SetAuthURLParam("prompt", "login")))
+			p = laptop.Submit(p, "login", map[string]string{"username": "alice", "password": alicePassword})
+			apptest.Code(t, laptop.Submit(p, "mfa-totp", map[string]string{"code": totp.Code(secret, totp.Step(s.Clock.Now())), "remember_device": "1"}))
+
+			for i := range 25 {
+				for range 5 {
+					si.password(fmt.Sprintf("203.0.113.%d", 10+i), "alice", "a wrong guess")
+				}
+			}
+			s.Clock.Advance(time.Minute)
+			const cafe = "192.0.2.50"
+			if p := si.password(cafe, "alice", alicePassword); p.Status != http.StatusTooManyRequests {
+				t.Fatalf("another browser at a new address past the account-wide limit: %d", p.Status)
+			}
+			laptop.From(cafe)
+			p = laptop.Get(si.rp.AuthURL("s", "n", pkce, oauth2.SetAuthURLParam("prompt", "login")))
+			apptest.Code(t, laptop.Submit(p, "login", map[string]string{"username": "alice", "password": alicePassword}))
+		})
+	}
 }

@@ -20,30 +20,54 @@ import (
 //   - per address for any name: 20, then one more every 5 minutes, against
 //     trying one password on many accounts.
 //
-// From an address the account signed in from in the last 90 days only the
-// first applies: whoever trips the other two from elsewhere cannot lock
-// the account's owner out. Names, not user ids, so that unknown names
-// behave like known ones.
+// From an address the account signed in from in the last 90 days, and
+// from a browser the user chose to remember (a valid remembered-device
+// cookie of that account), only the first applies: whoever trips the other
+// two from elsewhere cannot lock the account's owner out. Names, not user
+// ids, so that unknown names behave like known ones.
 var (
 	pairRule    = throttle.Rule{Burst: 5, Every: 15 * time.Minute, ForgetOnSuccess: true}
 	accountRule = throttle.Rule{Burst: 100, Every: time.Hour}
 	addressRule = throttle.Rule{Burst: 20, Every: 5 * time.Minute}
 )
 
-// passwordLimits are the limits an attempt at name's password from ip
-// counts under.
-func (f *Flow) passwordLimits(ctx context.Context, name, ip string) ([]throttle.Limit, error) {
+// passwordLimits are the limits an attempt at name's password from
+// browser b counts under.
+func (f *Flow) passwordLimits(ctx context.Context, name string, b idp.Browser) ([]throttle.Limit, error) {
 	// An address never holds a space: the pair key splits at the first.
-	pair := throttle.Limit{Key: "login:ip-name:" + ip + " " + name, Rule: pairRule}
+	pair := throttle.Limit{Key: "login:ip-name:" + b.IP + " " + name, Rule: pairRule}
 	known, err := f.throttle.Known(ctx, pair.Key)
+	if err == nil && !known {
+		known, err = f.rememberedBrowser(ctx, name, b)
+	}
 	if err != nil || known {
 		return []throttle.Limit{pair}, err
 	}
 	return []throttle.Limit{
 		pair,
 		{Key: "login:name:" + name, Rule: accountRule},
-		{Key: "login:ip:" + ip, Rule: addressRule},
+		{Key: "login:ip:" + b.IP, Rule: addressRule},
 	}, nil
+}
+
+// rememberedBrowser reports whether b carries a live remembered-device
+// cookie of the account called name.
+func (f *Flow) rememberedBrowser(ctx context.Context, name string, b idp.Browser) (bool, error) {
+	if b.DeviceCookie == "" {
+		return false, nil
+	}
+	user, err := f.store.GetUserByUsername(ctx, name)
+	if errors.Is(err, storage.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	_, err = f.store.UseRememberedDevice(ctx, user.ID, idp.HashSecret(b.DeviceCookie))
+	if errors.Is(err, storage.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // SubmitPassword checks a password for the login of request id.
@@ -53,7 +77,7 @@ func (f *Flow) SubmitPassword(ctx context.Context, id string, b idp.Browser, use
 		return idp.Step{}, err
 	}
 	anonymous := idp.Actor{ID: "anonymous"}
-	limits, err := f.passwordLimits(ctx, storage.NormalizeUsername(username), b.IP)
+	limits, err := f.passwordLimits(ctx, storage.NormalizeUsername(username), b)
 	if err != nil {
 		return idp.Step{}, err
 	}
