@@ -56,14 +56,17 @@ func (f *Flow) rememberedBrowser(ctx context.Context, name string, b idp.Browser
 	if b.DeviceCookie == "" {
 		return false, nil
 	}
+	// The same two queries for an unknown name (matching no device), so
+	// that timing does not tell which names exist.
+	userID := ""
 	user, err := f.store.GetUserByUsername(ctx, name)
-	if errors.Is(err, storage.ErrNotFound) {
-		return false, nil
-	}
-	if err != nil {
+	switch {
+	case err == nil:
+		userID = user.ID
+	case !errors.Is(err, storage.ErrNotFound):
 		return false, err
 	}
-	_, err = f.store.UseRememberedDevice(ctx, user.ID, idp.HashSecret(b.DeviceCookie))
+	_, err = f.store.UseRememberedDevice(ctx, userID, idp.HashSecret(b.DeviceCookie))
 	if errors.Is(err, storage.ErrNotFound) {
 		return false, nil
 	}
