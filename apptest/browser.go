@@ -36,6 +36,25 @@ func NewBrowser(t testing.TB, s *Server) *Browser {
 	return b
 }
 
+// From makes every later request of b arrive through a proxy that says the
+// client is addr (X-Forwarded-For); the server believes it only from a
+// trusted proxy (Options.TrustedProxies).
+func (b *Browser) From(addr string) *Browser {
+	b.Client.Transport = forwardedFor{addr: addr, next: http.DefaultTransport}
+	return b
+}
+
+type forwardedFor struct {
+	addr string
+	next http.RoundTripper
+}
+
+func (f forwardedFor) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("X-Forwarded-For", f.addr)
+	return f.next.RoundTrip(r)
+}
+
 // Page is what the browser ended on.
 type Page struct {
 	Status   int

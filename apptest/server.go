@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"testing"
 	"time"
@@ -56,6 +57,15 @@ type Options struct {
 	Demo   bool
 	Static directory.Static
 	Clock  *Clock // nil: a new one
+	// Ring seals keys and signs CSRF tokens; nil: a new one. A second
+	// server on the same database (a replica) needs the first one's.
+	Ring *secrets.Keyring
+	// TrustedProxies: peers whose X-Forwarded-For is believed (see
+	// Browser.From), as behind a load balancer.
+	TrustedProxies []netip.Prefix
+	// WrapHasher, when set, wraps the password hasher: a test can count
+	// or hold the password checks.
+	WrapHasher func(directory.PasswordHasher) directory.PasswordHasher
 }
 
 // fastParams keep argon2id cheap in end-to-end tests.
@@ -69,19 +79,25 @@ func New(t testing.TB, newStore storagetest.Factory, o Options) *Server {
 		clock = NewClock()
 	}
 	store := newStore(t, storage.WithNow(clock.Now))
-	key, err := secrets.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ring, err := secrets.NewKeyring(key)
-	if err != nil {
-		t.Fatal(err)
+	ring := o.Ring
+	if ring == nil {
+		key, err := secrets.GenerateKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ring, err = secrets.NewKeyring(key); err != nil {
+			t.Fatal(err)
+		}
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if os.Getenv("TWOFOLD_TEST_LOG") != "" {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	dir := directory.New(store, password.New(fastParams, 4), ring, logger, clock.Now)
+	var hasher directory.PasswordHasher = password.New(fastParams, 4)
+	if o.WrapHasher != nil {
+		hasher = o.WrapHasher(hasher)
+	}
+	dir := directory.New(store, hasher, ring, logger, clock.Now)
 	if err := dir.ApplyStatic(context.Background(), o.Static); err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +111,7 @@ func New(t testing.TB, newStore storagetest.Factory, o Options) *Server {
 	app, err := wire.Build(context.Background(), wire.Options{
 		Issuer: issuer, Store: store, Ring: ring, Logger: logger, Registry: prometheus.NewRegistry(), Now: clock.Now,
 		Directory: dir, BackupCodeParams: backupcodes.Params{Memory: 64, Iterations: 1, Parallelism: 1},
-		AccessTokenAlg: o.AccessTokenAlg, CORSAllowedOrigins: o.CORSOrigins,
+		AccessTokenAlg: o.AccessTokenAlg, CORSAllowedOrigins: o.CORSOrigins, TrustedProxies: o.TrustedProxies,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -242,12 +242,12 @@ func (s *Store) DeleteAuthRequest(ctx context.Context, id string) error {
 
 // DeleteExpired removes expired auth requests (kept while their code is
 // still redeemable), ended or expired sessions, expired access and refresh
-// tokens, expired client assertions and stale throttles (unlocked and not
-// updated for 24 hours), and returns how many rows it removed. It is called
-// periodically, by every replica. Each table is cleaned by its own
-// statement, not in one transaction: nothing depends on the deletions
-// happening together, and short statements keep locks short (SQLite has a
-// single writer).
+// tokens, expired client assertions and stale throttles (drained, idle for
+// 24 hours and without a success in the last 90 days), and returns how many
+// rows it removed. It is called periodically, by every replica. Each table
+// is cleaned by its own statement, not in one transaction: nothing depends
+// on the deletions happening together, and short statements keep locks
+// short (SQLite has a single writer).
 func (s *Store) DeleteExpired(ctx context.Context) (int64, error) {
 	now := s.clock()
 	deletes := []struct {
@@ -260,7 +260,8 @@ func (s *Store) DeleteExpired(ctx context.Context) (int64, error) {
 		{&AccessToken{}, "expires_at <= ?", []any{now}},
 		{&RefreshToken{}, "expires_at <= ?", []any{now}},
 		{&clientAssertion{}, "expires_at <= ?", []any{now}},
-		{&Throttle{}, "(locked_until IS NULL OR locked_until <= ?) AND updated_at <= ?", []any{now, now.Add(-throttleRetention)}},
+		{&Throttle{}, "drained_at <= ? AND updated_at <= ? AND (succeeded_at IS NULL OR succeeded_at <= ?)",
+			[]any{now.UnixMilli(), now.Add(-throttleRetention), now.Add(-ThrottleSuccessRetention)}},
 	}
 	var total int64
 	for _, d := range deletes {

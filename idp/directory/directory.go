@@ -53,18 +53,27 @@ type directoryStore interface {
 
 var _ directoryStore = (*storage.Store)(nil)
 
+// PasswordHasher hashes and checks passwords (argon2id: *password.Hasher).
+type PasswordHasher interface {
+	Hash(ctx context.Context, password string) (string, error)
+	Verify(ctx context.Context, encoded, password string) (ok, needsRehash bool, err error)
+	VerifyDummy(ctx context.Context, password string)
+}
+
+var _ PasswordHasher = (*password.Hasher)(nil)
+
 // Directory manages accounts, groups, clients and policies: what the CLI,
 // the config file, the setup page and (later) the admin console change.
 type Directory struct {
 	store  directoryStore
-	hasher *password.Hasher
+	hasher PasswordHasher
 	keys   *secrets.Keyring
 	log    *slog.Logger
 	now    func() time.Time
 }
 
 // New wires a Directory. now may be nil (time.Now).
-func New(store directoryStore, hasher *password.Hasher, keys *secrets.Keyring, logger *slog.Logger, now func() time.Time) *Directory {
+func New(store directoryStore, hasher PasswordHasher, keys *secrets.Keyring, logger *slog.Logger, now func() time.Time) *Directory {
 	if now == nil {
 		now = time.Now
 	}

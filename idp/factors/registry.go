@@ -52,8 +52,9 @@ type Store interface {
 }
 
 // OTP-type factors (TOTP and backup codes together, NIST SP 800-63B
-// §5.2.2) lock after 5 consecutive failures, doubling up to 15 minutes.
-const otpFailureThreshold = 5
+// §5.2.2) share one counter per user: 5 attempts, then one more every 15
+// minutes; a success forgets them. Counted before the code is checked.
+var otpRule = throttle.Rule{Burst: 5, Every: 15 * time.Minute, ForgetOnSuccess: true}
 
 // Registry holds every factor, most phishing-resistant first.
 type Registry struct {
@@ -164,26 +165,27 @@ func (r *Registry) Verify(ctx context.Context, user *storage.User, m policy.Meth
 }
 
 // CheckOTP runs verify under the per-user throttle of the one-time-code
-// factors.
+// factors: the attempt is counted first, and verify runs only if the
+// counter admits it.
 func (r *Registry) CheckOTP(ctx context.Context, userID string, m policy.Method, verify func() error) error {
-	key := "otp:user:" + userID
-	wait, err := r.throttle.Wait(ctx, key)
+	actor := idp.UserActor(userID)
+	attempt, err := r.throttle.Begin(ctx, throttle.Limit{Key: "otp:user:" + userID, Rule: otpRule})
+	var throttled *idp.ThrottledError
+	if errors.As(err, &throttled) {
+		r.audit.Record(ctx, actor, "mfa.throttled", userID, map[string]any{"method": m})
+	}
 	if err != nil {
 		return err
 	}
-	actor := idp.UserActor(userID)
-	if wait > 0 {
-		r.audit.Record(ctx, actor, "mfa.throttled", userID, map[string]any{"method": m})
-		return &idp.ThrottledError{RetryAfter: wait}
-	}
 	err = verify()
 	switch {
-	case errors.Is(err, idp.ErrInvalidCode):
-		r.throttle.Fail(ctx, key, otpFailureThreshold)
+	case errors.Is(err, idp.ErrInvalidCode): // the attempt stays counted
 		r.audit.Record(ctx, actor, "mfa.failed", userID, map[string]any{"method": m})
 	case err == nil:
-		r.throttle.Reset(ctx, key)
+		attempt.Succeeded(ctx)
 		r.audit.Record(ctx, actor, "mfa.used", userID, map[string]any{"method": m})
+	default:
+		attempt.Release(ctx)
 	}
 	return err
 }

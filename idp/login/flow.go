@@ -36,6 +36,7 @@ type Store interface {
 	SaveConsent(ctx context.Context, c *storage.Consent) error
 	CreateRememberedDevice(ctx context.Context, d *storage.RememberedDevice) error
 	UseRememberedDevice(ctx context.Context, userID, tokenHash string) (*storage.RememberedDevice, error)
+	GetUserByUsername(ctx context.Context, username string) (*storage.User, error)
 	AppendAudit(ctx context.Context, e *storage.AuditEvent) error
 }
 

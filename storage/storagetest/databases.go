@@ -101,6 +101,16 @@ func PostgresSchemaURL(t testing.TB) string {
 	return pu.String()
 }
 
+// OpenURL returns a factory whose every store opens (and migrates, under
+// the migration lock) the one database at rawURL: two stores from it are
+// two replicas on one database.
+func OpenURL(rawURL string) Factory {
+	return func(t testing.TB, opts ...storage.Option) *storage.Store {
+		t.Helper()
+		return open(t, rawURL, opts...)
+	}
+}
+
 func open(t testing.TB, rawURL string, opts ...storage.Option) *storage.Store {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

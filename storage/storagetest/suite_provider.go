@@ -36,8 +36,8 @@ func providerTests() []conformanceTest {
 		{"logout revokes the tokens bound to the session", testRevokeSessionTokens},
 		{"an account change revokes every token of the user and no one else's", testRevokeUserTokens},
 		{"consents are upserted, listed and revoked", testConsents},
-		{"20 concurrent failures are all counted", testConcurrentRecordFailure},
-		{"failures lock a key with backoff, a lock is never shortened and a reset forgets them", testThrottleBackoff},
+		{"of 40 concurrent attempts on one key exactly the burst of 5 are admitted", testConcurrentAttempts},
+		{"attempts decay one per period, a refusal counts nothing, a returned attempt comes back and a reset remembers the success", testThrottleDecay},
 		{"a client assertion is accepted once while it lives", testClientAssertions},
 		{"expired rows are deleted and live ones kept", testDeleteExpired},
 		{"deleting a user or a client removes what hangs off it", testProviderCascades},
@@ -870,94 +870,113 @@ func testConsents(t *testing.T, newStore Factory) {
 	}
 }
 
-func testConcurrentRecordFailure(t *testing.T, newStore Factory) {
+func testConcurrentAttempts(t *testing.T, newStore Factory) {
 	s := newStore(t)
-	const n = 20
+	const n, burst = 40, 5
 	var (
-		wg    sync.WaitGroup
-		start = make(chan struct{})
-		errs  = make([]error, n)
+		wg       sync.WaitGroup
+		start    = make(chan struct{})
+		waits    = make([]time.Duration, n)
+		errs     = make([]error, n)
+		admitted int
 	)
-	never := func(int) time.Duration { return 0 }
 	for i := range n {
 		wg.Go(func() {
 			<-start
-			_, errs[i] = s.RecordFailure(ctx(t), "login:user:u1", never)
+			waits[i], errs[i] = s.Attempt(ctx(t), "login:name:alice", burst, time.Minute)
 		})
 	}
 	close(start)
 	wg.Wait()
-	for _, err := range errs {
+	for i, err := range errs {
 		mustNil(t, err)
+		if waits[i] == 0 {
+			admitted++
+		}
 	}
-	th, err := s.GetThrottle(ctx(t), "login:user:u1")
-	mustNil(t, err)
-	if th.Failures != n || th.LockedUntil != nil {
-		t.Fatalf("throttle = %+v, want %d failures and no lock", th, n)
+	if admitted != burst {
+		t.Fatalf("%d of %d concurrent attempts admitted, want %d", admitted, n, burst)
 	}
 }
 
-func testThrottleBackoff(t *testing.T, newStore Factory) {
+func testThrottleDecay(t *testing.T, newStore Factory) {
 	clock := newPVClock()
 	s := newStore(t, storage.WithNow(clock.Now))
-	// Free for two failures, then one minute doubling per failure.
-	backoff := func(failures int) time.Duration {
-		if failures < 3 {
-			return 0
-		}
-		return time.Minute << (failures - 3)
+	key, every := "login:ip:192.0.2.1", 10*time.Minute
+	attempt := func() time.Duration {
+		t.Helper()
+		wait, err := s.Attempt(ctx(t), key, 3, every)
+		mustNil(t, err)
+		return wait
 	}
-	key := "login:ip:192.0.2.1"
+	count := func() int {
+		t.Helper()
+		th, err := s.GetThrottle(ctx(t), key)
+		mustNil(t, err)
+		return th.Count(clock.Now(), every)
+	}
 	_, err := s.GetThrottle(ctx(t), key)
 	mustIs(t, err, storage.ErrNotFound)
-	for i := 1; i <= 2; i++ {
-		th, err := s.RecordFailure(ctx(t), key, backoff)
-		mustNil(t, err)
-		if th.Key != key || th.Failures != i || th.LockedUntil != nil || !th.UpdatedAt.Equal(clock.Now()) {
-			t.Fatalf("failure %d: %+v", i, th)
+	for i := 1; i <= 3; i++ {
+		if w := attempt(); w != 0 || count() != i {
+			t.Fatalf("attempt %d: wait %v, count %d", i, w, count())
 		}
 	}
-	th, err := s.RecordFailure(ctx(t), key, backoff)
-	mustNil(t, err)
-	if th.Failures != 3 {
-		t.Fatalf("failures = %d", th.Failures)
+	// The fourth is refused, and a refusal counts nothing.
+	for range 3 {
+		if w := attempt(); w != every {
+			t.Fatalf("a fourth attempt: wait %v, want %v", w, every)
+		}
 	}
-	sameTime(t, "LockedUntil after 3", th.LockedUntil, clock.Now().Add(time.Minute))
-	clock.Advance(10 * time.Second)
-	th, err = s.RecordFailure(ctx(t), key, backoff)
-	mustNil(t, err)
-	sameTime(t, "LockedUntil after 4", th.LockedUntil, clock.Now().Add(2*time.Minute))
-	got, err := s.GetThrottle(ctx(t), key)
-	mustNil(t, err)
-	if got.Failures != 4 || !got.UpdatedAt.Equal(clock.Now()) {
-		t.Fatalf("GetThrottle = %+v", got)
+	if c := count(); c != 3 {
+		t.Fatalf("count after refusals = %d", c)
 	}
-	sameTime(t, "stored LockedUntil", got.LockedUntil, clock.Now().Add(2*time.Minute))
-
-	// A shorter backoff never shortens the lock in place.
-	th, err = s.RecordFailure(ctx(t), key, func(int) time.Duration { return time.Second })
-	mustNil(t, err)
-	if th.Failures != 5 {
-		t.Fatalf("failures = %d", th.Failures)
+	// One attempt is forgotten per period.
+	clock.Advance(every - time.Minute)
+	if w := attempt(); w != time.Minute {
+		t.Fatalf("a minute early: wait %v", w)
 	}
-	sameTime(t, "LockedUntil after a shorter backoff", th.LockedUntil, clock.Now().Add(2*time.Minute))
-
+	clock.Advance(time.Minute)
+	if c := count(); c != 2 {
+		t.Fatalf("count after one period = %d", c)
+	}
+	if w := attempt(); w != 0 {
+		t.Fatalf("after one period: wait %v", w)
+	}
+	clock.Advance(10 * every)
+	if c := count(); c != 0 {
+		t.Fatalf("count after ten periods = %d", c)
+	}
+	// A returned attempt is available again.
+	for range 3 {
+		attempt()
+	}
+	mustNil(t, s.ReturnAttempt(ctx(t), key, every))
+	if c := count(); c != 2 {
+		t.Fatalf("count after a return = %d", c)
+	}
+	if w := attempt(); w != 0 {
+		t.Fatalf("after a return: wait %v", w)
+	}
 	// Keys are independent.
-	other, err := s.RecordFailure(ctx(t), "login:user:u1", backoff)
-	mustNil(t, err)
-	if other.Failures != 1 || other.LockedUntil != nil {
-		t.Fatalf("other key = %+v", other)
+	if w, err := s.Attempt(ctx(t), "login:ip:192.0.2.2", 3, every); err != nil || w != 0 {
+		t.Fatalf("another key: wait %v, %v", w, err)
 	}
-
-	mustNil(t, s.ResetThrottle(ctx(t), key))
-	_, err = s.GetThrottle(ctx(t), key)
-	mustIs(t, err, storage.ErrNotFound)
-	mustNil(t, s.ResetThrottle(ctx(t), key))
-	th, err = s.RecordFailure(ctx(t), key, backoff)
+	// A reset forgets the attempts and remembers the success.
+	th, err := s.GetThrottle(ctx(t), key)
 	mustNil(t, err)
-	if th.Failures != 1 || th.LockedUntil != nil {
-		t.Fatalf("after reset: %+v", th)
+	if th.SucceededAt != nil {
+		t.Fatalf("SucceededAt before any success: %v", th.SucceededAt)
 	}
+	mustNil(t, s.ResetThrottle(ctx(t), key))
+	th, err = s.GetThrottle(ctx(t), key)
+	mustNil(t, err)
+	if th.Count(clock.Now(), every) != 0 {
+		t.Fatalf("count after a reset = %d", th.Count(clock.Now(), every))
+	}
+	sameTime(t, "SucceededAt", th.SucceededAt, clock.Now())
+	mustNil(t, s.ResetThrottle(ctx(t), "never-attempted"))
+	mustNil(t, s.ReturnAttempt(ctx(t), "no-such-key", every))
 }
 
 func testClientAssertions(t *testing.T, newStore Factory) {
@@ -1002,18 +1021,25 @@ func testClientAssertions(t *testing.T, newStore Factory) {
 
 func testDeleteExpired(t *testing.T, newStore Factory) {
 	s, clock := pvStore(t, newStore)
-	never := func(int) time.Duration { return 0 }
-
-	// Throttles a day old: one unlocked (stale), one still locked.
-	_, err := s.RecordFailure(ctx(t), "stale", never)
-	mustNil(t, err)
-	_, err = s.RecordFailure(ctx(t), "locked", func(int) time.Duration { return 48 * time.Hour })
-	mustNil(t, err)
+	attempt := func(key string, every time.Duration) {
+		t.Helper()
+		_, err := s.Attempt(ctx(t), key, 1, every)
+		mustNil(t, err)
+	}
+	// Throttles a day old: one drained (stale), one still counting, one
+	// that remembers a success; and one from long ago whose success is
+	// forgotten.
+	attempt("forgotten", time.Minute)
+	mustNil(t, s.ResetThrottle(ctx(t), "forgotten"))
+	clock.Advance(storage.ThrottleSuccessRetention)
+	attempt("stale", time.Minute)
+	attempt("counting", 48*time.Hour)
+	attempt("known", time.Minute)
+	mustNil(t, s.ResetThrottle(ctx(t), "known"))
 	clock.Advance(24 * time.Hour)
 	now := clock.Now()
 	short, long := now.Add(time.Minute), now.Add(time.Hour)
-	_, err = s.RecordFailure(ctx(t), "recent", never)
-	mustNil(t, err)
+	attempt("recent", time.Minute)
 
 	// Auth requests: expired, live, and expired with a code that still lives.
 	dead := pvAuthRequest("ar-dead", now)
@@ -1054,9 +1080,9 @@ func testDeleteExpired(t *testing.T, newStore Factory) {
 	clock.Advance(5 * time.Minute)
 	n, err := s.DeleteExpired(ctx(t))
 	mustNil(t, err)
-	// ar-dead; s-ended, s-idle, s-abs; at-dead; rt-dead; jti-dead; stale.
-	if n != 8 {
-		t.Fatalf("DeleteExpired removed %d rows, want 8", n)
+	// ar-dead; s-ended, s-idle, s-abs; at-dead; rt-dead; jti-dead; stale, forgotten.
+	if n != 9 {
+		t.Fatalf("DeleteExpired removed %d rows, want 9", n)
 	}
 	rows := func(table, where string) int {
 		t.Helper()
@@ -1080,8 +1106,8 @@ func testDeleteExpired(t *testing.T, newStore Factory) {
 		{"refresh_tokens", "id = 'rt-live'", 1},
 		{"client_assertions", "jti = 'jti-dead'", 0},
 		{"client_assertions", "jti = 'jti-live'", 1},
-		{"throttles", "key = 'stale'", 0},
-		{"throttles", "key IN ('locked', 'recent')", 2},
+		{"throttles", "key IN ('stale', 'forgotten')", 0},
+		{"throttles", "key IN ('counting', 'known', 'recent')", 3},
 	} {
 		if got := rows(c.table, c.where); got != c.want {
 			t.Errorf("%s WHERE %s: %d rows, want %d", c.table, c.where, got, c.want)

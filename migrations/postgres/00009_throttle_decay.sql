@@ -1,0 +1,24 @@
+-- Throttles count an attempt before the secret is checked, in one
+-- conditional statement, and decay: a counter is kept as the time it drains
+-- back to zero (Unix milliseconds, so the arithmetic is portable) instead of
+-- a failure count and a lock, and the last success under a key is
+-- remembered (a known account and address). Counters cannot be carried
+-- over: every key starts afresh once, at this upgrade.
+
+-- +goose Up
+DROP TABLE throttles;
+CREATE TABLE throttles (
+    key          text PRIMARY KEY,
+    drained_at   bigint      NOT NULL DEFAULT 0,
+    succeeded_at timestamptz,
+    updated_at   timestamptz NOT NULL
+);
+
+-- +goose Down
+DROP TABLE throttles;
+CREATE TABLE throttles (
+    key          text PRIMARY KEY,
+    failures     integer     NOT NULL DEFAULT 0,
+    locked_until timestamptz,
+    updated_at   timestamptz NOT NULL
+);
