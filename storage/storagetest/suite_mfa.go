@@ -38,6 +38,7 @@ func mfaTests() []conformanceTest {
 		{"of 20 concurrent consumptions of one WebAuthn ceremony exactly one wins", testConcurrentConsumeWebAuthnSession},
 		{"used and expired WebAuthn ceremonies are deleted and nothing else", testDeleteExpiredMFA},
 		{"second factors are counted without unconfirmed authenticators, cloned credentials or used codes", testCountSecondFactors},
+		{"resetting second factors removes all of one user's and ends their sessions, and no one else's", testResetSecondFactors},
 		{"deleting a user removes their second factors and ceremonies", testMFACascades},
 	}
 }
@@ -718,4 +719,47 @@ func testMFACascades(t *testing.T, newStore Factory) {
 	mustIs(t, err, storage.ErrNotFound)
 	// The credential id is free again.
 	mustNil(t, s.CreateWebAuthnCredential(ctx(t), mfaCredential("c-u1", "u2")))
+}
+
+func testResetSecondFactors(t *testing.T, newStore Factory) {
+	s, clock := mfaStore(t, newStore)
+	now := clock.Now()
+	for _, u := range []string{"u1", "u2"} {
+		mustNil(t, s.CreateTOTP(ctx(t), mfaTOTP("t-"+u, u)))
+		mustNil(t, s.ConfirmTOTP(ctx(t), u, "t-"+u, 1))
+		mustNil(t, s.CreateTOTP(ctx(t), mfaTOTP("t-pending-"+u, u)))
+		mustNil(t, s.CreateWebAuthnCredential(ctx(t), mfaCredential("c-"+u, u)))
+		mustNil(t, s.ReplaceBackupCodes(ctx(t), u, mfaCodes("b-"+u+"-", 3)))
+		mustNil(t, s.CreateRememberedDevice(ctx(t), &storage.RememberedDevice{ID: "d-" + u, UserID: u, TokenHash: "dh-" + u, ExpiresAt: now.Add(time.Hour)}))
+		se := pvSession("s-"+u, "cookie-"+u, now)
+		se.UserID = u
+		mustNil(t, s.CreateSession(ctx(t), se))
+	}
+	r, err := s.ResetSecondFactors(ctx(t), "u1")
+	mustNil(t, err)
+	if r != (storage.MFAReset{TOTP: 2, WebAuthn: 1, SessionsEnded: 1}) {
+		t.Fatalf("reset = %+v", r)
+	}
+	counts, err := s.CountSecondFactors(ctx(t), "u1")
+	mustNil(t, err)
+	if counts != (storage.FactorCounts{}) {
+		t.Fatalf("after the reset u1 has %+v", counts)
+	}
+	devices, err := s.ListRememberedDevices(ctx(t), "u1")
+	mustNil(t, err)
+	sessions, err := s.ListUserSessions(ctx(t), "u1")
+	mustNil(t, err)
+	if len(devices) != 0 || len(sessions) != 0 {
+		t.Fatalf("after the reset u1 has %d remembered devices and %d sessions", len(devices), len(sessions))
+	}
+	counts, err = s.CountSecondFactors(ctx(t), "u2")
+	mustNil(t, err)
+	if counts != (storage.FactorCounts{TOTP: 1, WebAuthn: 1, WebAuthnDeviceBound: 1, BackupCodes: 3}) {
+		t.Fatalf("u1's reset touched u2: %+v", counts)
+	}
+	sessions, err = s.ListUserSessions(ctx(t), "u2")
+	mustNil(t, err)
+	if len(sessions) != 1 {
+		t.Fatalf("u1's reset ended u2's sessions: %d left", len(sessions))
+	}
 }

@@ -1,0 +1,43 @@
+package storage
+
+import (
+	"context"
+
+	"gorm.io/gorm"
+)
+
+// MFAReset says what ResetSecondFactors removed.
+type MFAReset struct {
+	TOTP          int64 // authenticator apps, confirmed or not
+	WebAuthn      int64 // passkeys and security keys
+	SessionsEnded int64
+}
+
+// ResetSecondFactors removes every second factor of a user — authenticator
+// apps, WebAuthn credentials, backup codes, remembered devices — and ends
+// the user's sessions, in one transaction: a reset is never half done.
+func (s *Store) ResetSecondFactors(ctx context.Context, userID string) (MFAReset, error) {
+	var r MFAReset
+	now := s.clock()
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		res := tx.Where("user_id = ?", userID).Delete(&TOTPAuthenticator{})
+		if res.Error != nil {
+			return res.Error
+		}
+		r.TOTP = res.RowsAffected
+		if res = tx.Where("user_id = ?", userID).Delete(&WebAuthnCredential{}); res.Error != nil {
+			return res.Error
+		}
+		r.WebAuthn = res.RowsAffected
+		if err := tx.Where("user_id = ?", userID).Delete(&BackupCode{}).Error; err != nil {
+			return err
+		}
+		if err := tx.Where("user_id = ?", userID).Delete(&RememberedDevice{}).Error; err != nil {
+			return err
+		}
+		res = tx.Model(&Session{}).Where("user_id = ? AND ended_at IS NULL", userID).Update("ended_at", now)
+		r.SessionsEnded = res.RowsAffected
+		return res.Error
+	})
+	return r, translate("reset second factors", err)
+}
