@@ -37,7 +37,7 @@ func runServe(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	defer a.Close()
-	if err := a.dir.ApplyStatic(ctx, static(a.cfg)); err != nil {
+	if err := a.dir.ApplyStatic(ctx, a.cfg.Static()); err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
 	if err := announceSetup(ctx, e, a); err != nil {

@@ -83,10 +83,22 @@ type Group struct {
 	Policy string
 }
 
+// ValidateGroup checks a group's name; its policy must exist, which only
+// the database can tell.
+func ValidateGroup(g Group) error {
+	switch {
+	case g.Name == "":
+		return inputError("name", "must be set")
+	case !policy.ValidName(g.Name):
+		return inputError("name", "must be 1-63 characters of a-z, 0-9, '_' and '-', starting with a letter or digit")
+	}
+	return nil
+}
+
 // SetGroup creates a group or changes its policy ("" for none).
 func (d *Directory) SetGroup(ctx context.Context, actor idp.Actor, g Group) error {
-	if !policy.ValidName(g.Name) {
-		return inputError("name", "a group name must be 1-63 characters of a-z, 0-9, '_' and '-'")
+	if err := ValidateGroup(g); err != nil {
+		return err
 	}
 	row := &storage.Group{Name: g.Name}
 	if g.Policy != "" {

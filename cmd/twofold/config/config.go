@@ -8,6 +8,9 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/twofold-idp/twofold/idp/directory"
+	"github.com/twofold-idp/twofold/idp/policy"
 )
 
 // Config is the whole configuration of a Twofold server. Load or Parse it; Default gives the values used for
@@ -98,25 +101,25 @@ type User struct {
 	Admin        bool     `yaml:"admin"`
 }
 
-// Accepted values of the enumerated keys, in the order error messages list them.
+// Values of the enumerated keys, as the domain spells them.
 const (
-	RequireMFAAlways    = "always"
-	RequireMFAOnRequest = "on_request"
-	RequireMFANever     = "never"
+	RequireMFAAlways    = string(policy.Always)
+	RequireMFAOnRequest = string(policy.OnRequest)
+	RequireMFANever     = string(policy.Never)
 
-	MethodTOTP       = "totp"
-	MethodWebAuthn   = "webauthn"
-	MethodBackupCode = "backup_code"
+	MethodTOTP       = string(policy.TOTP)
+	MethodWebAuthn   = string(policy.WebAuthn)
+	MethodBackupCode = string(policy.BackupCode)
 
-	EnrollmentRequired = "required"
-	EnrollmentOptional = "optional"
+	EnrollmentRequired = string(policy.EnrollRequired)
+	EnrollmentOptional = string(policy.EnrollOptional)
 
-	GrantAuthorizationCode = "authorization_code"
-	GrantRefreshToken      = "refresh_token"
-	GrantClientCredentials = "client_credentials"
+	GrantAuthorizationCode = directory.GrantAuthorizationCode
+	GrantRefreshToken      = directory.GrantRefreshToken
+	GrantClientCredentials = directory.GrantClientCredentials
 
 	// PolicyNone is the built-in policy that requires nothing; it is always available.
-	PolicyNone = "none"
+	PolicyNone = policy.NameNone
 )
 
 // Defaults for the top-level keys.
@@ -136,15 +139,11 @@ const (
 )
 
 var (
-	requireMFAValues = []string{RequireMFAAlways, RequireMFAOnRequest, RequireMFANever}
+	// methodValues is what a policy that leaves out methods gets, in the order the file would list them.
 	methodValues     = []string{MethodTOTP, MethodWebAuthn, MethodBackupCode}
-	enrollmentValues = []string{EnrollmentRequired, EnrollmentOptional}
-	grantTypeValues  = []string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials}
 	logLevelValues   = []string{"debug", "info", "warn", "error"}
 	logFormatValues  = []string{"json", "text"}
 	signingAlgValues = []string{"RS256", "ES256", "EdDSA"}
-	tokenTypeValues  = []string{"jwt", "opaque"}
-	defaultGrants    = []string{GrantAuthorizationCode, GrantRefreshToken}
 )
 
 // TrustedProxyPrefixes parses TrustedProxies (validated by Validate).
@@ -262,7 +261,7 @@ func (c *Config) applyDefaults() {
 		setIfEmpty(&cl.AccessTokenType, "jwt")
 		setIfEmpty(&cl.IDTokenSignedResponseAlg, "RS256")
 		if cl.GrantTypes == nil {
-			cl.GrantTypes = append([]string(nil), defaultGrants...)
+			cl.GrantTypes = append([]string(nil), directory.DefaultGrantTypes...)
 		}
 	}
 }
