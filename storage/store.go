@@ -140,6 +140,21 @@ func createPrivate(path string) error {
 // (PostgreSQL's), without a monotonic reading.
 func (s *Store) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
 
+// InTx runs fn in one transaction: fn's changes through tx are committed
+// together when it returns nil and rolled back when it returns an error (or
+// panics). tx is this Store bound to the transaction; its methods that open
+// their own transaction nest as savepoints. fn must use only tx: on SQLite
+// the transaction holds the single write lock (BEGIN IMMEDIATE, see Open),
+// and an in-memory database has one connection, so a write or read through
+// the outer Store from inside fn would wait for the transaction to end.
+func (s *Store) InTx(ctx context.Context, fn func(tx *Store) error) error {
+	return s.db.WithContext(ctx).Transaction(func(db *gorm.DB) error {
+		tx := *s
+		tx.db = db
+		return fn(&tx)
+	})
+}
+
 // Dialect reports which database this is.
 func (s *Store) Dialect() migrations.Dialect { return s.dialect }
 
