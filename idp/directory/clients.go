@@ -63,6 +63,8 @@ type Client struct {
 	GrantTypes             []string
 	SkipConsent            bool
 	Policy                 string
+	Disabled               bool   // no longer declared by the source that manages it
+	ManagedBy              string // ManagedByDatabase, ManagedByConfig or ManagedByDemo
 	CreatedAt              time.Time
 }
 
@@ -71,6 +73,7 @@ func clientFromStorage(c *storage.Client) Client {
 		ID: c.ID, Name: c.Name, Public: c.SecretHash == "",
 		RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
 		GrantTypes: c.GrantTypes, SkipConsent: c.SkipConsent, CreatedAt: c.CreatedAt,
+		Disabled: c.Disabled, ManagedBy: managedBy(c.ManagedBy),
 	}
 	if c.Policy != nil {
 		out.Policy = *c.Policy

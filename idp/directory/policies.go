@@ -54,6 +54,14 @@ func (d *Directory) SetPolicy(ctx context.Context, actor idp.Actor, p policy.Pol
 	if err := p.Validate(); err != nil {
 		return policy.Policy{}, err
 	}
+	switch existing, err := d.store.GetPolicy(ctx, p.Name); {
+	case err == nil:
+		if err := checkWritable("policy", p.Name, existing.ManagedBy); err != nil {
+			return policy.Policy{}, err
+		}
+	case !errors.Is(err, storage.ErrNotFound):
+		return policy.Policy{}, err
+	}
 	if err := d.store.UpsertPolicy(ctx, policyToStorage(p)); err != nil {
 		return policy.Policy{}, err
 	}
@@ -100,6 +108,14 @@ func (d *Directory) SetGroup(ctx context.Context, actor idp.Actor, g Group) erro
 	if err := ValidateGroup(g); err != nil {
 		return err
 	}
+	switch existing, err := d.store.GetGroup(ctx, g.Name); {
+	case err == nil:
+		if err := checkWritable("group", g.Name, existing.ManagedBy); err != nil {
+			return err
+		}
+	case !errors.Is(err, storage.ErrNotFound):
+		return err
+	}
 	row := &storage.Group{Name: g.Name}
 	if g.Policy != "" {
 		row.Policy = &g.Policy
@@ -133,6 +149,13 @@ func (d *Directory) ListGroups(ctx context.Context) ([]Group, error) {
 // SetDefaultPolicy names the policy for clients and groups that name none
 // ("" for none).
 func (d *Directory) SetDefaultPolicy(ctx context.Context, actor idp.Actor, name string) error {
+	src, err := defaultPolicySource(ctx, d.store)
+	if err != nil {
+		return err
+	}
+	if err := checkWritable("default policy", "", src); err != nil {
+		return err
+	}
 	if name != "" {
 		if _, err := d.store.GetPolicy(ctx, name); err != nil {
 			if errors.Is(err, storage.ErrNotFound) {
@@ -142,6 +165,9 @@ func (d *Directory) SetDefaultPolicy(ctx context.Context, actor idp.Actor, name 
 		}
 	}
 	if err := d.store.SetSetting(ctx, storage.SettingDefaultPolicy, name); err != nil {
+		return err
+	}
+	if err := d.store.SetSetting(ctx, storage.SettingDefaultPolicyManagedBy, ManagedByDatabase); err != nil {
 		return err
 	}
 	d.audit(ctx, actor, "policy.default_set", name, nil)
@@ -162,6 +188,9 @@ func (d *Directory) AssignClientPolicy(ctx context.Context, actor idp.Actor, cli
 	c, err := d.store.GetClient(ctx, clientID)
 	if err != nil {
 		return notFound(err)
+	}
+	if err := checkWritable("client", clientID, c.ManagedBy); err != nil {
+		return err
 	}
 	c.Policy = nil
 	if policyName != "" {

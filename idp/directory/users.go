@@ -36,12 +36,13 @@ type User struct {
 	Groups    []string
 	Admin     bool
 	Disabled  bool
+	ManagedBy string // ManagedByDatabase, ManagedByConfig or ManagedByDemo
 	CreatedAt time.Time
 }
 
 // UserFromStorage describes a stored account without its secrets.
 func UserFromStorage(u *storage.User) User {
-	return User{ID: u.ID, Username: u.Username, Email: u.Email, Groups: u.Groups, Admin: u.Admin, Disabled: u.Disabled, CreatedAt: u.CreatedAt}
+	return User{ID: u.ID, Username: u.Username, Email: u.Email, Groups: u.Groups, Admin: u.Admin, Disabled: u.Disabled, ManagedBy: managedBy(u.ManagedBy), CreatedAt: u.CreatedAt}
 }
 
 // MinPasswordLength follows NIST SP 800-63B §3.1.1.2 (at least 8 characters
@@ -128,12 +129,21 @@ func (d *Directory) CreateUser(ctx context.Context, actor idp.Actor, nu NewUser)
 
 // prepareUser validates nu and hashes its password.
 func (d *Directory) prepareUser(ctx context.Context, nu NewUser) (*storage.User, error) {
+	return d.prepareUserWithHash(ctx, nu, "")
+}
+
+// prepareUserWithHash is prepareUser with nu.Password's hash already made
+// (or "" to make it).
+func (d *Directory) prepareUserWithHash(ctx context.Context, nu NewUser, hashed string) (*storage.User, error) {
 	if err := ValidateNewUser(nu); err != nil {
 		return nil, err
 	}
 	nu.Username = strings.TrimSpace(nu.Username)
 	nu.Email = strings.TrimSpace(nu.Email)
 	hash := nu.PasswordHash
+	if hash == "" {
+		hash = hashed
+	}
 	if hash == "" {
 		h, err := d.hasher.Hash(ctx, nu.Password)
 		if err != nil {
@@ -189,6 +199,10 @@ func (d *Directory) SetUserDisabled(ctx context.Context, actor idp.Actor, userna
 	u, err := d.store.GetUserByUsername(ctx, username)
 	if err != nil {
 		return notFound(err)
+	}
+	// The file declares which of its users exist (and so are enabled).
+	if err := checkWritable("user", u.Username, u.ManagedBy); err != nil {
+		return err
 	}
 	if err := d.store.SetUserDisabled(ctx, u.ID, disabled); err != nil {
 		return notFound(err)
