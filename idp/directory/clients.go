@@ -70,7 +70,7 @@ type Client struct {
 
 func clientFromStorage(c *storage.Client) Client {
 	out := Client{
-		ID: c.ID, Name: c.Name, Public: c.SecretHash == "",
+		ID: c.ID, Name: c.Name, Public: c.SecretHash == "" && c.JWKS == "",
 		RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
 		GrantTypes: c.GrantTypes, SkipConsent: c.SkipConsent, CreatedAt: c.CreatedAt,
 		Disabled: c.Disabled, ManagedBy: managedBy(c.ManagedBy),
@@ -259,7 +259,7 @@ func (d *Directory) AddClient(ctx context.Context, actor idp.Actor, spec ClientS
 	if err := d.store.CreateClient(ctx, row); err != nil {
 		return Client{}, "", clientStoreError(err, spec)
 	}
-	d.audit(ctx, actor, "client.created", row.ID, map[string]any{"public": row.SecretHash == ""})
+	d.audit(ctx, actor, "client.created", row.ID, map[string]any{"public": row.SecretHash == "" && row.JWKS == "", "private_key_jwt": row.JWKS != ""})
 	if !spec.GenerateSecret {
 		secret = ""
 	}
