@@ -85,13 +85,18 @@ func runClientList(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tTYPE\tGRANTS\tPOLICY\tREDIRECT URIS")
+	fmt.Fprintln(tw, "ID\tNAME\tTYPE\tGRANTS\tPOLICY\tSTATUS\tMANAGED BY\tREDIRECT URIS")
 	for _, c := range cs {
 		kind := "confidential"
 		if c.Public {
 			kind = "public"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.Name, kind, strings.Join(c.GrantTypes, ","), dash(c.Policy), strings.Join(c.RedirectURIs, " "))
+		status := "active"
+		if c.Disabled {
+			status = "disabled"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.Name, kind, strings.Join(c.GrantTypes, ","), dash(c.Policy),
+			status, sourceColumn(c.ManagedBy), strings.Join(c.RedirectURIs, " "))
 	}
 	return tw.Flush()
 }

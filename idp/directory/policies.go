@@ -85,6 +85,20 @@ func (d *Directory) ListPolicies(ctx context.Context) ([]policy.Policy, error) {
 	return out, nil
 }
 
+// PolicySources says who manages each policy (ManagedByDatabase,
+// ManagedByConfig or ManagedByDemo), by name.
+func (d *Directory) PolicySources(ctx context.Context) (map[string]string, error) {
+	ps, err := d.store.ListPolicies(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(ps))
+	for _, p := range ps {
+		out[p.Name] = managedBy(p.ManagedBy)
+	}
+	return out, nil
+}
+
 // Group is a named set of users with an optional policy.
 type Group struct {
 	Name   string

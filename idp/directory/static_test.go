@@ -2,7 +2,6 @@ package directory_test
 
 import (
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
 
@@ -10,6 +9,7 @@ import (
 	"github.com/twofold-idp/twofold/idp/directory"
 	"github.com/twofold-idp/twofold/idp/policy"
 	"github.com/twofold-idp/twofold/storage"
+	"github.com/twofold-idp/twofold/storage/storagetest"
 )
 
 // fileFixture is a configuration file with one of everything twice.
@@ -32,39 +32,7 @@ func fileFixture() directory.Static {
 	}
 }
 
-// snapshot is every row of the tables a configuration apply writes, as text.
-func snapshot(t *testing.T, s *storage.Store) string {
-	t.Helper()
-	var b strings.Builder
-	for _, table := range []string{"policies", "groups", "clients", "users", "user_groups", "settings", "audit_events"} {
-		rows, err := s.SQL().QueryContext(t.Context(), "SELECT * FROM "+table+" ORDER BY 1, 2")
-		if err != nil {
-			t.Fatal(err)
-		}
-		cols, _ := rows.Columns()
-		for rows.Next() {
-			vals := make([]any, len(cols))
-			ptrs := make([]any, len(cols))
-			for i := range vals {
-				ptrs[i] = &vals[i]
-			}
-			if err := rows.Scan(ptrs...); err != nil {
-				t.Fatal(err)
-			}
-			for i := range vals {
-				if bs, ok := vals[i].([]byte); ok {
-					vals[i] = string(bs)
-				}
-			}
-			fmt.Fprintf(&b, "%s %v\n", table, vals)
-		}
-		if err := rows.Err(); err != nil {
-			t.Fatal(err)
-		}
-		rows.Close()
-	}
-	return b.String()
-}
+func snapshot(t *testing.T, s *storage.Store) string { return storagetest.Snapshot(t, s) }
 
 func TestARefusedConfigurationChangesNothing(t *testing.T) {
 	for _, tc := range []struct {

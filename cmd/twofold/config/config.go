@@ -71,7 +71,7 @@ type Group struct {
 	Policy string `yaml:"policy"`
 }
 
-// Client is a relying party, upserted into the database at start.
+// Client is a relying party, applied at every start and then managed by the file.
 type Client struct {
 	ID   string `yaml:"id"`
 	Name string `yaml:"name"`
@@ -91,7 +91,8 @@ type Client struct {
 	JWKS string `yaml:"jwks"`
 }
 
-// User is created at start if absent; an existing user's changed password is never overwritten.
+// User is created at start if absent and then managed by the file; an existing user's changed password is never
+// overwritten.
 type User struct {
 	Username     string   `yaml:"username"`
 	Email        string   `yaml:"email"`
