@@ -63,6 +63,10 @@ func (d *Directory) ApplyStatic(ctx context.Context, st Static) error {
 		hashes[storage.NormalizeUsername(nu.Username)] = h
 	}
 	return d.store.InTx(ctx, func(tx *storage.Store) error {
+		// Replicas starting together apply one after the other.
+		if err := tx.LockTx(ctx, "twofold.config-apply"); err != nil {
+			return err
+		}
 		in := *d
 		in.store = tx
 		a := &applier{d: &in, st: st, hashes: hashes}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/twofold-idp/twofold/idp"
 	"github.com/twofold-idp/twofold/idp/directory"
@@ -371,4 +372,35 @@ func TestAPolicyStillUsedElsewhereIsNotDeletedWithTheFile(t *testing.T) {
 			t.Fatalf("once detached: %v", err)
 		}
 	})
+}
+
+// An in-memory SQLite database has one connection: the apply must do everything through its transaction.
+func TestTheApplyWorksOnAnInMemoryDatabase(t *testing.T) {
+	s, err := storage.Open(t.Context(), "sqlite::memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, func(testing.TB, ...storage.Option) *storage.Store { return s }, fastParams)
+	done := make(chan error, 1)
+	go func() {
+		err := f.dir.ApplyStatic(t.Context(), fileFixture())
+		if err == nil {
+			st := fileFixture()
+			st.Users = st.Users[:1]
+			err = f.dir.ApplyStatic(t.Context(), st)
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the apply is stuck: it used a second connection")
+	}
 }

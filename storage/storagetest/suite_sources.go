@@ -2,7 +2,10 @@ package storagetest
 
 import (
 	"errors"
+	"strconv"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/twofold-idp/twofold/storage"
 )
@@ -13,6 +16,7 @@ func sourceTests() []conformanceTest {
 	return []conformanceTest{
 		{"a transaction commits every change or none", testInTx},
 		{"a transaction nests the store's own transactions", testInTxNested},
+		{"transactions that take the same lock run one after the other", testLockTx},
 		{"a disabled client is not found by id but is listed, and an upsert enables it", testDisabledClient},
 		{"who manages an object defaults to the database and round-trips", testManagedBy},
 	}
@@ -136,5 +140,37 @@ func testManagedBy(t *testing.T, newStore Factory) {
 	}
 	if err := s.UpsertGroup(ctx(t), &storage.Group{Name: "x", ManagedBy: "someone"}); err == nil {
 		t.Fatal("an unknown source was stored")
+	}
+}
+
+func testLockTx(t *testing.T, newStore Factory) {
+	s := newStore(t)
+	// Each transaction reads a counter, waits, and writes it plus one: only if they run one after the other
+	// does the counter end at the number of transactions.
+	const n = 4
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			errs[i] = s.InTx(ctx(t), func(tx *storage.Store) error {
+				if err := tx.LockTx(ctx(t), "twofold.test"); err != nil {
+					return err
+				}
+				v, err := tx.GetSetting(ctx(t), "counter")
+				if err != nil && !errors.Is(err, storage.ErrNotFound) {
+					return err
+				}
+				c, _ := strconv.Atoi(v)
+				time.Sleep(20 * time.Millisecond)
+				return tx.SetSetting(ctx(t), "counter", strconv.Itoa(c+1))
+			})
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		mustNil(t, err)
+	}
+	if v, err := s.GetSetting(ctx(t), "counter"); err != nil || v != strconv.Itoa(n) {
+		t.Fatalf("counter = %q, %v; want %d", v, err, n)
 	}
 }
