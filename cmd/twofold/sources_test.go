@@ -164,3 +164,46 @@ func TestARefusedFileChangesNothingInTheDatabase(t *testing.T) {
 		})
 	}
 }
+
+// readmeYAML returns the first yaml block after heading in README.md.
+func readmeYAML(t *testing.T, heading string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), "\n"+heading+"\n")
+	if !ok {
+		t.Fatalf("README.md has no %q", heading)
+	}
+	_, rest, ok = strings.Cut(rest, "```yaml\n")
+	block, _, ok2 := strings.Cut(rest, "```\n")
+	if !ok || !ok2 {
+		t.Fatalf("no yaml block under %q", heading)
+	}
+	return block
+}
+
+func TestTheREADMEConfigurationsApplyAndApplyAgain(t *testing.T) {
+	for _, tc := range []struct {
+		heading string
+		fix     *strings.Replacer // placeholders and what the test environment provides
+	}{
+		{"## Configure it", strings.NewReplacer("secret_key_file: /etc/twofold/master.key", "")},
+		{"## Second factors and step-up", strings.NewReplacer("secret: …", "secret: a-long-random-client-secret",
+			"redirect_uris: […]", "redirect_uris: [https://books.example.com/cb]")},
+	} {
+		t.Run(tc.heading, func(t *testing.T) {
+			c := newCLI(t)
+			path := writeConfig(t, tc.fix.Replace(readmeYAML(t, tc.heading)))
+			for range 2 {
+				if err := c.applyFile(path); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if out := c.mustRun("", "policy", "list"); !strings.Contains(out, "strict") || !strings.Contains(out, "config file") {
+				t.Fatalf("policy list:\n%s", out)
+			}
+		})
+	}
+}

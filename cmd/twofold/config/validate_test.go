@@ -96,6 +96,11 @@ func TestEachValidationRuleNamesItsKey(t *testing.T) {
 			c.Clients[0].PostLogoutRedirectURIs = []string{"http://app.example.com/"}
 		}, "clients[0].post_logout_redirect_uris[0]: \"http://app.example.com/\": http is only allowed for localhost and loopback"},
 		{"a client's policy must exist", func(c *Config) { c.Clients[0].Policy = "lax" }, "clients[0].policy: \"lax\" is not a policy"},
+		{"a private-use scheme must be a reverse domain (RFC 8252 §7.1)", func(c *Config) { c.Clients[0].RedirectURIs = []string{"myapp:/cb"} },
+			"clients[0].redirect_uris[0]: \"myapp:/cb\" must use https, http on loopback, or a reverse-domain app scheme"},
+		{"backup codes alone cannot satisfy always-MFA", func(c *Config) { c.Policies[0].Methods = []string{"backup_code"} },
+			"policies[0].methods: backup codes alone cannot satisfy a policy that always requires MFA"},
+		{"a username has only letters, digits and ._-@+", func(c *Config) { c.Users[0].Username = "alice!" }, "users[0].username: may contain letters, digits"},
 		// users
 		{"a user needs a username", func(c *Config) { c.Users[0].Username = "" }, "users[0].username: is required"},
 		{"a username has no spaces", func(c *Config) { c.Users[0].Username = "alice smith" }, "users[0].username: may contain letters, digits and . _ - @ + only"},
@@ -164,6 +169,7 @@ func TestValidConfigurationsPass(t *testing.T) {
 		{"a native app's private-use scheme", func(c *Config) { c.Clients[0].RedirectURIs = []string{"com.example.app:/callback"} }},
 		{"an http redirect to localhost", func(c *Config) { c.Clients[0].RedirectURIs = []string{"http://localhost:3000/cb"} }},
 		{"an http redirect to [::1]", func(c *Config) { c.Clients[0].RedirectURIs = []string{"http://[::1]:3000/cb"} }},
+		{"an http redirect to any loopback address", func(c *Config) { c.Clients[0].RedirectURIs = []string{"http://127.0.0.2/cb"} }},
 		{"a machine client without redirect URIs", func(c *Config) {
 			c.Clients[0].GrantTypes = []string{"client_credentials"}
 			c.Clients[0].RedirectURIs = nil
