@@ -234,7 +234,14 @@ func (a *applier) collisions(users []*storage.User) error {
 		}
 	}
 	for i, u := range users {
-		if u != nil {
+		switch {
+		case u == nil:
+		case u.ManagedBy == storage.ManagedByLegacy && u.Disabled:
+			// Disabled before sources were recorded, perhaps on purpose (a
+			// compromised account): adopting it would enable it.
+			errs = append(errs, fmt.Errorf("users[%d]: user %q is disabled in the database; enable it (twofold user enable %s) or remove it from %s",
+				i, u.Username, u.Username, SourceName(a.st.Source)))
+		default:
 			clash(fmt.Sprintf("users[%d]", i), "user", u.Username, u.ManagedBy)
 		}
 	}
@@ -405,6 +412,8 @@ func (a *applier) upsertUser(ctx context.Context, nu NewUser, existing *storage.
 	slices.Sort(groups)
 	groups = slices.Compact(groups)
 	email := strings.TrimSpace(nu.Email)
+	// Declared means enabled (a disabled legacy account never gets here:
+	// see collisions).
 	if existing.Email == email && existing.Admin == nu.Admin && slices.Equal(existing.Groups, groups) &&
 		!existing.Disabled && existing.ManagedBy == a.st.Source {
 		return nil

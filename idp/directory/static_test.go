@@ -291,6 +291,18 @@ func TestRowsFromBeforeSourcesAreAdoptedByTheFirstApplyThatDeclaresThem(t *testi
 		if _, err := f.store.SQL().ExecContext(ctx, "DELETE FROM settings WHERE key = '"+storage.SettingDefaultPolicyManagedBy+"'"); err != nil {
 			t.Fatal(err)
 		}
+		// An account an administrator disabled before the upgrade stays disabled when the file adopts it.
+		bob, _ := f.store.GetUserByUsername(ctx, "bob")
+		if err := f.store.SetUserDisabled(ctx, bob.ID, true); err != nil {
+			t.Fatal(err)
+		}
+		err := f.dir.ApplyStatic(ctx, fileFixture())
+		if err == nil || !strings.Contains(err.Error(), `users[1]: user "bob" is disabled in the database; enable it (twofold user enable bob)`) {
+			t.Fatalf("adopting a disabled account: %v", err)
+		}
+		if err := f.dir.SetUserDisabled(ctx, idp.ActorCLI, "bob", false); err != nil {
+			t.Fatal(err)
+		}
 		if err := f.dir.ApplyStatic(ctx, fileFixture()); err != nil {
 			t.Fatalf("the first start after the upgrade: %v", err)
 		}
