@@ -12,7 +12,7 @@ import (
 // is (policies[0]), when the file given with --config declares it.
 func (a *app) explainManaged(err error) error {
 	var me *directory.ManagedError
-	if !errors.As(err, &me) || me.ManagedBy != directory.ManagedByConfig {
+	if !errors.As(err, &me) || me.ManagedBy != directory.ManagedByConfig || me.Removed {
 		return err
 	}
 	path := a.keyPath(me.Kind, me.Name)

@@ -22,9 +22,14 @@ type ManagedError struct {
 	Kind      string // policy, group, client, user, default policy
 	Name      string
 	ManagedBy string // ManagedByConfig or ManagedByDemo
+	// Removed: the source no longer declares the object, which disabled it.
+	Removed bool
 }
 
 func (e *ManagedError) Error() string {
+	if e.Removed {
+		return fmt.Sprintf("%s %q was removed from %s, which disabled it; declare it there again to enable it", e.Kind, e.Name, SourceName(e.ManagedBy))
+	}
 	if e.Name == "" {
 		return fmt.Sprintf("the %s is managed by %s; change it there", e.Kind, SourceName(e.ManagedBy))
 	}

@@ -115,6 +115,10 @@ func TestObjectsRemovedFromTheFileAreDisabledOrDeletedAndComeBack(t *testing.T) 
 		if _, err := f.dir.Authenticate(ctx, "bob", "correct horse battery"); !errors.Is(err, idp.ErrInvalidCredentials) {
 			t.Fatalf("a removed user signs in: %v", err)
 		}
+		if err := f.dir.SetUserDisabled(ctx, idp.ActorCLI, "bob", false); err == nil ||
+			err.Error() != `user "bob" was removed from the configuration file, which disabled it; declare it there again to enable it` {
+			t.Fatalf("user enable bob: %v", err)
+		}
 		if _, err := f.store.GetGroup(ctx, "ops"); !errors.Is(err, storage.ErrNotFound) {
 			t.Fatalf("group ops: %v", err)
 		}

@@ -202,6 +202,7 @@ func (d *Directory) SetUserDisabled(ctx context.Context, actor idp.Actor, userna
 	}
 	// The file declares which of its users exist (and so are enabled).
 	if err := checkWritable("user", u.Username, u.ManagedBy); err != nil {
+		err.(*ManagedError).Removed = u.Disabled
 		return err
 	}
 	if err := d.store.SetUserDisabled(ctx, u.ID, disabled); err != nil {
