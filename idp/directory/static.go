@@ -372,8 +372,11 @@ func (a *applier) upsertClient(ctx context.Context, spec ClientSpec) error {
 	if err := a.store().UpsertClient(ctx, row); err != nil {
 		return clientStoreError(err, spec)
 	}
-	action := "client.set"
-	if old != nil && old.Disabled {
+	action := "client.updated"
+	switch {
+	case old == nil:
+		action = "client.created"
+	case old.Disabled:
 		action = "client.enabled"
 	}
 	a.audit(ctx, action, row.ID, map[string]any{"public": row.SecretHash == "", "private_key_jwt": row.JWKS != ""})
