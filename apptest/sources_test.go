@@ -12,12 +12,14 @@ import (
 )
 
 // A client removed from the configuration file is disabled at the next start: /authorize shows an error page
-// (never a redirect) and /token refuses its credentials, until the file declares it again.
+// (never a redirect), /token refuses its credentials and its tokens are revoked, until the file declares it again.
 func TestAClientRemovedFromTheFileIsUnknownToAuthorizeAndToken(t *testing.T) {
 	eachServer(t, func(t *testing.T, s *apptest.Server) {
 		tt := tokenTest{t, s}
 		rp := apptest.NewRP(t, s, "app", appSecret, appRedirect)
-		refresh := tt.signIn(tt.rp("app", strings.Fields(offlineScopes)...)).RefreshToken
+		tok := tt.signIn(tt.rp("app", strings.Fields(offlineScopes)...))
+		refresh := tok.RefreshToken
+		tt.want("userinfo before", tt.userinfo(tok.AccessToken), http.StatusOK, "")
 
 		st := staticFixture()
 		st.Clients = slices.DeleteFunc(st.Clients, func(c directory.ClientSpec) bool { return c.ID == "app" || c.ID == machineClientID })
@@ -34,6 +36,7 @@ func TestAClientRemovedFromTheFileIsUnknownToAuthorizeAndToken(t *testing.T) {
 		if a.Status == http.StatusOK {
 			t.Fatalf("a disabled client refreshed a token: %s", a.Body)
 		}
+		tt.want("userinfo with a disabled client's access token", tt.userinfo(tok.AccessToken), http.StatusUnauthorized, "")
 
 		if err := s.Dir.ApplyStatic(t.Context(), staticFixture()); err != nil {
 			t.Fatal(err)

@@ -32,6 +32,7 @@ type directoryStore interface {
 	ListGroups(ctx context.Context) ([]storage.Group, error)
 	DeleteGroup(ctx context.Context, name string) error
 	SetClientDisabled(ctx context.Context, id string, disabled bool) error
+	RevokeClientTokens(ctx context.Context, clientID string) error
 	ListUsersManagedBy(ctx context.Context, managedBy string) ([]storage.User, error)
 	// InTx runs the configuration apply in one transaction (see ApplyStatic).
 	InTx(ctx context.Context, fn func(tx *storage.Store) error) error

@@ -436,7 +436,8 @@ func (a *applier) upsertUser(ctx context.Context, nu NewUser, existing *storage.
 }
 
 // removeUndeclared disables the source's users and clients that st no
-// longer declares, and deletes its groups and policies.
+// longer declares (revoking the clients' tokens), and deletes its groups and
+// policies.
 func (a *applier) removeUndeclared(ctx context.Context) error {
 	reason := map[string]any{"reason": "no longer in " + SourceName(a.st.Source)}
 	declaredUsers := map[string]bool{}
@@ -467,6 +468,11 @@ func (a *applier) removeUndeclared(ctx context.Context) error {
 		}
 		if err := a.store().SetClientDisabled(ctx, c.ID, true); err != nil {
 			return fmt.Errorf("disable client %q: %w", c.ID, err)
+		}
+		// Its tokens die with it: a resource server introspecting one, or
+		// userinfo, must not see it active after the client is gone.
+		if err := a.store().RevokeClientTokens(ctx, c.ID); err != nil {
+			return fmt.Errorf("revoke the tokens of client %q: %w", c.ID, err)
 		}
 		a.audit(ctx, "client.disabled", c.ID, reason)
 	}

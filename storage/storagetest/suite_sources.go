@@ -19,6 +19,7 @@ func sourceTests() []conformanceTest {
 		{"transactions that take the same lock run one after the other", testLockTx},
 		{"a disabled client is not found by id but is listed, and an upsert enables it", testDisabledClient},
 		{"who manages an object defaults to the database and round-trips", testManagedBy},
+		{"revoking a client's tokens leaves other clients' alone", testRevokeClientTokens},
 	}
 }
 
@@ -173,4 +174,30 @@ func testLockTx(t *testing.T, newStore Factory) {
 	if v, err := s.GetSetting(ctx(t), "counter"); err != nil || v != strconv.Itoa(n) {
 		t.Fatalf("counter = %q, %v; want %d", v, err, n)
 	}
+}
+
+func testRevokeClientTokens(t *testing.T, newStore Factory) {
+	s, clock := pvStore(t, newStore)
+	now := clock.Now()
+	mustNil(t, s.CreateClient(ctx(t), &storage.Client{ID: "other", Name: "Other"}))
+	mustNil(t, s.CreateRefreshToken(ctx(t), pvRefresh("r1", "f1", now)))
+	fam := pvAccess("a1", now)
+	fam.RefreshFamilyID = "f1"
+	mustNil(t, s.CreateAccessToken(ctx(t), fam))
+	cc := pvAccess("cc", now) // client_credentials: no user, no family
+	cc.UserID = ""
+	mustNil(t, s.CreateAccessToken(ctx(t), cc))
+	otherRT := pvRefresh("o1", "f2", now)
+	otherRT.ClientID = "other"
+	mustNil(t, s.CreateRefreshToken(ctx(t), otherRT))
+	otherAT := pvAccess("o-at", now)
+	otherAT.ClientID = "other"
+	mustNil(t, s.CreateAccessToken(ctx(t), otherAT))
+
+	mustNil(t, s.InTx(ctx(t), func(tx *storage.Store) error { return tx.RevokeClientTokens(ctx(t), "app") }))
+	mustRefreshRevoked(t, s, true, "r1")
+	mustAccessRevoked(t, s, true, "a1", "cc")
+	mustRefreshRevoked(t, s, false, "o1")
+	mustAccessRevoked(t, s, false, "o-at")
+	mustNil(t, s.RevokeClientTokens(ctx(t), "app"))
 }
