@@ -117,7 +117,10 @@ func TestPublicNativeClientsMayUseAnyLoopbackPort(t *testing.T) {
 
 func TestWrongPasswordUnknownUserAndDisabledAccountLookTheSame(t *testing.T) {
 	s := apptest.New(t, storagetest.NewSQLite, apptest.Options{Static: staticFixture()})
-	if err := s.Dir.SetUserDisabled(context.Background(), idp.ActorCLI, "bob", true); err != nil {
+	// bob leaves the configuration file: his account is disabled.
+	st := staticFixture()
+	st.Users = st.Users[:1]
+	if err := s.Dir.ApplyStatic(context.Background(), st); err != nil {
 		t.Fatal(err)
 	}
 	rp := apptest.NewRP(t, s, "app", appSecret, appRedirect)

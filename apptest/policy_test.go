@@ -175,10 +175,11 @@ func TestAPolicyChangeAppliesToTheNextSignInAndTheDecisionIsAudited(t *testing.T
 	apptest.Code(t, apptest.NewBrowser(t, s).Login(rp.AuthURL("s", "n", pkce), "alice", alicePassword))
 
 	ctx := t.Context()
-	if _, err := s.Dir.SetPolicy(ctx, idp.ActorCLI, policy.Policy{Name: "strict", RequireMFA: policy.Always}); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Dir.AssignClientPolicy(ctx, idp.ActorCLI, "app", "strict"); err != nil {
+	// The file changes and the server restarts: the client "app" is the file's.
+	st := staticFixture()
+	st.Policies = []policy.Policy{{Name: "strict", RequireMFA: policy.Always}}
+	st.Clients[0].Policy = "strict"
+	if err := s.Dir.ApplyStatic(ctx, st); err != nil {
 		t.Fatal(err)
 	}
 	if p := apptest.NewBrowser(t, s).Login(rp.AuthURL("s", "n", pkce), "alice", alicePassword); !strings.Contains(p.Body, `data-enroll=`) {

@@ -119,7 +119,7 @@ func New(t testing.TB, newStore storagetest.Factory, o Options) *Server {
 	srv := app.Server
 	if o.Demo {
 		base := issuer + "/demo"
-		err := dir.ApplyStatic(context.Background(), directory.Static{Clients: []directory.ClientSpec{{
+		err := dir.ApplyStatic(context.Background(), directory.Static{Source: directory.ManagedByDemo, Clients: []directory.ClientSpec{{
 			ID: DemoClientID, Name: "Acme Notes (demo)", Secret: DemoClientSecret,
 			RedirectURIs: []string{demo.RedirectURI(base)}, PostLogoutRedirectURIs: []string{demo.PostLogoutRedirectURI(base)},
 			GrantTypes: []string{directory.GrantAuthorizationCode}, SkipConsent: true,

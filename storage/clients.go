@@ -3,6 +3,8 @@ package storage
 import (
 	"context"
 	"time"
+
+	"gorm.io/gorm"
 )
 
 // Client is a registered relying party. A zero AccessTokenType or
@@ -21,8 +23,13 @@ type Client struct {
 	AccessTokenType        string `gorm:"default:jwt"` // jwt | opaque
 	IDTokenAlg             string `gorm:"column:id_token_signed_response_alg;default:RS256"`
 	JWKS                   string `gorm:"column:jwks"` // public JWK set (JSON) for private_key_jwt
-	CreatedAt              time.Time
-	UpdatedAt              time.Time
+	// Disabled: the configuration file no longer declares the client. GetClient does not find it.
+	Disabled bool
+	// ManagedBy is who may change the client: ManagedByDatabase (the zero value's column default),
+	// ManagedByConfig, ManagedByDemo or ManagedByLegacy.
+	ManagedBy string `gorm:"default:database"`
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // CreateClient registers a new client; a taken id → ErrConflict.
@@ -31,23 +38,40 @@ func (s *Store) CreateClient(ctx context.Context, c *Client) error {
 }
 
 // UpsertClient creates or replaces a client (static clients from the config
-// file are applied this way at every start).
+// file are applied this way at every start), including whether it is
+// disabled and who manages it.
 func (s *Store) UpsertClient(ctx context.Context, c *Client) error {
 	return s.upsert(ctx, "upsert client", c, "id",
 		"name", "secret_hash", "redirect_uris", "post_logout_redirect_uris", "grant_types", "skip_consent", "policy",
-		"auth_method", "access_token_type", "id_token_signed_response_alg", "jwks")
+		"auth_method", "access_token_type", "id_token_signed_response_alg", "jwks", "disabled", "managed_by")
 }
 
-// GetClient returns the client with id.
+// GetClient returns the enabled client with id; a disabled client is
+// ErrNotFound, so that every path that looks a client up by id — /authorize,
+// /token, client authentication, logout, the login flow — treats it as
+// unknown. ListClients shows disabled clients too.
 func (s *Store) GetClient(ctx context.Context, id string) (*Client, error) {
 	var c Client
-	if err := s.db.WithContext(ctx).Where("id = ?", id).Take(&c).Error; err != nil {
+	if err := s.db.WithContext(ctx).Where("id = ? AND NOT disabled", id).Take(&c).Error; err != nil {
 		return nil, translate("get client", err)
 	}
 	return &c, nil
 }
 
-// ListClients returns every client by id.
+// SetClientDisabled disables or re-enables a client.
+func (s *Store) SetClientDisabled(ctx context.Context, id string, disabled bool) error {
+	res := s.db.WithContext(ctx).Model(&Client{}).Where("id = ?", id).
+		Updates(map[string]any{"disabled": disabled, "updated_at": s.clock()})
+	if res.Error != nil {
+		return translate("set client disabled", res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return translate("set client disabled", gorm.ErrRecordNotFound)
+	}
+	return nil
+}
+
+// ListClients returns every client by id, disabled ones included.
 func (s *Store) ListClients(ctx context.Context) ([]Client, error) {
 	var cs []Client
 	err := s.db.WithContext(ctx).Order("id").Find(&cs).Error

@@ -113,3 +113,43 @@ func assertTable(t *testing.T, s *storage.Store, table string, want bool) {
 		t.Fatalf("table %s exists = %v, want %v", table, n == 1, want)
 	}
 }
+
+func TestRowsFromBeforeSourcesWereRecordedAreLegacy(t *testing.T) {
+	for name, newURL := range storagetest.URLs() {
+		t.Run(name, func(t *testing.T) {
+			s := openUnmigrated(t, newURL(t))
+			if _, err := s.Migrate(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.MigrateDownTo(t.Context(), 7); err != nil {
+				t.Fatalf("down to 7: %v", err)
+			}
+			// A client and a user as a version without managed_by wrote them.
+			for _, q := range []string{
+				"INSERT INTO clients (id, name, created_at, updated_at) VALUES ('app', 'App', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+				"INSERT INTO users (id, username, username_key, created_at, updated_at) VALUES ('u1', 'alice', 'alice', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+			} {
+				if _, err := s.SQL().ExecContext(t.Context(), q); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := s.Migrate(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			cs, err := s.ListClients(t.Context())
+			if err != nil || len(cs) != 1 || cs[0].ManagedBy != storage.ManagedByLegacy || cs[0].Disabled {
+				t.Fatalf("clients = %+v, %v", cs, err)
+			}
+			if us, err := s.ListUsersManagedBy(t.Context(), storage.ManagedByLegacy); err != nil || len(us) != 1 {
+				t.Fatalf("legacy users = %+v, %v", us, err)
+			}
+			// New rows are managed in the database.
+			if err := s.CreateUser(t.Context(), &storage.User{ID: "u2", Username: "bob"}); err != nil {
+				t.Fatal(err)
+			}
+			if us, err := s.ListUsersManagedBy(t.Context(), storage.ManagedByDatabase); err != nil || len(us) != 1 || us[0].Username != "bob" {
+				t.Fatalf("database users = %+v, %v", us, err)
+			}
+		})
+	}
+}

@@ -18,6 +18,7 @@ type Policy struct {
 	Enrollment            string
 	MinLevel              string  // an acr value; "" for none
 	Clients               Strings // the clients it is limited to; empty: all
+	ManagedBy             string  `gorm:"default:database"` // see Client.ManagedBy
 	CreatedAt             time.Time
 	UpdatedAt             time.Time
 }
@@ -26,9 +27,22 @@ type Policy struct {
 type Group struct {
 	Name      string `gorm:"primaryKey"`
 	Policy    *string
+	ManagedBy string `gorm:"default:database"` // see Client.ManagedBy
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }
+
+// Who manages a policy, group, client or user (the managed_by column; see
+// migrations 00008). Only the source that manages an object changes it.
+const (
+	ManagedByDatabase = "database" // the CLI, console and API
+	ManagedByConfig   = "config"   // the configuration file
+	ManagedByDemo     = "demo"     // serve --demo
+	// ManagedByLegacy marks rows from before sources were recorded: the
+	// first apply that declares one adopts it; otherwise it counts as
+	// managed in the database.
+	ManagedByLegacy = "legacy"
+)
 
 // upsert inserts row or, when its primary key exists, updates every column
 // but created_at, in one statement.
@@ -43,7 +57,7 @@ func (s *Store) upsert(ctx context.Context, op string, row any, key string, colu
 // UpsertPolicy creates or replaces a policy.
 func (s *Store) UpsertPolicy(ctx context.Context, p *Policy) error {
 	return s.upsert(ctx, "upsert policy", p, "name",
-		"require_mfa", "methods", "mfa_max_age_seconds", "remember_device_seconds", "enrollment", "min_level", "clients")
+		"require_mfa", "methods", "mfa_max_age_seconds", "remember_device_seconds", "enrollment", "min_level", "clients", "managed_by")
 }
 
 // GetPolicy returns the policy called name.
@@ -70,7 +84,7 @@ func (s *Store) DeletePolicy(ctx context.Context, name string) error {
 
 // UpsertGroup creates a group or changes its policy.
 func (s *Store) UpsertGroup(ctx context.Context, g *Group) error {
-	return s.upsert(ctx, "upsert group", g, "name", "policy")
+	return s.upsert(ctx, "upsert group", g, "name", "policy", "managed_by")
 }
 
 // GetGroup returns the group called name.

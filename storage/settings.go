@@ -10,6 +10,9 @@ const (
 	// SettingDefaultPolicy names the policy that applies when neither the
 	// client nor a group names one ("" for none).
 	SettingDefaultPolicy = "default_policy"
+	// SettingDefaultPolicyManagedBy says who set the default policy (a
+	// ManagedBy value; absent: ManagedByLegacy).
+	SettingDefaultPolicyManagedBy = "default_policy_managed_by"
 
 	// settingSetupCompleted is written once, by CompleteSetup.
 	settingSetupCompleted = "setup_completed"

@@ -63,9 +63,11 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Store, error) {
 			}
 		}
 		// WAL lets readers proceed during a write; busy_timeout makes
-		// writers queue instead of failing; _txlock=immediate takes the
-		// write lock at BEGIN so a transaction never fails half-way when it
-		// upgrades from read to write.
+		// writers queue instead of failing; _txlock=immediate is meant to
+		// take the write lock at BEGIN so a transaction never fails half-way
+		// when it upgrades from read to write — but glebarez/go-sqlite
+		// v1.21.2 stops reading parameters after _time_format and ignores
+		// it, so InTx takes the lock itself.
 		q := url.Values{}
 		for _, p := range []string{"foreign_keys(1)", "busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)"} {
 			q.Add("_pragma", p)
@@ -139,6 +141,46 @@ func createPrivate(path string) error {
 // clock returns the current time as stored: UTC, microsecond precision
 // (PostgreSQL's), without a monotonic reading.
 func (s *Store) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
+
+// InTx runs fn in one transaction: fn's changes through tx are committed
+// together when it returns nil and rolled back when it returns an error (or
+// panics). tx is this Store bound to the transaction; its methods that open
+// their own transaction nest as savepoints. fn must use only tx: on SQLite
+// the transaction holds the single write lock (BEGIN IMMEDIATE, see Open),
+// and an in-memory database has one connection, so a write or read through
+// the outer Store from inside fn would wait for the transaction to end.
+func (s *Store) InTx(ctx context.Context, fn func(tx *Store) error) error {
+	return s.db.WithContext(ctx).Transaction(func(db *gorm.DB) error {
+		if s.dialect == migrations.SQLite {
+			// Take the write lock now, as BEGIN IMMEDIATE would: a
+			// transaction that reads first and writes later fails with
+			// SQLITE_BUSY_SNAPSHOT, without waiting, when another writer
+			// committed in between. (See Open on why _txlock does not do it.)
+			// A statement that writes takes the lock even when it matches
+			// no row; busy_timeout makes it wait for the lock.
+			if err := db.Exec("DELETE FROM settings WHERE 0 = 1").Error; err != nil {
+				return translate("begin", err)
+			}
+		}
+		tx := *s
+		tx.db = db
+		return fn(&tx)
+	})
+}
+
+// LockTx serialises the transactions that take the lock called name: on
+// PostgreSQL it takes a transaction-scoped advisory lock, released at commit
+// or rollback, so that replicas starting together apply their configuration
+// one after the other, each seeing what the previous one committed; on SQLite
+// every write transaction already holds the database's one write lock
+// (BEGIN IMMEDIATE). Call it first in an InTx function: outside a
+// transaction it holds nothing.
+func (s *Store) LockTx(ctx context.Context, name string) error {
+	if s.dialect != migrations.Postgres {
+		return nil
+	}
+	return translate("lock "+name, s.db.WithContext(ctx).Exec("SELECT pg_advisory_xact_lock(hashtext(?))", name).Error)
+}
 
 // Dialect reports which database this is.
 func (s *Store) Dialect() migrations.Dialect { return s.dialect }

@@ -198,6 +198,13 @@ func (s *Store) RevokeUserTokens(ctx context.Context, userID string) error {
 	return s.revokeTokensWhere(ctx, "revoke user tokens", "user_id", userID)
 }
 
+// RevokeClientTokens revokes every access and refresh token issued to a
+// client, with the whole families of those refresh tokens (a client the
+// configuration file no longer declares).
+func (s *Store) RevokeClientTokens(ctx context.Context, clientID string) error {
+	return s.revokeTokensWhere(ctx, "revoke client tokens", "client_id", clientID)
+}
+
 // revokeTokensWhere revokes, in one transaction, the refresh families of the
 // refresh tokens whose column equals value, then the access tokens whose
 // column equals value. Every revocation locks refresh tokens before access

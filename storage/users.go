@@ -17,6 +17,7 @@ type User struct {
 	PasswordHash      string // argon2id PHC string; empty: no password (passkey-only or not yet set)
 	Admin             bool
 	Disabled          bool
+	ManagedBy         string   `gorm:"default:database"` // see Client.ManagedBy
 	Groups            []string `gorm:"-"`
 	CreatedAt         time.Time
 	UpdatedAt         time.Time
@@ -124,6 +125,15 @@ func (s *Store) ListUsers(ctx context.Context, afterKey string, limit int) ([]Us
 	return users, nil
 }
 
+// ListUsersManagedBy returns every user managed by managedBy, by username.
+func (s *Store) ListUsersManagedBy(ctx context.Context, managedBy string) ([]User, error) {
+	var users []User
+	if err := s.db.WithContext(ctx).Where("managed_by = ?", managedBy).Order("username_key").Find(&users).Error; err != nil {
+		return nil, translate("list users", err)
+	}
+	return users, nil
+}
+
 // CountUsers returns how many accounts exist.
 func (s *Store) CountUsers(ctx context.Context) (int64, error) {
 	var n int64
@@ -131,17 +141,21 @@ func (s *Store) CountUsers(ctx context.Context) (int64, error) {
 	return n, translate("count users", err)
 }
 
-// UpdateUser changes the profile fields (email, admin, disabled) and, in the
-// same transaction, replaces the groups. The password is changed only by
-// SetPasswordHash / ReplacePasswordHash.
+// UpdateUser changes the profile fields (email, admin, disabled, and
+// managed_by when set) and, in the same transaction, replaces the groups.
+// The password is changed only by SetPasswordHash / ReplacePasswordHash.
 func (s *Store) UpdateUser(ctx context.Context, u *User) error {
+	cols := map[string]any{
+		"email":      u.Email,
+		"admin":      u.Admin,
+		"disabled":   u.Disabled,
+		"updated_at": s.clock(),
+	}
+	if u.ManagedBy != "" {
+		cols["managed_by"] = u.ManagedBy
+	}
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		res := tx.Model(&User{}).Where("id = ?", u.ID).Updates(map[string]any{
-			"email":      u.Email,
-			"admin":      u.Admin,
-			"disabled":   u.Disabled,
-			"updated_at": s.clock(),
-		})
+		res := tx.Model(&User{}).Where("id = ?", u.ID).Updates(cols)
 		if res.Error != nil {
 			return res.Error
 		}

@@ -14,7 +14,6 @@ import (
 	"github.com/twofold-idp/twofold/cmd/twofold/config"
 	"github.com/twofold-idp/twofold/idp/directory"
 	"github.com/twofold-idp/twofold/idp/password"
-	"github.com/twofold-idp/twofold/idp/policy"
 	"github.com/twofold-idp/twofold/idp/secrets"
 	"github.com/twofold-idp/twofold/storage"
 )
@@ -135,44 +134,7 @@ func devKey(e env, cfg *config.Config, log *slog.Logger) ([]byte, error) {
 	return key, nil
 }
 
-// static turns the file's declarations into what idp applies.
-func static(cfg *config.Config) directory.Static {
-	st := directory.Static{DefaultPolicy: cfg.DefaultPolicy}
-	if st.DefaultPolicy == config.PolicyNone {
-		st.DefaultPolicy = ""
-	}
-	for _, p := range cfg.Policies {
-		methods := make([]policy.Method, len(p.Methods))
-		for i, m := range p.Methods {
-			methods[i] = policy.Method(m)
-		}
-		level, _ := policy.ParseLevel(p.MinLevel) // validated by config
-		st.Policies = append(st.Policies, policy.Policy{
-			Name: p.Name, RequireMFA: policy.Requirement(p.RequireMFA), Methods: methods,
-			MFAMaxAge: time.Duration(p.MFAMaxAge), RememberDevice: time.Duration(p.RememberDevice),
-			Enrollment: policy.Enrollment(p.Enrollment), MinLevel: level, Clients: p.Clients,
-		})
-	}
-	for _, g := range cfg.Groups {
-		st.Groups = append(st.Groups, directory.Group{Name: g.Name, Policy: noneToEmpty(g.Policy)})
-	}
-	for _, c := range cfg.Clients {
-		st.Clients = append(st.Clients, directory.ClientSpec{
-			ID: c.ID, Name: c.Name, Secret: c.Secret, RedirectURIs: c.RedirectURIs,
-			PostLogoutRedirectURIs: c.PostLogoutRedirectURIs, GrantTypes: c.GrantTypes,
-			SkipConsent: c.SkipConsent, Policy: noneToEmpty(c.Policy),
-			AccessTokenType: c.AccessTokenType, IDTokenAlg: c.IDTokenSignedResponseAlg, JWKS: c.JWKS,
-		})
-	}
-	for _, u := range cfg.Users {
-		st.Users = append(st.Users, directory.NewUser{
-			Username: u.Username, Email: u.Email, Password: u.Password, PasswordHash: u.PasswordHash,
-			Groups: u.Groups, Admin: u.Admin,
-		})
-	}
-	return st
-}
-
+// noneToEmpty: the CLI, like the file, writes "none" for no policy.
 func noneToEmpty(p string) string {
 	if p == config.PolicyNone {
 		return ""

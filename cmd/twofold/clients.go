@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"text/tabwriter"
 
@@ -21,7 +23,8 @@ func runClientAdd(ctx context.Context, e env, args []string) error {
 	fs := newFlags(e, "client add", "client add --id ID --redirect-uri URI... [--public] [flags]",
 		"Registers a relying party. A confidential client (the default) gets a 256-bit secret that is\n"+
 			"printed once; Twofold keeps only a keyed hash of it. --public registers a client without a\n"+
-			"secret (browser or native app), which must use PKCE.")
+			"secret (browser or native app), which must use PKCE. --jwks-file registers a client that signs\n"+
+			"its assertions with its own keys (private_key_jwt, RFC 7523) instead of holding a secret.")
 	configPath := configFlag(fs)
 	id := fs.String("id", "", "client id (required)")
 	name := fs.String("name", "", "display name shown to users (default: the id)")
@@ -32,8 +35,20 @@ func runClientAdd(ctx context.Context, e env, args []string) error {
 	public := fs.Bool("public", false, "no client secret (PKCE S256 required)")
 	skipConsent := fs.Bool("skip-consent", false, "first-party client: do not ask users for consent")
 	policyName := fs.String("policy", "", "the step-up policy for this client (default: the server default)")
+	jwksFile := fs.String("jwks-file", "", "the client's public JWK set (JSON): it authenticates with private_key_jwt, not a secret")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	var jwks string
+	if *jwksFile != "" {
+		if *public {
+			return errors.New("--jwks-file makes a confidential client (private_key_jwt); drop --public")
+		}
+		b, err := os.ReadFile(*jwksFile)
+		if err != nil {
+			return fmt.Errorf("--jwks-file: %w", err)
+		}
+		jwks = string(b)
 	}
 	a, err := openApp(ctx, e, *configPath, true)
 	if err != nil {
@@ -41,7 +56,7 @@ func runClientAdd(ctx context.Context, e env, args []string) error {
 	}
 	defer a.Close()
 	c, secret, err := a.dir.AddClient(ctx, idp.ActorCLI, directory.ClientSpec{
-		ID: *id, Name: *name, GenerateSecret: !*public, RedirectURIs: redirects,
+		ID: *id, Name: *name, GenerateSecret: !*public && jwks == "", JWKS: jwks, RedirectURIs: redirects,
 		PostLogoutRedirectURIs: logoutRedirects, GrantTypes: grants, SkipConsent: *skipConsent, Policy: *policyName,
 	})
 	if err != nil {
@@ -70,13 +85,18 @@ func runClientList(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tTYPE\tGRANTS\tPOLICY\tREDIRECT URIS")
+	fmt.Fprintln(tw, "ID\tNAME\tTYPE\tGRANTS\tPOLICY\tSTATUS\tMANAGED BY\tREDIRECT URIS")
 	for _, c := range cs {
 		kind := "confidential"
 		if c.Public {
 			kind = "public"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.Name, kind, strings.Join(c.GrantTypes, ","), dash(c.Policy), strings.Join(c.RedirectURIs, " "))
+		status := "active"
+		if c.Disabled {
+			status = "disabled"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.Name, kind, strings.Join(c.GrantTypes, ","), dash(c.Policy),
+			status, sourceColumn(c.ManagedBy), strings.Join(c.RedirectURIs, " "))
 	}
 	return tw.Flush()
 }

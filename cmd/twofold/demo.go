@@ -18,13 +18,16 @@ const (
 	demoUsername = "demo"
 )
 
-// startDemo registers the demo client (with a new secret every start) and
+// startDemo registers the demo client (with a new secret every start,
+// managed by the demo: read-only for the CLI) and
 // the demo user (password printed once, when the user is created), and
 // returns the demo application's handler.
 func startDemo(ctx context.Context, e env, a *app) (http.Handler, error) {
 	base := a.cfg.Issuer + "/demo"
 	secret := randomString(32)
-	st := directory.Static{Clients: []directory.ClientSpec{{
+	// The demo is its own source of truth: the configuration file's apply
+	// neither disables its client nor may take its id.
+	st := directory.Static{Source: directory.ManagedByDemo, Clients: []directory.ClientSpec{{
 		ID: demoClientID, Name: "Acme Notes (demo)", Secret: secret,
 		RedirectURIs: []string{demo.RedirectURI(base)}, PostLogoutRedirectURIs: []string{demo.PostLogoutRedirectURI(base)},
 		GrantTypes: []string{directory.GrantAuthorizationCode}, SkipConsent: true,

@@ -92,7 +92,7 @@ func runPolicySet(ctx context.Context, e env, args []string) error {
 	}
 	saved, err := a.dir.SetPolicy(ctx, idp.ActorCLI, p)
 	if err != nil {
-		return err
+		return a.explainManaged(err)
 	}
 	fmt.Fprintf(e.stdout, "saved policy %s: require_mfa=%s methods=%s mfa_max_age=%s remember_device=%s enrollment=%s min_level=%s\n",
 		saved.Name, saved.RequireMFA, joinMethods(saved.Methods), config.Duration(saved.MFAMaxAge), config.Duration(saved.RememberDevice), saved.Enrollment, levelName(saved.MinLevel))
@@ -142,8 +142,12 @@ func runPolicyList(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
+	sources, err := a.dir.PolicySources(ctx)
+	if err != nil {
+		return err
+	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tREQUIRE MFA\tMIN LEVEL\tMETHODS\tMFA MAX AGE\tREMEMBER DEVICE\tENROLLMENT\tUSED BY")
+	fmt.Fprintln(tw, "NAME\tREQUIRE MFA\tMIN LEVEL\tMETHODS\tMFA MAX AGE\tREMEMBER DEVICE\tENROLLMENT\tMANAGED BY\tUSED BY")
 	for _, p := range ps {
 		var usedBy []string
 		if p.Name == def {
@@ -159,8 +163,8 @@ func runPolicyList(ctx context.Context, e env, args []string) error {
 				usedBy = append(usedBy, "client:"+c.ID)
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, p.RequireMFA, levelName(p.MinLevel), joinMethods(p.Methods),
-			config.Duration(p.MFAMaxAge), config.Duration(p.RememberDevice), p.Enrollment, dash(strings.Join(usedBy, " ")))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, p.RequireMFA, levelName(p.MinLevel), joinMethods(p.Methods),
+			config.Duration(p.MFAMaxAge), config.Duration(p.RememberDevice), p.Enrollment, sourceColumn(sources[p.Name]), dash(strings.Join(usedBy, " ")))
 	}
 	return tw.Flush()
 }
@@ -221,7 +225,7 @@ func runPolicyAssign(ctx context.Context, e env, args []string) error {
 		err = a.dir.SetDefaultPolicy(ctx, idp.ActorCLI, name)
 	}
 	if err != nil {
-		return err
+		return a.explainManaged(err)
 	}
 	fmt.Fprintf(e.stdout, "assigned policy %s\n", fs.Arg(0))
 	return nil

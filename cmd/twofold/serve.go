@@ -37,8 +37,8 @@ func runServe(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	defer a.Close()
-	if err := a.dir.ApplyStatic(ctx, static(a.cfg)); err != nil {
-		return fmt.Errorf("configuration: %w", err)
+	if err := applyConfig(ctx, a); err != nil {
+		return err
 	}
 	if err := announceSetup(ctx, e, a); err != nil {
 		return err
@@ -107,6 +107,15 @@ func runServe(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	a.log.Info("stopped")
+	return nil
+}
+
+// applyConfig makes the database match the file's policies, groups, clients and users, in one transaction:
+// a refused file changes nothing (ARCHITECTURE.md "Sources of truth").
+func applyConfig(ctx context.Context, a *app) error {
+	if err := a.dir.ApplyStatic(ctx, a.cfg.Static()); err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
 	return nil
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -93,25 +94,26 @@ func runUserList(ctx context.Context, e env, args []string) error {
 			Groups    []string  `json:"groups"`
 			Admin     bool      `json:"admin"`
 			Disabled  bool      `json:"disabled"`
+			ManagedBy string    `json:"managed_by"`
 			CreatedAt time.Time `json:"created_at"`
 		}
 		rows := make([]row, len(all))
 		for i, u := range all {
-			rows[i] = row{u.ID, u.Username, u.Email, nonNil(u.Groups), u.Admin, u.Disabled, u.CreatedAt}
+			rows[i] = row{u.ID, u.Username, u.Email, nonNil(u.Groups), u.Admin, u.Disabled, u.ManagedBy, u.CreatedAt}
 		}
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(rows)
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "USERNAME\tEMAIL\tGROUPS\tADMIN\tSTATUS\tCREATED")
+	fmt.Fprintln(tw, "USERNAME\tEMAIL\tGROUPS\tADMIN\tSTATUS\tMANAGED BY\tCREATED")
 	for _, u := range all {
 		status := "active"
 		if u.Disabled {
 			status = "disabled"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", u.Username, dash(u.Email), dash(strings.Join(u.Groups, ",")),
-			yesNo(u.Admin), status, u.CreatedAt.UTC().Format(time.DateTime))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", u.Username, dash(u.Email), dash(strings.Join(u.Groups, ",")),
+			yesNo(u.Admin), status, sourceColumn(u.ManagedBy), u.CreatedAt.UTC().Format(time.DateTime))
 	}
 	return tw.Flush()
 }
@@ -137,6 +139,10 @@ func runUserDisabled(disabled bool) func(context.Context, env, []string) error {
 		}
 		defer a.Close()
 		if err := a.dir.SetUserDisabled(ctx, idp.ActorCLI, fs.Arg(0), disabled); err != nil {
+			var me *directory.ManagedError
+			if errors.As(err, &me) {
+				return a.explainManaged(err)
+			}
 			return fmt.Errorf("%s: %w", fs.Arg(0), err)
 		}
 		fmt.Fprintf(e.stdout, "%sd user %s\n", verb, fs.Arg(0))

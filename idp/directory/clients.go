@@ -63,14 +63,17 @@ type Client struct {
 	GrantTypes             []string
 	SkipConsent            bool
 	Policy                 string
+	Disabled               bool   // no longer declared by the source that manages it
+	ManagedBy              string // ManagedByDatabase, ManagedByConfig or ManagedByDemo
 	CreatedAt              time.Time
 }
 
 func clientFromStorage(c *storage.Client) Client {
 	out := Client{
-		ID: c.ID, Name: c.Name, Public: c.SecretHash == "",
+		ID: c.ID, Name: c.Name, Public: c.SecretHash == "" && c.JWKS == "",
 		RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
 		GrantTypes: c.GrantTypes, SkipConsent: c.SkipConsent, CreatedAt: c.CreatedAt,
+		Disabled: c.Disabled, ManagedBy: managedBy(c.ManagedBy),
 	}
 	if c.Policy != nil {
 		out.Policy = *c.Policy
@@ -83,16 +86,24 @@ var clientIDRE = regexp.MustCompile(`^[A-Za-z0-9._~-]{1,128}$`)
 // ValidateClientSpec checks a client registration; errors name the field.
 func ValidateClientSpec(c ClientSpec) error {
 	var errs []error
-	if !clientIDRE.MatchString(c.ID) {
+	if c.ID == "" {
+		errs = append(errs, inputError("id", "must be set"))
+	} else if !clientIDRE.MatchString(c.ID) {
 		errs = append(errs, inputError("id", "must be 1-128 characters of A-Z a-z 0-9 . _ ~ -"))
 	}
 	grants := c.GrantTypes
 	if len(grants) == 0 {
 		grants = DefaultGrantTypes
 	}
+	seen := map[string]int{}
 	for i, g := range grants {
+		field := fmt.Sprintf("grant_types[%d]", i)
 		if !slices.Contains([]string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials}, g) {
-			errs = append(errs, inputError(fmt.Sprintf("grant_types[%d]", i), "%q is not supported (use authorization_code, refresh_token, client_credentials)", g))
+			errs = append(errs, inputError(field, "%q is not supported (use authorization_code, refresh_token, client_credentials)", g))
+		} else if j, dup := seen[g]; dup {
+			errs = append(errs, inputError(field, "%q is already listed at grant_types[%d]", g, j))
+		} else {
+			seen[g] = i
 		}
 	}
 	if c.JWKS != "" {
@@ -110,7 +121,9 @@ func ValidateClientSpec(c ClientSpec) error {
 	}
 	confidential := c.Secret != "" || c.GenerateSecret || c.JWKS != ""
 	if slices.Contains(grants, GrantClientCredentials) && !confidential {
-		errs = append(errs, inputError("grant_types", "client_credentials needs a client secret"))
+		// RFC 6749 §4.4: only a confidential client (a secret, or keys for
+		// private_key_jwt) may use the client credentials grant.
+		errs = append(errs, inputError("grant_types", "client_credentials needs a confidential client (a secret or a jwks)"))
 	}
 	if slices.Contains(grants, GrantRefreshToken) && !slices.Contains(grants, GrantAuthorizationCode) {
 		errs = append(errs, inputError("grant_types", "refresh_token needs authorization_code"))
@@ -138,28 +151,34 @@ func ValidateClientSpec(c ClientSpec) error {
 }
 
 // validateRedirectURI accepts https URLs, http URLs on loopback hosts
-// (RFC 8252 §7.3) and private-use schemes of native apps (RFC 8252 §7.1).
+// (RFC 8252 §7.3) and private-use schemes of native apps, which must be
+// reverse-domain names (RFC 8252 §7.1: myapp:/cb could be claimed by any
+// app). Redirect URIs are public, so the messages show them.
 func validateRedirectURI(raw string) error {
+	shown := raw
+	if len(shown) > 100 {
+		shown = shown[:100] + "..."
+	}
 	u, err := url.Parse(raw)
 	switch {
 	case err != nil || !u.IsAbs():
-		return errors.New("must be an absolute URL")
+		return fmt.Errorf("%q must be an absolute URL", shown)
 	case u.Fragment != "" || strings.Contains(raw, "#"):
-		return errors.New("must not have a fragment")
+		return fmt.Errorf("%q must not have a fragment", shown)
 	case u.User != nil:
-		return errors.New("must not contain credentials")
+		return fmt.Errorf("%q must not contain a user name or password", shown)
 	case u.Scheme == "https":
-		if u.Host == "" {
-			return errors.New("needs a host")
+		if u.Hostname() == "" {
+			return fmt.Errorf("%q needs a host", shown)
 		}
 	case u.Scheme == "http":
 		if !IsLoopbackHost(u.Hostname()) {
-			return errors.New("http is only allowed for localhost and loopback addresses; use https")
+			return fmt.Errorf("%q: http is only allowed for localhost and loopback addresses; use https", shown)
 		}
 	case strings.Contains(u.Scheme, "."):
 		// A reverse-domain private-use scheme such as com.example.app:/cb.
 	default:
-		return errors.New("must use https, http on loopback, or a reverse-domain app scheme")
+		return fmt.Errorf("%q must use https, http on loopback, or a reverse-domain app scheme such as com.example.app:/cb", shown)
 	}
 	return nil
 }
@@ -240,7 +259,7 @@ func (d *Directory) AddClient(ctx context.Context, actor idp.Actor, spec ClientS
 	if err := d.store.CreateClient(ctx, row); err != nil {
 		return Client{}, "", clientStoreError(err, spec)
 	}
-	d.audit(ctx, actor, "client.created", row.ID, map[string]any{"public": row.SecretHash == ""})
+	d.audit(ctx, actor, "client.created", row.ID, map[string]any{"public": row.SecretHash == "" && row.JWKS == "", "private_key_jwt": row.JWKS != ""})
 	if !spec.GenerateSecret {
 		secret = ""
 	}

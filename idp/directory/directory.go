@@ -26,8 +26,16 @@ type directoryStore interface {
 	UpsertPolicy(ctx context.Context, p *storage.Policy) error
 	GetPolicy(ctx context.Context, name string) (*storage.Policy, error)
 	ListPolicies(ctx context.Context) ([]storage.Policy, error)
+	DeletePolicy(ctx context.Context, name string) error
 	UpsertGroup(ctx context.Context, g *storage.Group) error
+	GetGroup(ctx context.Context, name string) (*storage.Group, error)
 	ListGroups(ctx context.Context) ([]storage.Group, error)
+	DeleteGroup(ctx context.Context, name string) error
+	SetClientDisabled(ctx context.Context, id string, disabled bool) error
+	RevokeClientTokens(ctx context.Context, clientID string) error
+	ListUsersManagedBy(ctx context.Context, managedBy string) ([]storage.User, error)
+	// InTx runs the configuration apply in one transaction (see ApplyStatic).
+	InTx(ctx context.Context, fn func(tx *storage.Store) error) error
 	CreateClient(ctx context.Context, c *storage.Client) error
 	UpsertClient(ctx context.Context, c *storage.Client) error
 	GetClient(ctx context.Context, id string) (*storage.Client, error)

@@ -351,8 +351,9 @@ func TestApplyStaticIsIdempotentAndKeepsChangedPasswords(t *testing.T) {
 		if err := f.dir.ApplyStatic(ctx, st); err == nil || !strings.Contains(err.Error(), "groups[0]: policy") {
 			t.Fatalf("bad group: %v", err)
 		}
-		if err := f.dir.SetDefaultPolicy(ctx, idp.ActorCLI, "missing"); inputField(err) != "default_policy" {
-			t.Fatalf("bad default: %v", err)
+		var managed *directory.ManagedError
+		if err := f.dir.SetDefaultPolicy(ctx, idp.ActorCLI, "missing"); !errors.As(err, &managed) {
+			t.Fatalf("the file's default set with the CLI: %v", err)
 		}
 	})
 }

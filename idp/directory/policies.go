@@ -54,6 +54,14 @@ func (d *Directory) SetPolicy(ctx context.Context, actor idp.Actor, p policy.Pol
 	if err := p.Validate(); err != nil {
 		return policy.Policy{}, err
 	}
+	switch existing, err := d.store.GetPolicy(ctx, p.Name); {
+	case err == nil:
+		if err := checkWritable("policy", p.Name, existing.ManagedBy); err != nil {
+			return policy.Policy{}, err
+		}
+	case !errors.Is(err, storage.ErrNotFound):
+		return policy.Policy{}, err
+	}
 	if err := d.store.UpsertPolicy(ctx, policyToStorage(p)); err != nil {
 		return policy.Policy{}, err
 	}
@@ -77,16 +85,50 @@ func (d *Directory) ListPolicies(ctx context.Context) ([]policy.Policy, error) {
 	return out, nil
 }
 
+// PolicySources says who manages each policy (ManagedByDatabase,
+// ManagedByConfig or ManagedByDemo), by name.
+func (d *Directory) PolicySources(ctx context.Context) (map[string]string, error) {
+	ps, err := d.store.ListPolicies(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(ps))
+	for _, p := range ps {
+		out[p.Name] = managedBy(p.ManagedBy)
+	}
+	return out, nil
+}
+
 // Group is a named set of users with an optional policy.
 type Group struct {
 	Name   string
 	Policy string
 }
 
+// ValidateGroup checks a group's name; its policy must exist, which only
+// the database can tell.
+func ValidateGroup(g Group) error {
+	switch {
+	case g.Name == "":
+		return inputError("name", "must be set")
+	case !policy.ValidName(g.Name):
+		return inputError("name", "must be 1-63 characters of a-z, 0-9, '_' and '-', starting with a letter or digit")
+	}
+	return nil
+}
+
 // SetGroup creates a group or changes its policy ("" for none).
 func (d *Directory) SetGroup(ctx context.Context, actor idp.Actor, g Group) error {
-	if !policy.ValidName(g.Name) {
-		return inputError("name", "a group name must be 1-63 characters of a-z, 0-9, '_' and '-'")
+	if err := ValidateGroup(g); err != nil {
+		return err
+	}
+	switch existing, err := d.store.GetGroup(ctx, g.Name); {
+	case err == nil:
+		if err := checkWritable("group", g.Name, existing.ManagedBy); err != nil {
+			return err
+		}
+	case !errors.Is(err, storage.ErrNotFound):
+		return err
 	}
 	row := &storage.Group{Name: g.Name}
 	if g.Policy != "" {
@@ -121,6 +163,13 @@ func (d *Directory) ListGroups(ctx context.Context) ([]Group, error) {
 // SetDefaultPolicy names the policy for clients and groups that name none
 // ("" for none).
 func (d *Directory) SetDefaultPolicy(ctx context.Context, actor idp.Actor, name string) error {
+	src, err := defaultPolicySource(ctx, d.store)
+	if err != nil {
+		return err
+	}
+	if err := checkWritable("default policy", "", src); err != nil {
+		return err
+	}
 	if name != "" {
 		if _, err := d.store.GetPolicy(ctx, name); err != nil {
 			if errors.Is(err, storage.ErrNotFound) {
@@ -130,6 +179,9 @@ func (d *Directory) SetDefaultPolicy(ctx context.Context, actor idp.Actor, name 
 		}
 	}
 	if err := d.store.SetSetting(ctx, storage.SettingDefaultPolicy, name); err != nil {
+		return err
+	}
+	if err := d.store.SetSetting(ctx, storage.SettingDefaultPolicyManagedBy, ManagedByDatabase); err != nil {
 		return err
 	}
 	d.audit(ctx, actor, "policy.default_set", name, nil)
@@ -150,6 +202,9 @@ func (d *Directory) AssignClientPolicy(ctx context.Context, actor idp.Actor, cli
 	c, err := d.store.GetClient(ctx, clientID)
 	if err != nil {
 		return notFound(err)
+	}
+	if err := checkWritable("client", clientID, c.ManagedBy); err != nil {
+		return err
 	}
 	c.Policy = nil
 	if policyName != "" {

@@ -36,12 +36,13 @@ type User struct {
 	Groups    []string
 	Admin     bool
 	Disabled  bool
+	ManagedBy string // ManagedByDatabase, ManagedByConfig or ManagedByDemo
 	CreatedAt time.Time
 }
 
 // UserFromStorage describes a stored account without its secrets.
 func UserFromStorage(u *storage.User) User {
-	return User{ID: u.ID, Username: u.Username, Email: u.Email, Groups: u.Groups, Admin: u.Admin, Disabled: u.Disabled, CreatedAt: u.CreatedAt}
+	return User{ID: u.ID, Username: u.Username, Email: u.Email, Groups: u.Groups, Admin: u.Admin, Disabled: u.Disabled, ManagedBy: managedBy(u.ManagedBy), CreatedAt: u.CreatedAt}
 }
 
 // MinPasswordLength follows NIST SP 800-63B §3.1.1.2 (at least 8 characters
@@ -93,6 +94,26 @@ func ValidatePassword(pw, username string) error {
 	return nil
 }
 
+// ValidateNewUser checks everything about nu that does not need the
+// database: the username, the email, and the password (its strength) or the
+// password hash (its format). Problems are joined, each naming its field.
+func ValidateNewUser(nu NewUser) error {
+	var errs []error
+	username := strings.TrimSpace(nu.Username)
+	errs = append(errs, validateUsername(username), validateEmail(strings.TrimSpace(nu.Email)))
+	switch {
+	case nu.PasswordHash != "" && nu.Password != "":
+		errs = append(errs, inputError("password", "give a password or a password hash, not both"))
+	case nu.PasswordHash != "":
+		if !strings.HasPrefix(nu.PasswordHash, "$argon2id$") {
+			errs = append(errs, inputError("password_hash", "must be an argon2id hash ($argon2id$...)"))
+		}
+	default:
+		errs = append(errs, ValidatePassword(nu.Password, username))
+	}
+	return errors.Join(errs...)
+}
+
 // CreateUser validates and creates an account.
 func (d *Directory) CreateUser(ctx context.Context, actor idp.Actor, nu NewUser) (User, error) {
 	u, err := d.prepareUser(ctx, nu)
@@ -108,27 +129,22 @@ func (d *Directory) CreateUser(ctx context.Context, actor idp.Actor, nu NewUser)
 
 // prepareUser validates nu and hashes its password.
 func (d *Directory) prepareUser(ctx context.Context, nu NewUser) (*storage.User, error) {
+	return d.prepareUserWithHash(ctx, nu, "")
+}
+
+// prepareUserWithHash is prepareUser with nu.Password's hash already made
+// (or "" to make it).
+func (d *Directory) prepareUserWithHash(ctx context.Context, nu NewUser, hashed string) (*storage.User, error) {
+	if err := ValidateNewUser(nu); err != nil {
+		return nil, err
+	}
 	nu.Username = strings.TrimSpace(nu.Username)
 	nu.Email = strings.TrimSpace(nu.Email)
-	if err := validateUsername(nu.Username); err != nil {
-		return nil, err
+	hash := nu.PasswordHash
+	if hash == "" {
+		hash = hashed
 	}
-	if err := validateEmail(nu.Email); err != nil {
-		return nil, err
-	}
-	var hash string
-	switch {
-	case nu.PasswordHash != "" && nu.Password != "":
-		return nil, inputError("password", "give a password or a password hash, not both")
-	case nu.PasswordHash != "":
-		if !strings.HasPrefix(nu.PasswordHash, "$argon2id$") {
-			return nil, inputError("password_hash", "must be an argon2id hash ($argon2id$...)")
-		}
-		hash = nu.PasswordHash
-	default:
-		if err := ValidatePassword(nu.Password, nu.Username); err != nil {
-			return nil, err
-		}
+	if hash == "" {
 		h, err := d.hasher.Hash(ctx, nu.Password)
 		if err != nil {
 			return nil, fmt.Errorf("hash password: %w", err)
@@ -183,6 +199,11 @@ func (d *Directory) SetUserDisabled(ctx context.Context, actor idp.Actor, userna
 	u, err := d.store.GetUserByUsername(ctx, username)
 	if err != nil {
 		return notFound(err)
+	}
+	// The file declares which of its users exist (and so are enabled).
+	if err := checkWritable("user", u.Username, u.ManagedBy); err != nil {
+		err.(*ManagedError).Removed = u.Disabled
+		return err
 	}
 	if err := d.store.SetUserDisabled(ctx, u.ID, disabled); err != nil {
 		return notFound(err)

@@ -63,6 +63,11 @@ func (p Policy) AppliesTo(clientID string) bool {
 
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 
+// NameNone is the word that means "no policy" wherever a policy is named
+// (the configuration file, `twofold policy assign none`), so no policy may
+// be called that.
+const NameNone = "none"
+
 // ValidName reports whether s can name a policy or a group.
 func ValidName(s string) bool { return nameRE.MatchString(s) }
 
@@ -79,22 +84,29 @@ func (p Policy) Validate() error {
 	bad := func(field, format string, args ...any) {
 		errs = append(errs, &FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
 	}
-	if !ValidName(p.Name) {
+	switch {
+	case p.Name == "":
+		bad("name", "must be set")
+	case !ValidName(p.Name):
 		bad("name", "must be 1-63 characters of a-z, 0-9, '_' and '-', starting with a letter or digit")
+	case p.Name == NameNone:
+		bad("name", "%q means no policy; choose another name", NameNone)
 	}
 	switch p.RequireMFA {
 	case Always, OnRequest, Never:
 	default:
-		bad("require_mfa", "must be always, on_request or never")
+		bad("require_mfa", "%q is not always, on_request or never", p.RequireMFA)
 	}
-	seen := map[Method]bool{}
-	for _, m := range p.Methods {
+	seen := map[Method]int{}
+	for i, m := range p.Methods {
+		field := fmt.Sprintf("methods[%d]", i)
 		if !slices.Contains(AllMethods, m) {
-			bad("methods", "%q is not a method (use totp, webauthn, backup_code)", m)
-		} else if seen[m] {
-			bad("methods", "%q is listed twice", m)
+			bad(field, "%q is not a method (use totp, webauthn, backup_code)", m)
+		} else if j, dup := seen[m]; dup {
+			bad(field, "%q is already listed at methods[%d]", m, j)
+		} else {
+			seen[m] = i
 		}
-		seen[m] = true
 	}
 	if p.RequireMFA == Always && len(p.Methods) == 1 && p.Methods[0] == BackupCode {
 		bad("methods", "backup codes alone cannot satisfy a policy that always requires MFA; add totp or webauthn")
@@ -108,7 +120,7 @@ func (p Policy) Validate() error {
 	switch p.Enrollment {
 	case EnrollRequired, EnrollOptional:
 	default:
-		bad("enrollment", "must be required or optional")
+		bad("enrollment", "%q is not required or optional", p.Enrollment)
 	}
 	if p.MinLevel < LevelNone || p.MinLevel > LevelPhishingResistantHardware {
 		bad("min_level", "must be pwd, mfa, phr or phrh")

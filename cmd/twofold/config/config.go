@@ -8,6 +8,9 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/twofold-idp/twofold/idp/directory"
+	"github.com/twofold-idp/twofold/idp/policy"
 )
 
 // Config is the whole configuration of a Twofold server. Load or Parse it; Default gives the values used for
@@ -68,7 +71,7 @@ type Group struct {
 	Policy string `yaml:"policy"`
 }
 
-// Client is a relying party, upserted into the database at start.
+// Client is a relying party, applied at every start and then managed by the file.
 type Client struct {
 	ID   string `yaml:"id"`
 	Name string `yaml:"name"`
@@ -88,7 +91,8 @@ type Client struct {
 	JWKS string `yaml:"jwks"`
 }
 
-// User is created at start if absent; an existing user's changed password is never overwritten.
+// User is created at start if absent and then managed by the file; an existing user's changed password is never
+// overwritten.
 type User struct {
 	Username     string   `yaml:"username"`
 	Email        string   `yaml:"email"`
@@ -98,25 +102,25 @@ type User struct {
 	Admin        bool     `yaml:"admin"`
 }
 
-// Accepted values of the enumerated keys, in the order error messages list them.
+// Values of the enumerated keys, as the domain spells them.
 const (
-	RequireMFAAlways    = "always"
-	RequireMFAOnRequest = "on_request"
-	RequireMFANever     = "never"
+	RequireMFAAlways    = string(policy.Always)
+	RequireMFAOnRequest = string(policy.OnRequest)
+	RequireMFANever     = string(policy.Never)
 
-	MethodTOTP       = "totp"
-	MethodWebAuthn   = "webauthn"
-	MethodBackupCode = "backup_code"
+	MethodTOTP       = string(policy.TOTP)
+	MethodWebAuthn   = string(policy.WebAuthn)
+	MethodBackupCode = string(policy.BackupCode)
 
-	EnrollmentRequired = "required"
-	EnrollmentOptional = "optional"
+	EnrollmentRequired = string(policy.EnrollRequired)
+	EnrollmentOptional = string(policy.EnrollOptional)
 
-	GrantAuthorizationCode = "authorization_code"
-	GrantRefreshToken      = "refresh_token"
-	GrantClientCredentials = "client_credentials"
+	GrantAuthorizationCode = directory.GrantAuthorizationCode
+	GrantRefreshToken      = directory.GrantRefreshToken
+	GrantClientCredentials = directory.GrantClientCredentials
 
 	// PolicyNone is the built-in policy that requires nothing; it is always available.
-	PolicyNone = "none"
+	PolicyNone = policy.NameNone
 )
 
 // Defaults for the top-level keys.
@@ -136,15 +140,11 @@ const (
 )
 
 var (
-	requireMFAValues = []string{RequireMFAAlways, RequireMFAOnRequest, RequireMFANever}
+	// methodValues is what a policy that leaves out methods gets, in the order the file would list them.
 	methodValues     = []string{MethodTOTP, MethodWebAuthn, MethodBackupCode}
-	enrollmentValues = []string{EnrollmentRequired, EnrollmentOptional}
-	grantTypeValues  = []string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials}
 	logLevelValues   = []string{"debug", "info", "warn", "error"}
 	logFormatValues  = []string{"json", "text"}
 	signingAlgValues = []string{"RS256", "ES256", "EdDSA"}
-	tokenTypeValues  = []string{"jwt", "opaque"}
-	defaultGrants    = []string{GrantAuthorizationCode, GrantRefreshToken}
 )
 
 // TrustedProxyPrefixes parses TrustedProxies (validated by Validate).
@@ -262,7 +262,7 @@ func (c *Config) applyDefaults() {
 		setIfEmpty(&cl.AccessTokenType, "jwt")
 		setIfEmpty(&cl.IDTokenSignedResponseAlg, "RS256")
 		if cl.GrantTypes == nil {
-			cl.GrantTypes = append([]string(nil), defaultGrants...)
+			cl.GrantTypes = append([]string(nil), directory.DefaultGrantTypes...)
 		}
 	}
 }

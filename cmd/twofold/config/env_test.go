@@ -53,7 +53,7 @@ func TestEnvironmentOverrides(t *testing.T) {
 					c.Clients[0].RedirectURIs[0] == "https://app.example.com/cb"
 			}},
 		{"TWOFOLD_GROUPS and TWOFOLD_USERS take lists",
-			[]string{`TWOFOLD_GROUPS=[{"name": "ops"}]`, "TWOFOLD_USERS=- {username: bob, password: pw, groups: [ops], admin: true}"},
+			[]string{`TWOFOLD_GROUPS=[{"name": "ops"}]`, "TWOFOLD_USERS=- {username: bob, password: a long pass phrase, groups: [ops], admin: true}"},
 			func(c *Config) bool { return c.Groups[0].Name == "ops" && c.Users[0].Admin }},
 		{"TWOFOLD_TEST_ variables are ignored silently", []string{"TWOFOLD_TEST_DATABASE_URL=postgres://x/y"},
 			func(c *Config) bool { return len(c.Warnings) == 0 }},

@@ -4,17 +4,17 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"github.com/twofold-idp/twofold/idp/policy"
 	"net"
-	"net/mail"
 	"net/url"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
+
+	"github.com/twofold-idp/twofold/idp"
+	"github.com/twofold-idp/twofold/idp/directory"
+	"github.com/twofold-idp/twofold/idp/policy"
+	"github.com/twofold-idp/twofold/storage"
 )
 
 // problems collects validation findings, each prefixed by its key path.
@@ -24,16 +24,16 @@ func (p *problems) add(path, format string, args ...any) {
 	*p = append(*p, fmt.Errorf("%s: %s", path, fmt.Sprintf(format, args...)))
 }
 
-var (
-	nameRE     = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
-	clientIDRE = regexp.MustCompile(`^[A-Za-z0-9._~-]{1,128}$`)
-)
-
 const maxShutdownTimeout = Duration(5 * time.Minute)
 
 // Validate reports every problem in c, joined with errors.Join, each naming its key path. Secret values
 // (secret_key, client secrets, passwords and hashes, the database password) never appear in the text.
 // It does not fill defaults: Load and Parse do that first.
+//
+// The rules for policies, groups, clients and users are not here: they are the domain's (idp/directory and
+// idp/policy), so that the file, the CLI and the API give one answer; Validate runs them and prefixes the key
+// path. What stays here is what only the file has: duplicates within it, references between its objects,
+// and the server's own settings.
 func (c *Config) Validate() error {
 	var p problems
 	c.validateIssuer(&p)
@@ -85,42 +85,9 @@ func (c *Config) Validate() error {
 		}
 	}
 
-	policies := map[string]bool{PolicyNone: true}
-	seen := map[string]int{}
-	for i, pol := range c.Policies {
-		path := fmt.Sprintf("policies[%d]", i)
-		if checkName(&p, path+".name", pol.Name, seen, "policies", i) {
-			if pol.Name == PolicyNone {
-				p.add(path+".name", "%q is the built-in policy that requires nothing; choose another name", pol.Name)
-			}
-			policies[pol.Name] = true
-		}
-		pol.validate(&p, path)
-	}
-	checkPolicyRef(&p, "default_policy", c.DefaultPolicy, policies)
-
-	groups := map[string]bool{}
-	seen = map[string]int{}
-	for i, g := range c.Groups {
-		path := fmt.Sprintf("groups[%d]", i)
-		if checkName(&p, path+".name", g.Name, seen, "groups", i) {
-			groups[g.Name] = true
-		}
-		checkPolicyRef(&p, path+".policy", g.Policy, policies)
-	}
-
-	seen = map[string]int{}
-	for i, cl := range c.Clients {
-		cl.validate(&p, fmt.Sprintf("clients[%d]", i), i, seen, policies)
-	}
-
-	seen = map[string]int{}
-	for i, u := range c.Users {
-		u.validate(&p, fmt.Sprintf("users[%d]", i), i, seen, groups)
-	}
+	c.validateObjects(&p)
 	return errors.Join(p...)
 }
-
 func (c *Config) validateIssuer(p *problems) {
 	const path = "issuer"
 	if c.Issuer == "" {
@@ -230,190 +197,105 @@ func checkOneOf(p *problems, path, v string, allowed []string) bool {
 	return false
 }
 
-// checkName checks a policy or group name and records it in seen; it reports whether the name is usable.
-func checkName(p *problems, path, name string, seen map[string]int, list string, i int) bool {
+// validateObjects checks the policies, groups, clients and users: the domain validators for the rules, and
+// here what only the file knows — duplicates and references between its objects.
+func (c *Config) validateObjects(p *problems) {
+	policies := map[string]bool{PolicyNone: true}
+	seen := map[string]int{}
+	for i, pol := range c.Policies {
+		path := fmt.Sprintf("policies[%d]", i)
+		if checkUnique(p, path+".name", pol.Name, pol.Name, seen, "policies", i) {
+			policies[pol.Name] = true
+		}
+		// An explicit empty list in YAML is not "every method" (leaving the key out is).
+		if pol.Methods != nil && len(pol.Methods) == 0 && pol.RequireMFA != RequireMFANever {
+			p.add(path+".methods", "must list at least one method unless require_mfa is %s (leave the key out for every method)", RequireMFANever)
+		}
+		dp, err := pol.toPolicy()
+		if err != nil {
+			p.add(path+".min_level", "%v", err)
+		}
+		p.domain(path, dp.Validate())
+	}
+	checkPolicyRef(p, "default_policy", c.DefaultPolicy, policies)
+
+	groups := map[string]bool{}
+	seen = map[string]int{}
+	for i, g := range c.Groups {
+		path := fmt.Sprintf("groups[%d]", i)
+		if checkUnique(p, path+".name", g.Name, g.Name, seen, "groups", i) {
+			groups[g.Name] = true
+		}
+		p.domain(path, directory.ValidateGroup(g.toGroup()))
+		checkPolicyRef(p, path+".policy", g.Policy, policies)
+	}
+
+	seen = map[string]int{}
+	for i, cl := range c.Clients {
+		path := fmt.Sprintf("clients[%d]", i)
+		checkUnique(p, path+".id", cl.ID, cl.ID, seen, "clients", i)
+		// An explicit empty list in YAML is not "the default grants" (leaving the key out is).
+		if cl.GrantTypes != nil && len(cl.GrantTypes) == 0 {
+			p.add(path+".grant_types", "must list at least one grant type (leave the key out for %s)", strings.Join(directory.DefaultGrantTypes, " and "))
+		}
+		p.domain(path, directory.ValidateClientSpec(cl.toSpec()))
+		checkPolicyRef(p, path+".policy", cl.Policy, policies)
+	}
+
+	seen = map[string]int{}
+	for i, u := range c.Users {
+		path := fmt.Sprintf("users[%d]", i)
+		// Usernames are unique case-insensitively, as in the database.
+		checkUnique(p, path+".username", u.Username, storage.NormalizeUsername(u.Username), seen, "users", i)
+		p.domain(path, directory.ValidateNewUser(u.toNewUser()))
+		for k, g := range u.Groups {
+			if !groups[g] {
+				p.add(fmt.Sprintf("%s.groups[%d]", path, k), "%q is not a group defined under groups", truncate(g, 70))
+			}
+		}
+	}
+}
+
+// domain adds the problems a domain validator found in the object at path, each under its field's key:
+// policies[0] and the policy's "methods[1]" give policies[0].methods[1].
+func (p *problems) domain(path string, err error) {
+	if err == nil {
+		return
+	}
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range joined.Unwrap() {
+			p.domain(path, e)
+		}
+		return
+	}
+	var ie *idp.InputError
+	var fe *policy.FieldError
 	switch {
-	case name == "":
-		p.add(path, "must be set")
-		return false
-	case !nameRE.MatchString(name):
-		p.add(path, "%q must be 1 to 63 of a-z, 0-9, _ and -, starting with a letter or digit", truncate(name, 70))
+	case errors.As(err, &ie):
+		p.add(path+"."+ie.Field, "%s", ie.Message)
+	case errors.As(err, &fe):
+		p.add(path+"."+fe.Field, "%s", fe.Message)
+	default:
+		p.add(path, "%v", err)
+	}
+}
+
+// checkUnique records key in seen and reports whether it is the first use of it in the list. Empty values
+// are left to the domain validators, which say they must be set.
+func checkUnique(p *problems, path, shown, key string, seen map[string]int, list string, i int) bool {
+	if key == "" {
 		return false
 	}
-	if j, dup := seen[name]; dup {
-		p.add(path, "%q is already used by %s[%d]", name, list, j)
+	if j, dup := seen[key]; dup {
+		p.add(path, "%q is already used by %s[%d]", truncate(shown, 70), list, j)
 		return false
 	}
-	seen[name] = i
+	seen[key] = i
 	return true
 }
 
 func checkPolicyRef(p *problems, path, name string, policies map[string]bool) {
 	if name != "" && !policies[name] {
-		p.add(path, "%q is not a policy defined under policies (or the built-in %q)", name, PolicyNone)
+		p.add(path, "%q is not a policy defined under policies (or the built-in %q)", truncate(name, 70), PolicyNone)
 	}
 }
-
-func (pol Policy) validate(p *problems, path string) {
-	checkOneOf(p, path+".require_mfa", pol.RequireMFA, requireMFAValues)
-	checkList(p, path+".methods", pol.Methods, methodValues, "method")
-	if len(pol.Methods) == 0 && pol.RequireMFA != RequireMFANever {
-		p.add(path+".methods", "must list at least one method unless require_mfa is %s", RequireMFANever)
-	}
-	if pol.MFAMaxAge < 0 {
-		p.add(path+".mfa_max_age", "must not be negative")
-	}
-	if pol.RememberDevice < 0 {
-		p.add(path+".remember_device", "must not be negative")
-	}
-	checkOneOf(p, path+".enrollment", pol.Enrollment, enrollmentValues)
-	if _, err := policy.ParseLevel(pol.MinLevel); err != nil {
-		p.add(path+".min_level", "%v", err)
-	}
-}
-
-// checkList reports entries outside allowed and entries listed twice.
-func checkList(p *problems, path string, list, allowed []string, what string) {
-	first := map[string]int{}
-	for i, v := range list {
-		ip := fmt.Sprintf("%s[%d]", path, i)
-		if !slices.Contains(allowed, v) {
-			p.add(ip, "unknown %s %q; use %s", what, truncate(v, 40), strings.Join(allowed, ", "))
-			continue
-		}
-		if j, dup := first[v]; dup {
-			p.add(ip, "%q is already listed at %s[%d]", v, path, j)
-			continue
-		}
-		first[v] = i
-	}
-}
-
-func (cl Client) validate(p *problems, path string, i int, seen map[string]int, policies map[string]bool) {
-	switch {
-	case cl.ID == "":
-		p.add(path+".id", "must be set")
-	case !clientIDRE.MatchString(cl.ID):
-		p.add(path+".id", "%q must be 1 to 128 of A-Z, a-z, 0-9, '.', '_', '~' and '-'", truncate(cl.ID, 140))
-	default:
-		if j, dup := seen[cl.ID]; dup {
-			p.add(path+".id", "%q is already used by clients[%d]", cl.ID, j)
-		} else {
-			seen[cl.ID] = i
-		}
-	}
-	if cl.Secret != "" && utf8.RuneCountInString(cl.Secret) < minClientSecretLength {
-		p.add(path+".secret", "must be at least %d characters; generate one with `openssl rand -base64 32`", minClientSecretLength)
-	}
-	checkOneOf(p, path+".access_token_type", cl.AccessTokenType, tokenTypeValues)
-	checkOneOf(p, path+".id_token_signed_response_alg", cl.IDTokenSignedResponseAlg, signingAlgValues)
-	checkList(p, path+".grant_types", cl.GrantTypes, grantTypeValues, "grant type")
-	if len(cl.GrantTypes) == 0 {
-		p.add(path+".grant_types", "must list at least one of %s", strings.Join(grantTypeValues, ", "))
-	}
-	hasCode := slices.Contains(cl.GrantTypes, GrantAuthorizationCode)
-	for k, g := range cl.GrantTypes {
-		gp := fmt.Sprintf("%s.grant_types[%d]", path, k)
-		switch {
-		case g == GrantClientCredentials && cl.Secret == "":
-			// RFC 6749 §4.4: only a confidential client may use the client credentials grant.
-			p.add(gp, "client_credentials requires a secret (a confidential client)")
-		case g == GrantRefreshToken && !hasCode:
-			p.add(gp, "refresh_token requires authorization_code")
-		}
-	}
-	if hasCode && len(cl.RedirectURIs) == 0 {
-		p.add(path+".redirect_uris", "must list at least one URI for authorization_code")
-	}
-	for k, u := range cl.RedirectURIs {
-		checkRedirectURI(p, fmt.Sprintf("%s.redirect_uris[%d]", path, k), u)
-	}
-	for k, u := range cl.PostLogoutRedirectURIs {
-		checkRedirectURI(p, fmt.Sprintf("%s.post_logout_redirect_uris[%d]", path, k), u)
-	}
-	checkPolicyRef(p, path+".policy", cl.Policy, policies)
-}
-
-// forbiddenSchemes could run code or read local files if an authorization server redirected to them.
-var forbiddenSchemes = []string{"javascript", "data", "vbscript", "file", "blob", "about"}
-
-// checkRedirectURI applies RFC 6749 §3.1.2 (absolute, no fragment) and RFC 8252 (native apps: loopback
-// http §7.3, private-use schemes §7.1; anything else must be https per OAuth 2.0 Security BCP §4.1).
-func checkRedirectURI(p *problems, path, raw string) {
-	shown := truncate(raw, 100)
-	u, err := url.Parse(raw)
-	if err != nil || raw == "" {
-		p.add(path, "%q is not a valid URL", shown)
-		return
-	}
-	if !u.IsAbs() {
-		p.add(path, "%q must be an absolute URL", shown)
-		return
-	}
-	if u.Fragment != "" || strings.Contains(raw, "#") {
-		p.add(path, "%q must not have a fragment (#...)", shown)
-	}
-	switch scheme := strings.ToLower(u.Scheme); {
-	case scheme == "https":
-		if u.Host == "" || u.Hostname() == "" {
-			p.add(path, "%q has no host", shown)
-		}
-	case scheme == "http":
-		if !isLocalhost(u.Hostname()) {
-			p.add(path, "%q: http is only allowed for loopback hosts (localhost, 127.0.0.1, [::1]); use https", shown)
-		}
-	case slices.Contains(forbiddenSchemes, scheme):
-		p.add(path, "%q: the %s scheme is not allowed", shown, scheme)
-	}
-	if u.User != nil {
-		p.add(path, "%q must not contain a user name or password", shown)
-	}
-}
-
-func (u User) validate(p *problems, path string, i int, seen map[string]int, groups map[string]bool) {
-	switch {
-	case u.Username == "":
-		p.add(path+".username", "must be set")
-	case !utf8.ValidString(u.Username) || utf8.RuneCountInString(u.Username) > 64:
-		p.add(path+".username", "must be 1 to 64 characters of valid UTF-8")
-	case strings.ContainsFunc(u.Username, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }):
-		p.add(path+".username", "%q must not contain spaces or control characters", u.Username)
-	default:
-		// Usernames are unique case-insensitively so "Alice" and "alice" cannot be two accounts.
-		key := strings.ToLower(u.Username)
-		if j, dup := seen[key]; dup {
-			p.add(path+".username", "%q is already used by users[%d] (usernames ignore case)", u.Username, j)
-		} else {
-			seen[key] = i
-		}
-	}
-	if u.Email != "" && !validEmail(u.Email) {
-		p.add(path+".email", "%q is not an email address like alice@example.com", truncate(u.Email, 100))
-	}
-	switch {
-	case u.Password != "" && u.PasswordHash != "":
-		p.add(path+".password", "set either password or password_hash, not both")
-	case u.Password == "" && u.PasswordHash == "":
-		p.add(path+".password", "must be set (or password_hash)")
-	case u.PasswordHash != "" && !strings.HasPrefix(u.PasswordHash, "$argon2id$"):
-		p.add(path+".password_hash", "must be an argon2id PHC string starting with $argon2id$")
-	}
-	for k, g := range u.Groups {
-		if !groups[g] {
-			p.add(fmt.Sprintf("%s.groups[%d]", path, k), "%q is not a group defined under groups", truncate(g, 70))
-		}
-	}
-}
-
-func validEmail(s string) bool {
-	local, domain, ok := strings.Cut(s, "@")
-	if !ok || local == "" || domain == "" || strings.Contains(domain, "@") {
-		return false
-	}
-	a, err := mail.ParseAddress(s)
-	return err == nil && a.Address == s
-}
-
-// minClientSecretLength mirrors idp.MinClientSecretLength (issue 3: shorter
-// configured secrets are refused).
-const minClientSecretLength = 16

@@ -48,74 +48,79 @@ func TestEachValidationRuleNamesItsKey(t *testing.T) {
 		{"the shutdown timeout is at most 5m", func(c *Config) { c.ShutdownTimeout = Duration(10 * time.Minute) }, "shutdown_timeout: 10m is too long"},
 		// policies
 		{"a policy needs a name", func(c *Config) { c.Policies[1].Name = "" }, "policies[1].name: must be set"},
-		{"a policy name is lower case", func(c *Config) { c.Policies[1].Name = "Relaxed" }, "policies[1].name: \"Relaxed\" must be 1 to 63 of a-z"},
+		{"a policy name is lower case", func(c *Config) { c.Policies[1].Name = "Relaxed" }, "policies[1].name: must be 1-63 characters of a-z"},
 		{"a policy name is at most 63 characters", func(c *Config) { c.Policies[1].Name = strings.Repeat("a", 64) }, "policies[1].name:"},
 		{"policy names are unique", func(c *Config) { c.Policies[1].Name = "strict" }, "policies[1].name: \"strict\" is already used by policies[0]"},
-		{"the built-in policy name is reserved", func(c *Config) { c.Policies[1].Name = "none" }, "policies[1].name: \"none\" is the built-in policy"},
-		{"require_mfa must be known", func(c *Config) { c.Policies[0].RequireMFA = "sometimes" }, "policies[0].require_mfa: \"sometimes\" is not one of always, on_request, never"},
-		{"methods must be known", func(c *Config) { c.Policies[0].Methods = []string{"totp", "sms"} }, "policies[0].methods[1]: unknown method \"sms\""},
-		{"methods are listed once", func(c *Config) { c.Policies[0].Methods = []string{"totp", "webauthn", "totp"} }, "policies[0].methods[2]: \"totp\" is already listed at policies[0].methods[0]"},
+		{"the built-in policy name is reserved", func(c *Config) { c.Policies[1].Name = "none" }, "policies[1].name: \"none\" means no policy"},
+		{"require_mfa must be known", func(c *Config) { c.Policies[0].RequireMFA = "sometimes" }, "policies[0].require_mfa: \"sometimes\" is not always, on_request or never"},
+		{"methods must be known", func(c *Config) { c.Policies[0].Methods = []string{"totp", "sms"} }, "policies[0].methods[1]: \"sms\" is not a method"},
+		{"methods are listed once", func(c *Config) { c.Policies[0].Methods = []string{"totp", "webauthn", "totp"} }, "policies[0].methods[2]: \"totp\" is already listed at methods[0]"},
 		{"an MFA policy needs a method", func(c *Config) { c.Policies[0].Methods = []string{} }, "policies[0].methods: must list at least one method"},
 		{"mfa_max_age is not negative", func(c *Config) { c.Policies[0].MFAMaxAge = -1 }, "policies[0].mfa_max_age: must not be negative"},
 		{"remember_device is not negative", func(c *Config) { c.Policies[0].RememberDevice = -1 }, "policies[0].remember_device: must not be negative"},
-		{"enrollment must be known", func(c *Config) { c.Policies[0].Enrollment = "forced" }, "policies[0].enrollment: \"forced\" is not one of required, optional"},
+		{"enrollment must be known", func(c *Config) { c.Policies[0].Enrollment = "forced" }, "policies[0].enrollment: \"forced\" is not required or optional"},
 		{"the default policy must exist", func(c *Config) { c.DefaultPolicy = "lax" }, "default_policy: \"lax\" is not a policy defined under policies"},
 		// groups
 		{"a group needs a name", func(c *Config) { c.Groups[0].Name = "" }, "groups[0].name: must be set"},
-		{"a group name uses the policy charset", func(c *Config) { c.Groups[0].Name = "the staff" }, "groups[0].name: \"the staff\" must be 1 to 63"},
+		{"a group name uses the policy charset", func(c *Config) { c.Groups[0].Name = "the staff" }, "groups[0].name: must be 1-63 characters"},
 		{"group names are unique", func(c *Config) { c.Groups = append(c.Groups, Group{Name: "staff"}) }, "groups[1].name: \"staff\" is already used by groups[0]"},
 		{"a group's policy must exist", func(c *Config) { c.Groups[0].Policy = "lax" }, "groups[0].policy: \"lax\" is not a policy"},
 		// clients
 		{"a client needs an id", func(c *Config) { c.Clients[0].ID = "" }, "clients[0].id: must be set"},
-		{"a client id has no spaces", func(c *Config) { c.Clients[0].ID = "my app" }, "clients[0].id: \"my app\" must be 1 to 128 of"},
+		{"a client id has no spaces", func(c *Config) { c.Clients[0].ID = "my app" }, "clients[0].id: must be 1-128 characters of"},
 		{"a client id is at most 128 characters", func(c *Config) { c.Clients[0].ID = strings.Repeat("a", 129) }, "clients[0].id:"},
 		{"client ids are unique", func(c *Config) { c.Clients = append(c.Clients, c.Clients[0]) }, "clients[1].id: \"app\" is already used by clients[0]"},
-		{"grant types must be known", func(c *Config) { c.Clients[0].GrantTypes = []string{"authorization_code", "implicit"} }, "clients[0].grant_types[1]: unknown grant type \"implicit\""},
+		{"grant types must be known", func(c *Config) { c.Clients[0].GrantTypes = []string{"authorization_code", "implicit"} }, "clients[0].grant_types[1]: \"implicit\" is not supported"},
 		{"grant types are listed once", func(c *Config) {
 			c.Clients[0].GrantTypes = []string{"authorization_code", "authorization_code"}
-		}, "clients[0].grant_types[1]: \"authorization_code\" is already listed"},
-		{"a client needs a grant type", func(c *Config) { c.Clients[0].GrantTypes = []string{} }, "clients[0].grant_types: must list at least one"},
+		}, "clients[0].grant_types[1]: \"authorization_code\" is already listed at grant_types[0]"},
+		{"a client needs a grant type", func(c *Config) { c.Clients[0].GrantTypes = []string{} }, "clients[0].grant_types: must list at least one grant type"},
 		{"client_credentials needs a secret", func(c *Config) {
 			c.Clients[0].Secret = ""
 			c.Clients[0].GrantTypes = []string{"authorization_code", "client_credentials"}
-		}, "clients[0].grant_types[1]: client_credentials requires a secret"},
+		}, "clients[0].grant_types: client_credentials needs a confidential client"},
 		{"refresh_token needs authorization_code", func(c *Config) {
 			c.Clients[0].GrantTypes = []string{"client_credentials", "refresh_token"}
-		}, "clients[0].grant_types[1]: refresh_token requires authorization_code"},
-		{"the code flow needs a redirect URI", func(c *Config) { c.Clients[0].RedirectURIs = nil }, "clients[0].redirect_uris: must list at least one URI"},
+		}, "clients[0].grant_types: refresh_token needs authorization_code"},
+		{"the code flow needs a redirect URI", func(c *Config) { c.Clients[0].RedirectURIs = nil }, "clients[0].redirect_uris: at least one is needed for authorization_code"},
 		{"a redirect URI is absolute", func(c *Config) { c.Clients[0].RedirectURIs = []string{"/callback"} }, "clients[0].redirect_uris[0]: \"/callback\" must be an absolute URL"},
-		{"a redirect URI parses", func(c *Config) { c.Clients[0].RedirectURIs = []string{"https://a b.example/%zz"} }, "clients[0].redirect_uris[0]: \"https://a b.example/%zz\" is not a valid URL"},
+		{"a redirect URI parses", func(c *Config) { c.Clients[0].RedirectURIs = []string{"https://a b.example/%zz"} }, "clients[0].redirect_uris[0]: \"https://a b.example/%zz\" must be an absolute URL"},
 		{"a redirect URI has no fragment", func(c *Config) { c.Clients[0].RedirectURIs = []string{"https://app.example.com/cb#x"} }, "clients[0].redirect_uris[0]: \"https://app.example.com/cb#x\" must not have a fragment"},
-		{"an https redirect URI has a host", func(c *Config) { c.Clients[0].RedirectURIs = []string{"https:///cb"} }, "clients[0].redirect_uris[0]: \"https:///cb\" has no host"},
+		{"an https redirect URI has a host", func(c *Config) { c.Clients[0].RedirectURIs = []string{"https:///cb"} }, "clients[0].redirect_uris[0]: \"https:///cb\" needs a host"},
 		{"plain http redirects only to loopback", func(c *Config) {
 			c.Clients[0].RedirectURIs = append(c.Clients[0].RedirectURIs, "http://app.example.com/cb")
-		}, "clients[0].redirect_uris[1]: \"http://app.example.com/cb\": http is only allowed for loopback hosts"},
-		{"a javascript: redirect is refused", func(c *Config) { c.Clients[0].RedirectURIs = []string{"javascript:alert(1)"} }, "clients[0].redirect_uris[0]: \"javascript:alert(1)\": the javascript scheme is not allowed"},
+		}, "clients[0].redirect_uris[1]: \"http://app.example.com/cb\": http is only allowed for localhost and loopback"},
+		{"a javascript: redirect is refused", func(c *Config) { c.Clients[0].RedirectURIs = []string{"javascript:alert(1)"} }, "clients[0].redirect_uris[0]: \"javascript:alert(1)\" must use https, http on loopback, or a reverse-domain app scheme"},
 		{"a redirect URI has no user info", func(c *Config) { c.Clients[0].RedirectURIs = []string{"https://u@app.example.com/cb"} }, "clients[0].redirect_uris[0]: \"https://u@app.example.com/cb\" must not contain a user name"},
 		{"post-logout URIs follow the same rules", func(c *Config) {
 			c.Clients[0].PostLogoutRedirectURIs = []string{"http://app.example.com/"}
-		}, "clients[0].post_logout_redirect_uris[0]: \"http://app.example.com/\": http is only allowed for loopback"},
+		}, "clients[0].post_logout_redirect_uris[0]: \"http://app.example.com/\": http is only allowed for localhost and loopback"},
 		{"a client's policy must exist", func(c *Config) { c.Clients[0].Policy = "lax" }, "clients[0].policy: \"lax\" is not a policy"},
+		{"a private-use scheme must be a reverse domain (RFC 8252 §7.1)", func(c *Config) { c.Clients[0].RedirectURIs = []string{"myapp:/cb"} },
+			"clients[0].redirect_uris[0]: \"myapp:/cb\" must use https, http on loopback, or a reverse-domain app scheme"},
+		{"backup codes alone cannot satisfy always-MFA", func(c *Config) { c.Policies[0].Methods = []string{"backup_code"} },
+			"policies[0].methods: backup codes alone cannot satisfy a policy that always requires MFA"},
+		{"a username has only letters, digits and ._-@+", func(c *Config) { c.Users[0].Username = "alice!" }, "users[0].username: may contain letters, digits"},
 		// users
-		{"a user needs a username", func(c *Config) { c.Users[0].Username = "" }, "users[0].username: must be set"},
-		{"a username has no spaces", func(c *Config) { c.Users[0].Username = "alice smith" }, "users[0].username: \"alice smith\" must not contain spaces or control characters"},
-		{"a username has no control characters", func(c *Config) { c.Users[0].Username = "alice\x00" }, "users[0].username: \"alice\\x00\" must not contain"},
-		{"a username is at most 64 characters", func(c *Config) { c.Users[0].Username = strings.Repeat("é", 65) }, "users[0].username: must be 1 to 64 characters"},
+		{"a user needs a username", func(c *Config) { c.Users[0].Username = "" }, "users[0].username: is required"},
+		{"a username has no spaces", func(c *Config) { c.Users[0].Username = "alice smith" }, "users[0].username: may contain letters, digits and . _ - @ + only"},
+		{"a username has no control characters", func(c *Config) { c.Users[0].Username = "alice\x00" }, "users[0].username: may contain letters, digits and . _ - @ + only"},
+		{"a username is at most 64 characters", func(c *Config) { c.Users[0].Username = strings.Repeat("é", 65) }, "users[0].username: must be at most 64 characters"},
 		{"usernames are unique ignoring case", func(c *Config) {
 			u := c.Users[0]
 			u.Username = "ALICE"
 			c.Users = append(c.Users, u)
 		}, "users[1].username: \"ALICE\" is already used by users[0]"},
-		{"an email has an @", func(c *Config) { c.Users[0].Email = "alice" }, "users[0].email: \"alice\" is not an email address"},
-		{"an email has one @", func(c *Config) { c.Users[0].Email = "alice@example@com" }, "users[0].email: \"alice@example@com\" is not"},
-		{"an email has a domain", func(c *Config) { c.Users[0].Email = "alice@" }, "users[0].email: \"alice@\" is not"},
+		{"an email has an @", func(c *Config) { c.Users[0].Email = "alice" }, "users[0].email: is not an email address"},
+		{"an email has one @", func(c *Config) { c.Users[0].Email = "alice@example@com" }, "users[0].email: is not an email address"},
+		{"an email has a domain", func(c *Config) { c.Users[0].Email = "alice@" }, "users[0].email: is not an email address"},
 		{"an email is a bare address", func(c *Config) { c.Users[0].Email = "Alice <alice@example.com>" }, "users[0].email:"},
-		{"a user needs a password", func(c *Config) { c.Users[0].Password = "" }, "users[0].password: must be set (or password_hash)"},
-		{"password and password_hash exclude each other", func(c *Config) { c.Users[0].PasswordHash = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA" }, "users[0].password: set either password or password_hash, not both"},
+		{"a user needs a password", func(c *Config) { c.Users[0].Password = "" }, "users[0].password: must be at least 8 characters"},
+		{"password and password_hash exclude each other", func(c *Config) { c.Users[0].PasswordHash = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA" }, "users[0].password: give a password or a password hash, not both"},
 		{"a password hash is argon2id", func(c *Config) {
 			c.Users[0].Password = ""
 			c.Users[0].PasswordHash = "$2y$10$abcdefghijklmnopqrstuv"
-		}, "users[0].password_hash: must be an argon2id PHC string"},
+		}, "users[0].password_hash: must be an argon2id hash"},
 		{"a user's groups must exist", func(c *Config) { c.Users[0].Groups = []string{"staff", "admins"} }, "users[0].groups[1]: \"admins\" is not a group"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -164,6 +169,7 @@ func TestValidConfigurationsPass(t *testing.T) {
 		{"a native app's private-use scheme", func(c *Config) { c.Clients[0].RedirectURIs = []string{"com.example.app:/callback"} }},
 		{"an http redirect to localhost", func(c *Config) { c.Clients[0].RedirectURIs = []string{"http://localhost:3000/cb"} }},
 		{"an http redirect to [::1]", func(c *Config) { c.Clients[0].RedirectURIs = []string{"http://[::1]:3000/cb"} }},
+		{"an http redirect to any loopback address", func(c *Config) { c.Clients[0].RedirectURIs = []string{"http://127.0.0.2/cb"} }},
 		{"a machine client without redirect URIs", func(c *Config) {
 			c.Clients[0].GrantTypes = []string{"client_credentials"}
 			c.Clients[0].RedirectURIs = nil
