@@ -6,6 +6,7 @@ import (
 
 	"github.com/twofold-idp/twofold/apptest"
 	"github.com/twofold-idp/twofold/idp"
+	"github.com/twofold-idp/twofold/idp/directory"
 )
 
 // Issue 9 item 8: account changes reach tokens. Disabling the user,
@@ -13,18 +14,20 @@ import (
 // session revoke the refresh families and make access tokens inactive at
 // /userinfo and /introspect — JWT access tokens included, through their
 // revocation record.
+const carolPassword = "carol's long passphrase"
+
 func TestAccountChangesRevokeTheUsersTokens(t *testing.T) {
 	changes := []struct {
 		name   string
 		change func(t *testing.T, s *apptest.Server, b *apptest.Browser)
 	}{
 		{"the account is disabled", func(t *testing.T, s *apptest.Server, _ *apptest.Browser) {
-			if err := s.Dir.SetUserDisabled(t.Context(), idp.ActorCLI, "alice", true); err != nil {
+			if err := s.Dir.SetUserDisabled(t.Context(), idp.ActorCLI, "carol", true); err != nil {
 				t.Fatal(err)
 			}
 		}},
 		{"an administrator resets the second factors", func(t *testing.T, s *apptest.Server, _ *apptest.Browser) {
-			if err := s.Dir.ResetMFA(t.Context(), idp.ActorCLI, "alice"); err != nil {
+			if err := s.Dir.ResetMFA(t.Context(), idp.ActorCLI, "carol"); err != nil {
 				t.Fatal(err)
 			}
 		}},
@@ -36,7 +39,7 @@ func TestAccountChangesRevokeTheUsersTokens(t *testing.T) {
 		}},
 		{"the password is changed", func(t *testing.T, s *apptest.Server, b *apptest.Browser) {
 			browser := idp.Browser{SessionCookie: b.Cookie(idp.SessionCookieBase)}
-			if err := s.App.Account.AccountChangePassword(t.Context(), browser, alicePassword, "a brand new passphrase"); err != nil {
+			if err := s.App.Account.AccountChangePassword(t.Context(), browser, carolPassword, "a brand new passphrase"); err != nil {
 				t.Fatal(err)
 			}
 		}},
@@ -44,10 +47,15 @@ func TestAccountChangesRevokeTheUsersTokens(t *testing.T) {
 	for _, c := range changes {
 		t.Run(c.name, func(t *testing.T) {
 			eachServer(t, func(t *testing.T, s *apptest.Server) {
+				// carol is the administrator's (made with the CLI), not the file's.
+				if _, err := s.Dir.CreateUser(t.Context(), idp.ActorCLI, directory.NewUser{Username: "carol", Password: carolPassword}); err != nil {
+					t.Fatal(err)
+				}
 				tt := tokenTest{t: t, s: s}
 				rp := tt.rp("app", "openid", "profile", "offline_access")
 				b := apptest.NewBrowser(t, s)
-				tok, err := rp.Exchange(tt.code(b, rp, tokVerifier), tokVerifier)
+				code, _ := apptest.Code(t, b.Login(rp.AuthURL("st", "nonce-1", tokVerifier), "carol", carolPassword))
+				tok, err := rp.Exchange(code, tokVerifier)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -57,8 +57,10 @@ func TestAFactorOutsideThePolicyMethodsIsRefused(t *testing.T) {
 		b := apptest.NewBrowser(t, s)
 		_, codes, end := enrollTOTP(t, s, b, rp)
 		apptest.Code(t, end)
-		// From now on the app's policy accepts TOTP only.
-		if _, err := s.Dir.SetPolicy(t.Context(), idp.ActorCLI, policy.Policy{Name: "strict", RequireMFA: policy.Always, Methods: []policy.Method{policy.TOTP}}); err != nil {
+		// From now on the app's policy (the file's) accepts TOTP only.
+		st := mfaFixture()
+		st.Policies[0].Methods = []policy.Method{policy.TOTP}
+		if err := s.Dir.ApplyStatic(t.Context(), st); err != nil {
 			t.Fatal(err)
 		}
 		b2 := apptest.NewBrowser(t, s)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"regexp"
 	"strings"
 	"time"
 
@@ -145,16 +146,54 @@ func (s *opServer) Introspect(ctx context.Context, r *op.Request[op.Introspectio
 
 // tokenIDAndSubject reads one of our access tokens, opaque or JWT, as the
 // library does for userinfo.
+//
+// An opaque token is AES-CFB without integrity: any other string "decrypts"
+// too, so the result counts only when it has the shape of our ids.
 func (s *opServer) tokenIDAndSubject(ctx context.Context, token string) (id, subject string, ok bool) {
 	if plain, err := s.Provider().Crypto().Decrypt(token); err == nil {
 		id, subject, ok = strings.Cut(plain, ":")
-		return id, subject, ok && !strings.Contains(subject, ":")
+		if ok && tokenIDRE.MatchString(id) && subjectRE.MatchString(subject) {
+			return id, subject, true
+		}
 	}
 	claims, err := op.VerifyAccessToken[*oidc.AccessTokenClaims](ctx, token, s.Provider().AccessTokenVerifier(ctx))
 	if err != nil {
 		return "", "", false
 	}
 	return claims.JWTID, claims.Subject, true
+}
+
+// Shapes of what an opaque access token seals: our random ids (base64url)
+// and a subject (a user id or a client id).
+var (
+	tokenIDRE = regexp.MustCompile(`^[A-Za-z0-9_-]{16,64}$`)
+	subjectRE = regexp.MustCompile(`^[A-Za-z0-9._~-]{1,128}$`)
+)
+
+// Revocation answers RFC 7009. It looks the token up as what it is,
+// whatever the hint (§2.1: a wrong hint only widens the search): a refresh
+// token by its hash first, then one of our access tokens. The library's own
+// version, given the hint access_token, "decrypts" a refresh token as an
+// opaque access token and revokes whatever id falls out.
+func (s *opServer) Revocation(ctx context.Context, r *op.ClientRequest[oidc.RevocationRequest]) (*op.Response, error) {
+	st := s.Provider().Storage()
+	clientID := r.Client.GetID()
+	userID, tokenID, err := st.GetRefreshTokenInfo(ctx, clientID, r.Data.Token)
+	switch {
+	case err == nil:
+	case errors.Is(err, op.ErrInvalidRefreshToken):
+		if id, subject, ok := s.tokenIDAndSubject(ctx, r.Data.Token); ok {
+			tokenID, userID = id, subject
+		} else {
+			return op.NewResponse(nil), nil // unknown tokens are not an error (§2.2)
+		}
+	default:
+		return nil, op.RevocationError(oidc.ErrServerError().WithParent(err))
+	}
+	if err := st.RevokeToken(ctx, tokenID, userID, clientID); err != nil {
+		return nil, op.RevocationError(err)
+	}
+	return op.NewResponse(nil), nil
 }
 
 // UserInfo answers like the library but with 401 for a bad token

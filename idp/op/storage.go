@@ -81,10 +81,7 @@ func (s *opStorage) RevokeToken(ctx context.Context, tokenOrID, _ string, client
 	}
 	at, err := s.p.store.GetAccessToken(ctx, tokenOrID)
 	if errors.Is(err, storage.ErrNotFound) {
-		// With token_type_hint=access_token the library never looks the
-		// token up as a refresh token; RFC 7009 §2.1 asks to search every
-		// type the hint did not find.
-		return s.revokeRefreshToken(ctx, tokenOrID, clientID)
+		return nil // unknown tokens are not an error (RFC 7009 §2.2)
 	}
 	if err != nil {
 		return oidc.ErrServerError().WithParent(err)
@@ -93,23 +90,6 @@ func (s *opStorage) RevokeToken(ctx context.Context, tokenOrID, _ string, client
 		return oidc.ErrUnauthorizedClient().WithDescription("The token was issued to another client.")
 	}
 	if err := s.p.store.RevokeAccessToken(ctx, at.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return oidc.ErrServerError().WithParent(err)
-	}
-	return nil
-}
-
-// revokeRefreshToken revokes the family of a refresh token value of
-// clientID; another client's token counts as unknown, as in
-// GetRefreshTokenInfo.
-func (s *opStorage) revokeRefreshToken(ctx context.Context, token, clientID string) *oidc.Error {
-	rt, err := s.p.store.GetRefreshTokenByHash(ctx, idp.HashSecret(token))
-	if errors.Is(err, storage.ErrNotFound) || (err == nil && rt.ClientID != clientID) {
-		return nil
-	}
-	if err == nil {
-		err = s.p.store.RevokeRefreshFamily(ctx, rt.FamilyID)
-	}
-	if err != nil {
 		return oidc.ErrServerError().WithParent(err)
 	}
 	return nil
