@@ -3,16 +3,32 @@ package directory
 import (
 	"context"
 	"errors"
+	"log/slog"
 
 	"github.com/twofold-idp/twofold/idp"
 	"github.com/twofold-idp/twofold/storage"
 )
 
+// passwordStore is what checking and changing passwords needs.
+type passwordStore interface {
+	GetUser(ctx context.Context, id string) (*storage.User, error)
+	GetUserByUsername(ctx context.Context, username string) (*storage.User, error)
+	ReplacePasswordHash(ctx context.Context, id, oldHash, newHash string) error
+	SetPasswordHash(ctx context.Context, id, hash string) error
+}
+
+// Passwords checks and changes users' passwords.
+type Passwords struct {
+	store  passwordStore
+	hasher PasswordHasher
+	log    *slog.Logger
+}
+
 // Authenticate checks a username and password. Every failure costs one
 // password-hash evaluation, like a success, so timing does not reveal whether
 // the account exists. A hash made with outdated parameters is replaced
 // transparently.
-func (d *Directory) Authenticate(ctx context.Context, username, pw string) (User, error) {
+func (d *Passwords) Authenticate(ctx context.Context, username, pw string) (User, error) {
 	u, err := d.store.GetUserByUsername(ctx, username)
 	if err != nil {
 		if !errors.Is(err, storage.ErrNotFound) {
@@ -44,7 +60,7 @@ func (d *Directory) Authenticate(ctx context.Context, username, pw string) (User
 	return UserFromStorage(u), nil
 }
 
-func (d *Directory) rehash(ctx context.Context, u *storage.User, pw string) {
+func (d *Passwords) rehash(ctx context.Context, u *storage.User, pw string) {
 	h, err := d.hasher.Hash(ctx, pw)
 	if err == nil {
 		err = d.store.ReplacePasswordHash(ctx, u.ID, u.PasswordHash, h)
@@ -57,7 +73,7 @@ func (d *Directory) rehash(ctx context.Context, u *storage.User, pw string) {
 // ChangePassword checks a user's current password and sets a new one.
 // A wrong current password is an InputError on current_password, a weak
 // new one on password.
-func (d *Directory) ChangePassword(ctx context.Context, userID, current, next string) error {
+func (d *Passwords) ChangePassword(ctx context.Context, userID, current, next string) error {
 	u, err := d.store.GetUser(ctx, userID)
 	if err != nil {
 		return notFound(err)

@@ -15,25 +15,15 @@ import (
 type directoryStore interface {
 	Ping(ctx context.Context) error
 	CreateUser(ctx context.Context, u *storage.User) error
-	GetUser(ctx context.Context, id string) (*storage.User, error)
 	GetUserByUsername(ctx context.Context, username string) (*storage.User, error)
 	ListUsers(ctx context.Context, afterKey string, limit int) ([]storage.User, error)
-	CountUsers(ctx context.Context) (int64, error)
-	UpdateUser(ctx context.Context, u *storage.User) error
 	SetUserDisabled(ctx context.Context, id string, disabled bool) error
-	ReplacePasswordHash(ctx context.Context, id, oldHash, newHash string) error
-	SetPasswordHash(ctx context.Context, id, hash string) error
 	UpsertPolicy(ctx context.Context, p *storage.Policy) error
 	GetPolicy(ctx context.Context, name string) (*storage.Policy, error)
 	ListPolicies(ctx context.Context) ([]storage.Policy, error)
-	DeletePolicy(ctx context.Context, name string) error
 	UpsertGroup(ctx context.Context, g *storage.Group) error
 	GetGroup(ctx context.Context, name string) (*storage.Group, error)
 	ListGroups(ctx context.Context) ([]storage.Group, error)
-	DeleteGroup(ctx context.Context, name string) error
-	SetClientDisabled(ctx context.Context, id string, disabled bool) error
-	RevokeClientTokens(ctx context.Context, clientID string) error
-	ListUsersManagedBy(ctx context.Context, managedBy string) ([]storage.User, error)
 	// InTx runs the configuration apply in one transaction (see ApplyStatic).
 	InTx(ctx context.Context, fn func(tx *storage.Store) error) error
 	CreateClient(ctx context.Context, c *storage.Client) error
@@ -43,23 +33,21 @@ type directoryStore interface {
 	SetSetting(ctx context.Context, key, value string) error
 	GetSetting(ctx context.Context, key string) (string, error)
 	RevokeConsent(ctx context.Context, userID, clientID string) error
-	// Resetting a user's second factors (ResetMFA).
-	ListTOTP(ctx context.Context, userID string, confirmedOnly bool) ([]storage.TOTPAuthenticator, error)
-	DeleteTOTP(ctx context.Context, userID, id string) error
-	ListWebAuthnCredentials(ctx context.Context, userID string) ([]storage.WebAuthnCredential, error)
-	DeleteWebAuthnCredential(ctx context.Context, userID, id string) error
-	DeleteBackupCodes(ctx context.Context, userID string) error
-	ForgetRememberedDevices(ctx context.Context, userID string) error
-	EndUserSessions(ctx context.Context, userID string) (int64, error)
+	ResetSecondFactors(ctx context.Context, userID string) (storage.MFAReset, error)
 	RevokeUserTokens(ctx context.Context, userID string) error
 	AppendAudit(ctx context.Context, e *storage.AuditEvent) error
 	ListAudit(ctx context.Context, f storage.AuditFilter) ([]storage.AuditEvent, error)
-	CreateSetupToken(ctx context.Context, tokenHash string, expiresAt time.Time) error
-	CheckSetupToken(ctx context.Context, tokenHash string) error
-	CompleteSetup(ctx context.Context, tokenHash string, u *storage.User) error
 }
 
-var _ directoryStore = (*storage.Store)(nil)
+// Store is everything the Directory and the parts it embeds use, each
+// through its own narrow interface.
+type Store interface {
+	directoryStore
+	passwordStore
+	setupStore
+}
+
+var _ Store = (*storage.Store)(nil)
 
 // PasswordHasher hashes and checks passwords (argon2id: *password.Hasher).
 type PasswordHasher interface {
@@ -73,6 +61,9 @@ var _ PasswordHasher = (*password.Hasher)(nil)
 // Directory manages accounts, groups, clients and policies: what the CLI,
 // the config file, the setup page and (later) the admin console change.
 type Directory struct {
+	*Passwords // Authenticate, ChangePassword
+	*Setup     // PrepareSetup, CheckSetupToken, CompleteSetup
+
 	store  directoryStore
 	hasher PasswordHasher
 	keys   *secrets.Keyring
@@ -81,11 +72,14 @@ type Directory struct {
 }
 
 // New wires a Directory. now may be nil (time.Now).
-func New(store directoryStore, hasher PasswordHasher, keys *secrets.Keyring, logger *slog.Logger, now func() time.Time) *Directory {
+func New(store Store, hasher PasswordHasher, keys *secrets.Keyring, logger *slog.Logger, now func() time.Time) *Directory {
 	if now == nil {
 		now = time.Now
 	}
-	return &Directory{store: store, hasher: hasher, keys: keys, log: logger, now: now}
+	d := &Directory{store: store, hasher: hasher, keys: keys, log: logger, now: now}
+	d.Passwords = &Passwords{store: store, hasher: hasher, log: logger}
+	d.Setup = &Setup{store: store, dir: d}
+	return d
 }
 
 // audit records an event; a failure is logged, not returned: the change it

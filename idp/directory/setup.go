@@ -25,9 +25,23 @@ func setupTokenHash(token string) string {
 	return hex.EncodeToString(h[:])
 }
 
+// setupStore is what first-run setup needs.
+type setupStore interface {
+	CountUsers(ctx context.Context) (int64, error)
+	CreateSetupToken(ctx context.Context, tokenHash string, expiresAt time.Time) error
+	CheckSetupToken(ctx context.Context, tokenHash string) error
+	CompleteSetup(ctx context.Context, tokenHash string, u *storage.User) error
+}
+
+// Setup creates the first administrator through a one-time link.
+type Setup struct {
+	store setupStore
+	dir   *Directory // validates and hashes the new user, audits
+}
+
 // PrepareSetup returns a new one-time setup token when no account exists
 // yet, and "" otherwise.
-func (d *Directory) PrepareSetup(ctx context.Context) (string, error) {
+func (d *Setup) PrepareSetup(ctx context.Context) (string, error) {
 	n, err := d.store.CountUsers(ctx)
 	if err != nil || n > 0 {
 		return "", err
@@ -37,14 +51,14 @@ func (d *Directory) PrepareSetup(ctx context.Context) (string, error) {
 		return "", err
 	}
 	token := base64.RawURLEncoding.EncodeToString(b)
-	if err := d.store.CreateSetupToken(ctx, setupTokenHash(token), d.now().Add(SetupTokenTTL)); err != nil {
+	if err := d.store.CreateSetupToken(ctx, setupTokenHash(token), d.dir.now().Add(SetupTokenTTL)); err != nil {
 		return "", fmt.Errorf("create setup token: %w", err)
 	}
 	return token, nil
 }
 
 // CheckSetupToken says whether token can still create the first admin.
-func (d *Directory) CheckSetupToken(ctx context.Context, token string) error {
+func (d *Setup) CheckSetupToken(ctx context.Context, token string) error {
 	n, err := d.store.CountUsers(ctx)
 	if err != nil {
 		return err
@@ -63,10 +77,10 @@ func (d *Directory) CheckSetupToken(ctx context.Context, token string) error {
 
 // CompleteSetup validates nu, then consumes token and creates nu as the
 // first administrator in one transaction. Bad input leaves the token usable.
-func (d *Directory) CompleteSetup(ctx context.Context, token string, nu NewUser) error {
+func (d *Setup) CompleteSetup(ctx context.Context, token string, nu NewUser) error {
 	nu.Admin = true
 	nu.PasswordHash = ""
-	u, err := d.prepareUser(ctx, nu)
+	u, err := d.dir.prepareUser(ctx, nu)
 	if err != nil {
 		return err
 	}
@@ -76,10 +90,10 @@ func (d *Directory) CompleteSetup(ctx context.Context, token string, nu NewUser)
 	case errors.Is(err, storage.ErrConflict):
 		return idp.ErrSetupDone
 	case errors.Is(err, storage.ErrReference):
-		return d.userStoreError(err, nu)
+		return d.dir.userStoreError(err, nu)
 	case err != nil:
 		return err
 	}
-	d.audit(ctx, idp.ActorSetup, "user.created", u.ID, map[string]any{"username": u.Username, "admin": true, "via": "setup"})
+	d.dir.audit(ctx, idp.ActorSetup, "user.created", u.ID, map[string]any{"username": u.Username, "admin": true, "via": "setup"})
 	return nil
 }

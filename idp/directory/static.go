@@ -69,7 +69,7 @@ func (d *Directory) ApplyStatic(ctx context.Context, st Static) error {
 		}
 		in := *d
 		in.store = tx
-		a := &applier{d: &in, st: st, hashes: hashes}
+		a := &applier{d: &in, tx: tx, st: st, hashes: hashes}
 		return a.apply(ctx)
 	})
 }
@@ -113,7 +113,8 @@ func (st Static) validate() error {
 // applier is one ApplyStatic inside its transaction: d's store is the
 // transaction.
 type applier struct {
-	d      *Directory
+	d      *Directory // bound to tx
+	tx     *storage.Store
 	st     Static
 	hashes map[string]string // new users' password hashes by username key
 
@@ -122,7 +123,9 @@ type applier struct {
 	clients  map[string]*storage.Client
 }
 
-func (a *applier) store() directoryStore { return a.d.store }
+// store is the transaction: the apply uses more of it (disabling,
+// deleting, adopting) than the Directory's narrow interface offers.
+func (a *applier) store() *storage.Store { return a.tx }
 
 // ours reports whether the applying source may change an object managed
 // by managedBy: its own, and legacy rows, which it adopts.

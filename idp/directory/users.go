@@ -249,44 +249,19 @@ func (d *Directory) RevokeConsent(ctx context.Context, actor idp.Actor, username
 // sessions, so the next sign-in enrolls afresh where a policy requires it.
 // It is audited; it is never reachable by the user alone.
 func (d *Directory) ResetMFA(ctx context.Context, actor idp.Actor, username string) error {
-	store := d.store
 	u, err := d.store.GetUserByUsername(ctx, username)
 	if err != nil {
 		return notFound(err)
 	}
-	totps, err := store.ListTOTP(ctx, u.ID, false)
+	r, err := d.store.ResetSecondFactors(ctx, u.ID)
 	if err != nil {
 		return err
 	}
-	for _, a := range totps {
-		if err := store.DeleteTOTP(ctx, u.ID, a.ID); err != nil {
-			return err
-		}
-	}
-	creds, err := store.ListWebAuthnCredentials(ctx, u.ID)
-	if err != nil {
-		return err
-	}
-	for _, c := range creds {
-		if err := store.DeleteWebAuthnCredential(ctx, u.ID, c.ID); err != nil {
-			return err
-		}
-	}
-	if err := store.DeleteBackupCodes(ctx, u.ID); err != nil {
-		return err
-	}
-	if err := store.ForgetRememberedDevices(ctx, u.ID); err != nil {
-		return err
-	}
-	ended, err := store.EndUserSessions(ctx, u.ID)
-	if err != nil {
-		return err
-	}
-	if err := store.RevokeUserTokens(ctx, u.ID); err != nil {
+	if err := d.store.RevokeUserTokens(ctx, u.ID); err != nil {
 		return err
 	}
 	d.audit(ctx, actor, "mfa.reset", u.ID, map[string]any{
-		"username": u.Username, "totp": len(totps), "webauthn": len(creds), "sessions_ended": ended,
+		"username": u.Username, "totp": r.TOTP, "webauthn": r.WebAuthn, "sessions_ended": r.SessionsEnded,
 	})
 	return nil
 }
