@@ -746,6 +746,23 @@ func TestRevocation(t *testing.T) {
 			tt.want("revoke", tt.revoke("opaque", tok.AccessToken, ""), http.StatusOK, "")
 			tt.want("userinfo", tt.userinfo(tok.AccessToken), http.StatusUnauthorized, "")
 		})
+		t.Run("an opaque access token is sealed with integrity: a changed one is nobody's", func(t *testing.T) {
+			tt := tokenTest{t, s}
+			tok := tt.signIn(tt.rp("opaque"))
+			tt.want("introspect the token", tt.introspect("opaque", appSecret, tok.AccessToken), http.StatusOK, "")
+			b := []byte(tok.AccessToken)
+			i := len(b) / 2
+			b[i] ^= 1 // still base64url, one bit of the ciphertext changed
+			if b[i] == '.' || b[i] == tok.AccessToken[i] {
+				t.Fatal("the tampered token is not a tampered token")
+			}
+			if a := tt.introspect("opaque", appSecret, string(b)); a.JSON["active"] != false {
+				t.Fatalf("a tampered opaque token is active: %s", a.Body)
+			}
+			tt.want("userinfo with a tampered token", tt.userinfo(string(b)), http.StatusUnauthorized, "")
+			tt.want("revoke a tampered token", tt.revoke("opaque", string(b), "access_token"), http.StatusOK, "")
+			tt.want("userinfo with the token after revoking a tampered copy", tt.userinfo(tok.AccessToken), http.StatusOK, "")
+		})
 		t.Run("revoking an unknown token is 200", func(t *testing.T) {
 			tt := tokenTest{t, s}
 			for _, h := range hints {

@@ -31,10 +31,6 @@ type InputError struct {
 
 func (e *InputError) Error() string { return fmt.Sprintf("%s: %s", e.Field, e.Message) }
 
-func inputError(field, format string, args ...any) error {
-	return InputErrorf(field, format, args...)
-}
-
 // InputErrorf builds an InputError for field.
 func InputErrorf(field, format string, args ...any) error {
 	return &InputError{Field: field, Message: fmt.Sprintf(format, args...)}

@@ -2,7 +2,6 @@ package op
 
 import (
 	"net/url"
-	"slices"
 	"time"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
@@ -61,8 +60,6 @@ func (c opClient) GrantTypes() []oidc.GrantType {
 	}
 	return out
 }
-
-func (c opClient) hasGrant(g string) bool { return slices.Contains(c.row.GrantTypes, g) }
 
 // LoginURL is where /authorize sends the browser: our hosted login.
 func (c opClient) LoginURL(id string) string { return "/login?id=" + url.QueryEscape(id) }

@@ -74,6 +74,7 @@ type Provider struct {
 	log      *slog.Logger
 	now      func() time.Time
 	tokens   *tokens.Service
+	opaque   op.Crypto // opens opaque access tokens (AES-256-GCM only)
 	op       *op.Provider
 	server   *opServer
 	secure   bool // https issuer: __Host- cookies
@@ -93,7 +94,7 @@ func New(cfg Config, store Store, clients Clients, km *keys.Manager, tok *tokens
 		return nil, fmt.Errorf("provider: issuer %q is not a URL", cfg.Issuer)
 	}
 	p := &Provider{
-		cfg: cfg, store: store, clients: clients, keys: km, tokens: tok, flow: flow, sessions: sessions, logouts: logouts,
+		cfg: cfg, store: store, clients: clients, keys: km, tokens: tok, opaque: tokens.OpaqueTokenCrypto(ring), flow: flow, sessions: sessions, logouts: logouts,
 		audit: idp.Auditor{Store: store, Log: logger}, log: logger, now: now, secure: iu.Scheme == "https",
 	}
 	opCfg := &op.Config{

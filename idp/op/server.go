@@ -147,10 +147,11 @@ func (s *opServer) Introspect(ctx context.Context, r *op.Request[op.Introspectio
 // tokenIDAndSubject reads one of our access tokens, opaque or JWT, as the
 // library does for userinfo.
 //
-// An opaque token is AES-CFB without integrity: any other string "decrypts"
-// too, so the result counts only when it has the shape of our ids.
+// Opaque tokens are opened with AES-256-GCM only: the library's own crypto
+// falls back to AES-CFB, under which any string "decrypts", and even then
+// the result counts only when it has the shape of our ids.
 func (s *opServer) tokenIDAndSubject(ctx context.Context, token string) (id, subject string, ok bool) {
-	if plain, err := s.Provider().Crypto().Decrypt(token); err == nil {
+	if plain, err := s.p.opaque.Decrypt(token); err == nil {
 		id, subject, ok = strings.Cut(plain, ":")
 		if ok && tokenIDRE.MatchString(id) && subjectRE.MatchString(subject) {
 			return id, subject, true

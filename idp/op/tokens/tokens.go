@@ -90,6 +90,12 @@ func OpaqueTokenKey(ring *secrets.Keyring) [32]byte {
 	return key
 }
 
+// OpaqueTokenCrypto seals opaque access tokens with AES-256-GCM (a JWE):
+// authenticated, so a string that is not one of ours never opens.
+func OpaqueTokenCrypto(ring *secrets.Keyring) op.Crypto {
+	return op.NewAES256GCMCrypto(OpaqueTokenKey(ring), "")
+}
+
 // New wires token minting. now may be nil (time.Now).
 func New(cfg Config, store Store, km *keys.Manager, ring *secrets.Keyring, logger *slog.Logger, now func() time.Time) *Service {
 	if now == nil {
@@ -97,7 +103,7 @@ func New(cfg Config, store Store, km *keys.Manager, ring *secrets.Keyring, logge
 	}
 	cfg.applyDefaults()
 	return &Service{
-		cfg: cfg, store: store, keys: km, encrypt: op.NewAESCrypto(OpaqueTokenKey(ring)).Encrypt,
+		cfg: cfg, store: store, keys: km, encrypt: OpaqueTokenCrypto(ring).Encrypt,
 		audit: idp.Auditor{Store: store, Log: logger}, log: logger, now: now,
 	}
 }
