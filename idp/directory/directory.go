@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/twofold-idp/twofold/idp"
+	"github.com/twofold-idp/twofold/idp/directory/rules"
 	"github.com/twofold-idp/twofold/idp/password"
 	"github.com/twofold-idp/twofold/idp/secrets"
 	"github.com/twofold-idp/twofold/storage"
@@ -96,3 +97,28 @@ func (d *Directory) Ready(ctx context.Context) error { return d.store.Ping(ctx) 
 
 // inputError is a problem with a value an admin or a person supplied.
 var inputError = idp.InputErrorf
+
+// The objects and rules of package rules, under the names callers know.
+type (
+	NewUser    = rules.NewUser
+	ClientSpec = rules.ClientSpec
+	Group      = rules.Group
+)
+
+// Grant types, limits and validators: see package rules.
+const (
+	GrantAuthorizationCode = rules.GrantAuthorizationCode
+	GrantRefreshToken      = rules.GrantRefreshToken
+	GrantClientCredentials = rules.GrantClientCredentials
+	MinPasswordLength      = rules.MinPasswordLength
+	MinClientSecretLength  = rules.MinClientSecretLength
+)
+
+var (
+	DefaultGrantTypes  = rules.DefaultGrantTypes
+	ValidatePassword   = rules.ValidatePassword
+	ValidateNewUser    = rules.ValidateNewUser
+	ValidateClientSpec = rules.ValidateClientSpec
+	ValidateGroup      = rules.ValidateGroup
+	IsLoopbackHost     = rules.IsLoopbackHost
+)

@@ -99,24 +99,6 @@ func (d *Directory) PolicySources(ctx context.Context) (map[string]string, error
 	return out, nil
 }
 
-// Group is a named set of users with an optional policy.
-type Group struct {
-	Name   string
-	Policy string
-}
-
-// ValidateGroup checks a group's name; its policy must exist, which only
-// the database can tell.
-func ValidateGroup(g Group) error {
-	switch {
-	case g.Name == "":
-		return inputError("name", "must be set")
-	case !policy.ValidName(g.Name):
-		return inputError("name", "must be 1-63 characters of a-z, 0-9, '_' and '-', starting with a letter or digit")
-	}
-	return nil
-}
-
 // SetGroup creates a group or changes its policy ("" for none).
 func (d *Directory) SetGroup(ctx context.Context, actor idp.Actor, g Group) error {
 	if err := ValidateGroup(g); err != nil {

@@ -4,29 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/mail"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 
 	"github.com/twofold-idp/twofold/idp"
-	"github.com/twofold-idp/twofold/idp/password"
 	"github.com/twofold-idp/twofold/storage"
 )
-
-// NewUser is what an admin, the setup page or the config file supplies to
-// create an account. Exactly one of Password and PasswordHash is set.
-type NewUser struct {
-	Username     string
-	Email        string
-	Password     string
-	PasswordHash string // a pre-hashed argon2id PHC string (config files)
-	Groups       []string
-	Admin        bool
-}
 
 // User is an account as the rest of Twofold sees it (never its hash).
 type User struct {
@@ -43,75 +28,6 @@ type User struct {
 // UserFromStorage describes a stored account without its secrets.
 func UserFromStorage(u *storage.User) User {
 	return User{ID: u.ID, Username: u.Username, Email: u.Email, Groups: u.Groups, Admin: u.Admin, Disabled: u.Disabled, ManagedBy: managedBy(u.ManagedBy), CreatedAt: u.CreatedAt}
-}
-
-// MinPasswordLength follows NIST SP 800-63B §3.1.1.2 (at least 8 characters
-// for a password used with a second factor).
-const MinPasswordLength = 8
-
-func validateUsername(s string) error {
-	n := utf8.RuneCountInString(s)
-	if n == 0 {
-		return inputError("username", "is required")
-	}
-	if n > 64 {
-		return inputError("username", "must be at most 64 characters")
-	}
-	for _, r := range s {
-		if !(unicode.IsLetter(r) || unicode.IsDigit(r) || strings.ContainsRune("._-@+", r)) {
-			return inputError("username", "may contain letters, digits and . _ - @ + only")
-		}
-	}
-	return nil
-}
-
-func validateEmail(s string) error {
-	if s == "" {
-		return nil
-	}
-	a, err := mail.ParseAddress(s)
-	if err != nil || a.Address != s || a.Name != "" {
-		return inputError("email", "is not an email address")
-	}
-	return nil
-}
-
-// ValidatePassword applies NIST SP 800-63B §3.1.1.2: a minimum length, a
-// generous maximum, and a refusal of passwords known to be common. It does
-// not impose composition rules (which the same section advises against).
-func ValidatePassword(pw, username string) error {
-	n := utf8.RuneCountInString(pw)
-	switch {
-	case n < MinPasswordLength:
-		return inputError("password", "must be at least %d characters", MinPasswordLength)
-	case len(pw) > password.MaxLength:
-		return inputError("password", "must be at most %d bytes", password.MaxLength)
-	case !utf8.ValidString(pw):
-		return inputError("password", "is not valid text")
-	case isCommonPassword(pw) || strings.EqualFold(pw, username):
-		return inputError("password", "is too easy to guess; a few unrelated words make a strong passphrase")
-	}
-	return nil
-}
-
-// ValidateNewUser checks everything about nu that does not need the
-// database: the username, the email, and the password (its strength) or the
-// password hash (its format). Problems are joined, each naming its field.
-func ValidateNewUser(nu NewUser) error {
-	var errs []error
-	username := strings.TrimSpace(nu.Username)
-	errs = append(errs, validateUsername(username), validateEmail(strings.TrimSpace(nu.Email)))
-	switch {
-	case nu.PasswordHash != "" && nu.Password != "":
-		errs = append(errs, inputError("password", "give a password or a password hash, not both"))
-	case nu.PasswordHash != "":
-		if !strings.HasPrefix(nu.PasswordHash, "$argon2id$") {
-			errs = append(errs, inputError("password_hash", "must be an argon2id hash ($argon2id$...)"))
-		}
-	default:
-		errs = append(errs, ValidatePassword(nu.Password, username))
-	}
-	return errors.Join(errs...)
 }
 
 // CreateUser validates and creates an account.

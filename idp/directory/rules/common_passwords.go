@@ -1,4 +1,4 @@
-package directory
+package rules
 
 import (
 	_ "embed"
