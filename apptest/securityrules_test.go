@@ -1,0 +1,365 @@
+package apptest_test
+
+// End-to-end proofs of rules of /work/shared/SECURITY-RULES.md that no
+// other test proved on the whole application.
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"golang.org/x/oauth2"
+
+	"github.com/twofold-idp/twofold/apptest"
+	"github.com/twofold-idp/twofold/idp"
+	"github.com/twofold-idp/twofold/idp/directory"
+	"github.com/twofold-idp/twofold/mfa/totp"
+	"github.com/twofold-idp/twofold/storage/storagetest"
+)
+
+// unsignedJWT is a JWT with "alg":"none" and no signature.
+func unsignedJWT(t *testing.T, claims map[string]any) string {
+	t.Helper()
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc := base64.RawURLEncoding.EncodeToString
+	return enc([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + enc(payload) + "."
+}
+
+// signJWT signs claims with key, adding the extra protected headers and,
+// when embed is set, the public key itself as a "jwk" header.
+func signJWT(t *testing.T, key any, alg jose.SignatureAlgorithm, kid string, embed bool, headers map[jose.HeaderKey]any, claims map[string]any) string {
+	t.Helper()
+	opts := &jose.SignerOptions{EmbedJWK: embed}
+	for k, v := range headers {
+		opts.WithHeader(k, v)
+	}
+	sk := jose.SigningKey{Algorithm: alg, Key: jose.JSONWebKey{Key: key, KeyID: kid}}
+	if embed {
+		sk.Key = key // go-jose embeds the public half of a raw key
+	}
+	signer, err := jose.NewSigner(sk, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jws, err := signer.Sign(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := jws.CompactSerialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// SECURITY-RULES: "JWTs we accept (`id_token_hint`, client assertions, request objects) are verified against an
+// algorithm allow-list; `none` refused; `jku`/`x5u`/`jwk` headers never trusted."
+func TestAcceptedJWTsRefuseAlgNoneAndNeverTrustTheKeysTheyPointTo(t *testing.T) {
+	registered, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	attacker, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwks, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &registered.PublicKey, KeyID: "k1", Algorithm: "RS256", Use: "sig"}}})
+	// The attacker's key set, served where a jku or x5u header points.
+	attackerSet, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &attacker.PublicKey, KeyID: "k1", Algorithm: "ES256", Use: "sig"}}})
+	var fetched atomic.Int32
+	keyHost := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fetched.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(attackerSet)
+	}))
+	defer keyHost.Close()
+
+	st := staticFixture()
+	st.Clients = append(st.Clients, directory.ClientSpec{ID: "jwtclient", JWKS: string(jwks), GrantTypes: []string{directory.GrantClientCredentials}})
+	eachDatabaseServer(t, st, func(t *testing.T, s *apptest.Server) {
+		tt := tokenTest{t, s}
+		jti := 0
+		claims := func() map[string]any {
+			jti++
+			now := s.Clock.Now()
+			return map[string]any{"iss": "jwtclient", "sub": "jwtclient", "aud": s.URL, "jti": fmt.Sprint("jti-", jti),
+				"iat": now.Unix(), "exp": now.Add(5 * time.Minute).Unix()}
+		}
+		token := func(assertion string) tokenAnswer {
+			return tt.post("/token", "", "", url.Values{"grant_type": {"client_credentials"},
+				"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}, "client_assertion": {assertion}})
+		}
+		t.Run("client assertions", func(t *testing.T) {
+			tt := tokenTest{t, s}
+			// The registered key works: the refusals below are about the JWT, not the client.
+			tt.want("an assertion signed with the registered key", token(signJWT(t, registered, jose.RS256, "k1", false, nil, claims())), http.StatusOK, "")
+			for _, tc := range []struct{ name, assertion string }{
+				{"alg none", unsignedJWT(t, claims())},
+				{"signed by a key embedded as a jwk header", signJWT(t, attacker, jose.ES256, "", true, nil, claims())},
+				{"signed by a key a jku header points to", signJWT(t, attacker, jose.ES256, "k1", false, map[jose.HeaderKey]any{"jku": keyHost.URL + "/jwks"}, claims())},
+				{"signed by a key an x5u header points to", signJWT(t, attacker, jose.ES256, "k1", false, map[jose.HeaderKey]any{"x5u": keyHost.URL + "/cert"}, claims())},
+			} {
+				a := token(tc.assertion)
+				tt.want(tc.name, a, http.StatusUnauthorized, "invalid_client")
+				if a.str("access_token") != "" {
+					t.Fatalf("%s: got a token: %s", tc.name, a.Body)
+				}
+			}
+		})
+		t.Run("id_token_hint", func(t *testing.T) {
+			rp := apptest.NewRP(t, s, "app", appSecret, appRedirect)
+			b := apptest.NewBrowser(t, s)
+			_, c := loginApp(t, s, b, rp)
+			now := s.Clock.Now()
+			hint := map[string]any{"iss": s.URL, "sub": c.Subject, "aud": "app", "sid": c.SID, "iat": now.Unix(), "exp": now.Add(time.Hour).Unix()}
+			for _, tc := range []struct{ name, hint string }{
+				{"alg none", unsignedJWT(t, hint)},
+				{"signed by a key embedded as a jwk header", signJWT(t, attacker, jose.ES256, "", true, nil, hint)},
+				{"signed by a key a jku header points to", signJWT(t, attacker, jose.ES256, "k1", false, map[jose.HeaderKey]any{"jku": keyHost.URL + "/jwks"}, hint)},
+			} {
+				q := url.Values{"id_token_hint": {tc.hint}, "post_logout_redirect_uri": {"http://127.0.0.1:9999/"}, "state": {"bye"}}
+				p := apptest.NewBrowser(t, s).Get(s.URL + "/end_session?" + q.Encode()) // a server's call: no cookie
+				if p.Redirect != nil {
+					t.Fatalf("%s: a forged hint was believed: redirected to %s", tc.name, p.Redirect)
+				}
+				// The hinted session lives on.
+				apptest.Code(t, b.Get(rp.AuthURL("s", "n", pkce, oauth2.SetAuthURLParam("prompt", "none"))))
+			}
+		})
+		if n := fetched.Load(); n != 0 {
+			t.Fatalf("the provider fetched keys from a URL a JWT named (%d times)", n)
+		}
+	})
+}
+
+// stepUpFixture: "app" asks for the second factor again after an hour.
+func stepUpServer(t *testing.T) (*apptest.Server, *apptest.RP, *apptest.Browser, []byte) {
+	t.Helper()
+	st := mfaFixture()
+	st.Policies[0].MFAMaxAge = time.Hour
+	s := apptest.New(t, storagetest.NewSQLite, apptest.Options{Static: st})
+	rp := apptest.NewRP(t, s, "app", appSecret, appRedirect)
+	b := apptest.NewBrowser(t, s)
+	secret, _, end := enrollTOTP(t, s, b, rp)
+	apptest.Code(t, end)
+	s.Clock.Advance(time.Hour + time.Minute)
+	return s, rp, b, secret
+}
+
+// SECURITY-RULES: "The session cookie value changes after the password, after each second factor and after every
+// step-up; the old value then means nothing."
+func TestTheSessionCookieChangesAfterAStepUpAndTheOldValueMeansNothing(t *testing.T) {
+	s, rp, b, secret := stepUpServer(t)
+	p := b.Get(rp.AuthURL("s", "n", pkce))
+	if !strings.Contains(p.Body, `id="mfa-totp"`) || strings.Contains(p.Body, `id="login"`) {
+		t.Fatalf("no step-up challenge:\n%s", p.Body)
+	}
+	before := b.Cookie(idp.SessionCookieBase)
+	apptest.Code(t, b.Submit(p, "mfa-totp", map[string]string{"code": totp.Code(secret, totp.Step(s.Clock.Now()))}))
+	after := b.Cookie(idp.SessionCookieBase)
+	if before == "" || after == "" || after == before {
+		t.Fatalf("session cookie before the step-up %q, after %q: want a new value", before, after)
+	}
+	// The new value is the stepped-up session: silent SSO.
+	apptest.Code(t, b.Get(rp.AuthURL("s", "n", pkce, oauth2.SetAuthURLParam("prompt", "none"))))
+	// The old value is nobody's session, not even a stale one.
+	old := apptest.NewBrowser(t, s)
+	u, _ := url.Parse(s.URL)
+	old.Client.Jar.SetCookies(u, []*http.Cookie{{Name: idp.SessionCookieBase, Value: before}})
+	if q := apptest.Query(t, old.Get(rp.AuthURL("s", "n", pkce, oauth2.SetAuthURLParam("prompt", "none")))); q.Get("error") != "login_required" {
+		t.Fatalf("the pre-step-up cookie: %v, want login_required", q)
+	}
+}
+
+// SECURITY-RULES: "A step-up completes only the authorization request and browser session it belongs to."
+func TestAStepUpCompletesOnlyItsOwnRequestInItsOwnBrowser(t *testing.T) {
+	s, rp, b, secret := stepUpServer(t)
+	p := b.Get(rp.AuthURL("request-a", "n", pkce))
+	if !strings.Contains(p.Body, `id="mfa-totp"`) {
+		t.Fatalf("no step-up challenge:\n%s", p.Body)
+	}
+	id := p.URL.Query().Get("id")
+	// Another browser, even with the right code, cannot complete it.
+	other := apptest.NewBrowser(t, s)
+	if got := other.Get(p.URL.String()); got.Status != http.StatusForbidden || got.Redirect != nil {
+		t.Fatalf("another browser opened the step-up: %d %v", got.Status, got.Redirect)
+	}
+	_, form := other.Get(rp.AuthURL("other", "n", pkce)).Form(t, "login")
+	right := totp.Code(secret, totp.Step(s.Clock.Now()))
+	if r := other.PostForm(s.URL+"/login/mfa/totp", map[string]string{"id": id, "csrf_token": form.Get("csrf_token"), "code": right}); r.Redirect != nil || r.Status < 400 {
+		t.Fatalf("another browser completed the step-up: %d %v", r.Status, r.Redirect)
+	}
+	if other.Cookie(idp.SessionCookieBase) != "" {
+		t.Fatal("another browser got a session from the step-up")
+	}
+	// A second request of the owner's browser, pending at the same time, stays its own.
+	second := b.Get(rp.AuthURL("request-b", "n", pkce))
+	if !strings.Contains(second.Body, `id="mfa-totp"`) || second.URL.Query().Get("id") == id {
+		t.Fatalf("the second request: %d at %s", second.Status, second.URL)
+	}
+	s.Clock.Advance(30 * time.Second)
+	done := b.Submit(p, "mfa-totp", map[string]string{"code": totp.Code(secret, totp.Step(s.Clock.Now()))})
+	if _, state := apptest.Code(t, done); state != "request-a" {
+		t.Fatalf("the step-up of request-a answered state %q", state)
+	}
+}
+
+// SECURITY-RULES: "Failed-attempt limiting per account across the OTP-type factors (TOTP + backup codes
+// together) … a success resets the counter"
+func TestWrongTOTPAndBackupCodesShareOneLimitAndASuccessResetsIt(t *testing.T) {
+	eachDatabaseServer(t, mfaFixture(), func(t *testing.T, s *apptest.Server) {
+		rp := apptest.NewRP(t, s, "app", appSecret, appRedirect)
+		secret, _, _ := enrollTOTP(t, s, apptest.NewBrowser(t, s), rp)
+		wrong := func(b *apptest.Browser, p *apptest.Page, form, code string) {
+			t.Helper()
+			if r := b.Submit(p, form, map[string]string{"code": code}); r.Status != http.StatusUnauthorized {
+				t.Fatalf("wrong %s %s: %d, want 401", form, code, r.Status)
+			}
+		}
+		// Four failures, then the right code: not yet throttled, and the success resets the counter.
+		s.Clock.Advance(30 * time.Second)
+		b := apptest.NewBrowser(t, s)
+		p := b.Login(rp.AuthURL("s", "n", pkce), "alice", alicePassword)
+		for range 4 {
+			wrong(b, p, "mfa-totp", "000000")
+		}
+		apptest.Code(t, b.Submit(p, "mfa-totp", map[string]string{"code": totp.Code(secret, totp.Step(s.Clock.Now()))}))
+
+		// Five more failures, of both kinds, each checked: the counter started again at zero.
+		s.Clock.Advance(30 * time.Second)
+		b2 := apptest.NewBrowser(t, s)
+		p = b2.Login(rp.AuthURL("s", "n", pkce), "alice", alicePassword)
+		backup := b2.Get(p.URL.String() + "&method=backup_code")
+		wrong(b2, p, "mfa-totp", "000000")
+		wrong(b2, backup, "mfa-backup-code", "00000-00000")
+		wrong(b2, p, "mfa-totp", "111111")
+		wrong(b2, backup, "mfa-backup-code", "11111-11111")
+		wrong(b2, backup, "mfa-backup-code", "22222-22222")
+		// Two wrong TOTP codes and three wrong backup codes are one account's five: the right code is refused.
+		r := b2.Submit(p, "mfa-totp", map[string]string{"code": totp.Code(secret, totp.Step(s.Clock.Now()))})
+		if r.Status != http.StatusTooManyRequests || r.Header.Get("Retry-After") == "" {
+			t.Fatalf("the right TOTP code after five failures across TOTP and backup codes: %d, Retry-After %q", r.Status, r.Header.Get("Retry-After"))
+		}
+	})
+}
+
+// SECURITY-RULES: "TOTP: … enrollment activates only after one valid code."
+func TestATOTPEnrollmentWithoutAValidCodeIsNoFactor(t *testing.T) {
+	eachDatabaseServer(t, mfaFixture(), func(t *testing.T, s *apptest.Server) {
+		rp := apptest.NewRP(t, s, "app", appSecret, appRedirect)
+		b := apptest.NewBrowser(t, s)
+		p := b.Login(rp.AuthURL("s", "n", pkce), "alice", alicePassword)
+		p = b.Get(s.URL + "/login/enroll/totp?id=" + p.URL.Query().Get("id"))
+		if !strings.Contains(p.Body, `id="otpauth-uri"`) {
+			t.Fatalf("no enrollment page:\n%s", p.Body)
+		}
+		if r := b.Submit(p, "enroll-totp", map[string]string{"code": "000000"}); r.Status != http.StatusUnauthorized {
+			t.Fatalf("a wrong enrollment code: %d", r.Status)
+		}
+		// Shown and answered wrongly, the secret is no factor: the next sign-in still enrolls.
+		b2 := apptest.NewBrowser(t, s)
+		p = b2.Login(rp.AuthURL("s", "n", pkce), "alice", alicePassword)
+		if !strings.Contains(p.Body, `data-enroll="totp"`) || strings.Contains(p.Body, `id="mfa-totp"`) {
+			t.Fatalf("after an unconfirmed enrollment: want the enrollment choice, not a challenge:\n%s", p.Body)
+		}
+		u, err := s.Dir.GetUserByUsername(context.Background(), "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, err := s.Store.CountUnusedBackupCodes(context.Background(), u.ID); err != nil || n != 0 {
+			t.Fatalf("an unconfirmed enrollment left %d backup codes (%v)", n, err)
+		}
+	})
+}
+
+// countingHasher counts the password hashes computed, real or dummy.
+type countingHasher struct {
+	directory.PasswordHasher
+	n *atomic.Int32
+}
+
+func (h countingHasher) Verify(ctx context.Context, encoded, password string) (bool, bool, error) {
+	h.n.Add(1)
+	return h.PasswordHasher.Verify(ctx, encoded, password)
+}
+
+func (h countingHasher) VerifyDummy(ctx context.Context, password string) {
+	h.n.Add(1)
+	h.PasswordHasher.VerifyDummy(ctx, password)
+}
+
+// SECURITY-RULES: "Unknown user, wrong password, disabled account, with or without MFA: the same status, message,
+// redirects, cookies and timing (a dummy hash for unknown users)."
+func TestEveryRefusedPasswordCostsOneHashAndLooksTheSameWithOrWithoutMFA(t *testing.T) {
+	var hashes atomic.Int32
+	s := apptest.New(t, storagetest.NewSQLite, apptest.Options{Static: mfaFixture(), WrapHasher: func(h directory.PasswordHasher) directory.PasswordHasher {
+		return countingHasher{h, &hashes}
+	}})
+	rp := apptest.NewRP(t, s, "app", appSecret, appRedirect)
+	// alice has a second factor; bob has none; dora is disabled.
+	_, _, end := enrollTOTP(t, s, apptest.NewBrowser(t, s), rp)
+	apptest.Code(t, end)
+	if _, err := s.Dir.CreateUser(context.Background(), idp.ActorCLI, directory.NewUser{Username: "dora", Password: alicePassword}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Dir.SetUserDisabled(context.Background(), idp.ActorCLI, "dora", true); err != nil {
+		t.Fatal(err)
+	}
+	type answer struct {
+		status   int
+		path     string
+		alert    string
+		cookies  string
+		hashes   int32
+		redirect bool
+	}
+	try := func(user, pw string) answer {
+		t.Helper()
+		b := apptest.NewBrowser(t, s)
+		p := b.Get(rp.AuthURL("s", "n", pkce))
+		hashes.Store(0)
+		p = b.Submit(p, "login", map[string]string{"username": user, "password": pw})
+		i := strings.Index(p.Body, `role="alert"`)
+		if i < 0 {
+			t.Fatalf("%s: no alert (status %d)", user, p.Status)
+		}
+		var names []string
+		for _, c := range p.Header.Values("Set-Cookie") {
+			names = append(names, strings.SplitN(c, "=", 2)[0])
+		}
+		return answer{p.Status, p.URL.Path, p.Body[i : i+strings.Index(p.Body[i:], "</")], strings.Join(names, ","), hashes.Load(), p.Redirect != nil}
+	}
+	want := try("alice", "wrong password here") // with a second factor
+	if want.status != http.StatusUnauthorized || want.hashes != 1 || want.redirect {
+		t.Fatalf("a wrong password for a user with MFA: %+v, want 401 after one hash", want)
+	}
+	for _, tc := range []struct{ name, user, pw string }{
+		{"a wrong password without MFA", "bob", "wrong password here"},
+		{"an unknown user (a dummy hash)", "nobody", "wrong password here"},
+		{"a disabled account with its right password", "dora", alicePassword},
+	} {
+		if got := try(tc.user, tc.pw); got != want {
+			t.Errorf("%s: %+v, want the same as a wrong password with MFA: %+v", tc.name, got, want)
+		}
+	}
+}
