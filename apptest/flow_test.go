@@ -414,6 +414,8 @@ func TestRPInitiatedLogout(t *testing.T) {
 	})
 }
 
+// SECURITY-RULES: "CORS only on discovery, JWKS, token, userinfo, revoke; never on `/authorize`, login or logout
+// pages" (RFC 9700 §2.6).
 func TestCORSOnlyWhereAllowed(t *testing.T) {
 	s := apptest.New(t, storagetest.NewSQLite, apptest.Options{Static: staticFixture(), CORSOrigins: []string{"https://spa.example.com"}})
 	for _, tc := range []struct {
@@ -423,6 +425,9 @@ func TestCORSOnlyWhereAllowed(t *testing.T) {
 		{http.MethodGet, "/.well-known/openid-configuration", "https://spa.example.com", true},
 		{http.MethodGet, "/keys", "https://spa.example.com", true},
 		{http.MethodOptions, "/token", "https://spa.example.com", true},
+		{http.MethodOptions, "/userinfo", "https://spa.example.com", true},
+		{http.MethodGet, "/userinfo", "https://spa.example.com", true},
+		{http.MethodOptions, "/revoke", "https://spa.example.com", true},
 		{http.MethodGet, "/keys", "https://evil.example.com", false},
 		{http.MethodGet, "/authorize", "https://spa.example.com", false},
 		{http.MethodGet, "/login", "https://spa.example.com", false},
