@@ -4,18 +4,24 @@ package apptest_test
 // other test proved on the whole application.
 
 import (
+	"bufio"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"encoding/base32"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -361,5 +367,150 @@ func TestEveryRefusedPasswordCostsOneHashAndLooksTheSameWithOrWithoutMFA(t *test
 		if got := try(tc.user, tc.pw); got != want {
 			t.Errorf("%s: %+v, want the same as a wrong password with MFA: %+v", tc.name, got, want)
 		}
+	}
+}
+
+// captureServerLog makes the servers apptest.New starts from now on log at
+// debug level into the returned log; flush waits until everything logged so
+// far is in it.
+func captureServerLog(t *testing.T) (logged func() string) {
+	t.Helper()
+	t.Setenv("TWOFOLD_TEST_LOG", "1") // apptest.New then logs to os.Stderr, at debug level
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved, savedLog := os.Stderr, log.Writer()
+	os.Stderr = w
+	log.SetOutput(w) // what libraries log through the default logger, too
+	var (
+		mu    sync.Mutex
+		lines []string
+		seen  = make(chan string)
+	)
+	go func() {
+		sc := bufio.NewScanner(r)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			if l := sc.Text(); strings.HasPrefix(l, "sentinel ") {
+				seen <- l
+			} else {
+				mu.Lock()
+				lines = append(lines, l)
+				mu.Unlock()
+			}
+		}
+	}()
+	t.Cleanup(func() { os.Stderr = saved; log.SetOutput(savedLog); w.Close() }) // after the servers' own cleanups
+	n := 0
+	return func() string {
+		n++
+		want := fmt.Sprint("sentinel ", n)
+		fmt.Fprintln(w, want)
+		for got := <-seen; got != want; got = <-seen {
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		return strings.Join(lines, "\n")
+	}
+}
+
+// SECURITY-RULES: "Logs never contain passwords, codes, backup codes, tokens or secrets." — the whole
+// application's log at debug level, through a sign-in with a password, a TOTP enrollment and challenge, a backup
+// code, a code exchange with the client's secret, a refresh, an introspection and a revocation.
+func TestTheServerLogHoldsNoPasswordCodeOrSecret(t *testing.T) {
+	serverLog := captureServerLog(t)
+	s := apptest.New(t, storagetest.NewSQLite, apptest.Options{Static: mfaFixture()})
+	tt := tokenTest{t, s}
+	rp := tt.rp("app", strings.Fields(offlineScopes)...)
+	secrets := map[string]string{"the password": alicePassword, "the client secret": appSecret}
+	exact := map[string]string{} // six-digit codes: found only as a whole logged value
+
+	b := apptest.NewBrowser(t, s)
+	p := b.Login(rp.AuthURL("st", "n", tokVerifier), "alice", alicePassword)
+	p = b.Get(s.URL + "/login/enroll/totp?id=" + p.URL.Query().Get("id"))
+	_, form := p.Form(t, "enroll-totp")
+	m := regexp.MustCompile(`id="otpauth-uri" href="([^"]+)"`).FindStringSubmatch(p.Body)
+	if m == nil {
+		t.Fatalf("no otpauth link:\n%s", p.Body)
+	}
+	key, err := totp.ParseURI(strings.ReplaceAll(m[1], "&amp;", "&"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets["the TOTP secret"] = base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(key.Secret)
+	secrets["the CSRF token"] = form.Get("csrf_token")
+	code := totp.Code(key.Secret, totp.Step(s.Clock.Now()))
+	exact["the enrollment code"] = code
+	p = b.Submit(p, "enroll-totp", map[string]string{"code": code})
+	codes := backupCodeRE.FindAllStringSubmatch(p.Body, -1)
+	if len(codes) != 10 {
+		t.Fatalf("%d backup codes", len(codes))
+	}
+	for i, c := range codes {
+		secrets[fmt.Sprint("backup code ", i)] = c[1]
+		secrets[fmt.Sprint("backup code ", i, " as typed")] = strings.ToUpper(strings.ReplaceAll(c[1], "-", ""))
+	}
+	authCode, _ := apptest.Code(t, b.Submit(p, "backup-codes-ack", nil))
+	secrets["the authorization code"] = authCode
+	secrets["the session cookie"] = b.Cookie(idp.SessionCookieBase)
+	tok, err := rp.Exchange(authCode, tokVerifier)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A TOTP challenge (one wrong code, then the right one) and a backup code, in new browsers.
+	s.Clock.Advance(30 * time.Second)
+	b2 := apptest.NewBrowser(t, s)
+	p = b2.Login(rp.AuthURL("st", "n", tokVerifier), "alice", alicePassword)
+	b2.Submit(p, "mfa-totp", map[string]string{"code": "314159"})
+	exact["a wrong TOTP code"] = "314159"
+	code = totp.Code(key.Secret, totp.Step(s.Clock.Now()))
+	exact["the TOTP code"] = code
+	apptest.Code(t, b2.Submit(p, "mfa-totp", map[string]string{"code": code}))
+	b3 := apptest.NewBrowser(t, s)
+	p = b3.Login(rp.AuthURL("st", "n", tokVerifier), "alice", "a wrong password typed")
+	secrets["a wrong password"] = "a wrong password typed"
+	p = b3.Login(rp.AuthURL("st", "n", tokVerifier), "alice", alicePassword)
+	p = b3.Get(p.URL.String() + "&method=backup_code")
+	apptest.Code(t, b3.Submit(p, "mfa-backup-code", map[string]string{"code": codes[0][1]}))
+
+	// The token side.
+	secrets["the access token"] = tok.AccessToken
+	secrets["the refresh token"] = tok.RefreshToken
+	secrets["the ID token"], _ = tok.Extra("id_token").(string)
+	next := tt.refresh("app", tok.RefreshToken, "")
+	tt.want("refresh", next, http.StatusOK, "")
+	secrets["the refreshed access token"] = next.str("access_token")
+	secrets["the rotated refresh token"] = next.str("refresh_token")
+	tt.want("replay", tt.refresh("app", tok.RefreshToken, ""), http.StatusBadRequest, "invalid_grant")
+	tt.introspect("app", appSecret, next.str("access_token"))
+	tt.post("/token", "app", "a-wrong-client-secret-0123", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {next.str("refresh_token")}})
+	secrets["a wrong client secret"] = "a-wrong-client-secret-0123"
+	tt.revoke("app", next.str("refresh_token"), "")
+
+	all := serverLog()
+	if !strings.Contains(all, "level=") || !strings.Contains(all, "invalid_client") {
+		t.Fatalf("the capture missed the server's or the libraries' log:\n%s", all)
+	}
+	for what, v := range secrets {
+		if v == "" {
+			t.Fatalf("%s is empty", what)
+		}
+		if strings.Contains(all, v) {
+			t.Errorf("the log holds %s", what)
+		}
+	}
+	values := map[string]bool{}
+	for _, f := range strings.FieldsFunc(all, func(r rune) bool { return r == ' ' || r == '=' || r == '"' || r == '\n' || r == '&' || r == '?' }) {
+		values[f] = true
+	}
+	for what, v := range exact {
+		if values[v] {
+			t.Errorf("the log holds %s", what)
+		}
+	}
+	if t.Failed() {
+		t.Logf("the log:\n%s", all)
 	}
 }
