@@ -12,6 +12,7 @@ import (
 	"crypto/rsa"
 	"encoding/base32"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log"
@@ -513,4 +514,58 @@ func TestTheServerLogHoldsNoPasswordCodeOrSecret(t *testing.T) {
 	if t.Failed() {
 		t.Logf("the log:\n%s", all)
 	}
+}
+
+// SECURITY-RULES: "TOTP: 160-bit CSPRNG secret, stored encrypted" — what the database holds is sealed: neither
+// the secret the authenticator app was given nor any plain encoding of it, and two enrollments of the same
+// secret would not match.
+func TestTheTOTPSecretIsStoredSealed(t *testing.T) {
+	eachDatabaseServer(t, mfaFixture(), func(t *testing.T, s *apptest.Server) {
+		rp := apptest.NewRP(t, s, "app", appSecret, appRedirect)
+		secret, _, end := enrollTOTP(t, s, apptest.NewBrowser(t, s), rp)
+		apptest.Code(t, end)
+		if len(secret) != 20 {
+			t.Fatalf("the secret has %d bits, want 160", len(secret)*8)
+		}
+		rows, err := s.Store.SQL().QueryContext(t.Context(), "SELECT secret_sealed FROM totp_authenticators")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var sealed []string
+		for rows.Next() {
+			var v string
+			if err := rows.Scan(&v); err != nil {
+				t.Fatal(err)
+			}
+			sealed = append(sealed, v)
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		if len(sealed) != 1 {
+			t.Fatalf("%d TOTP rows, want 1", len(sealed))
+		}
+		plain := []string{
+			string(secret),
+			base32.StdEncoding.EncodeToString(secret),
+			base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(secret),
+			base64.StdEncoding.EncodeToString(secret),
+			base64.RawStdEncoding.EncodeToString(secret),
+			base64.RawURLEncoding.EncodeToString(secret),
+			hex.EncodeToString(secret),
+		}
+		stored := sealed[0]
+		if raw, err := base64.StdEncoding.DecodeString(stored); err == nil {
+			stored += "\x00" + string(raw) // the sealed bytes, too
+		}
+		for _, p := range plain {
+			if strings.Contains(strings.ToLower(stored), strings.ToLower(p)) {
+				t.Fatalf("the stored TOTP secret holds the secret in plain: %q", sealed[0])
+			}
+		}
+		if len(sealed[0]) < len(base64.StdEncoding.EncodeToString(secret))+16 {
+			t.Fatalf("the stored TOTP secret %q is too short to be sealed with a nonce and a tag", sealed[0])
+		}
+	})
 }
