@@ -12,6 +12,10 @@ import (
 	"github.com/twofold-idp/twofold/storage/storagetest"
 )
 
+// SECURITY-RULES: "Adding or removing a factor, regenerating codes or changing the password requires a fresh proof of
+// an existing factor"
+// SECURITY-RULES: "Backup codes: … regenerating invalidates the old set"
+// SECURITY-RULES: "Backup codes: … shown once with `Cache-Control: no-store`"
 func TestAccountSelfServiceNeedsAFreshProof(t *testing.T) {
 	for name, newStore := range storagetest.Databases() {
 		t.Run(name, func(t *testing.T) {

@@ -54,6 +54,10 @@ func eachDatabaseServer(t *testing.T, st directory.Static, fn func(t *testing.T,
 	}
 }
 
+// SECURITY-RULES: "Every authorization response, success or error, carries `iss`; discovery says
+// `authorization_response_iss_parameter_supported: true` (RFC 9207)"
+// SECURITY-RULES: "`amr` is an array …; `mfa` only when two different kinds of factor were used"
+// — a success carries iss; a password alone is amr ["pwd"], no mfa.
 func TestPasswordLoginWithCodeAndPKCE(t *testing.T) {
 	eachServer(t, func(t *testing.T, s *apptest.Server) {
 		rp := apptest.NewRP(t, s, "app", appSecret, appRedirect)

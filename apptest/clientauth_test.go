@@ -21,6 +21,8 @@ import (
 	"github.com/twofold-idp/twofold/idp/directory"
 )
 
+// SECURITY-RULES: "`private_key_jwt` with a reused `jti`, expired `exp` or wrong `aud` → `invalid_client` (RFC 6749
+// §5.2, RFC 7523 §3)"
 func TestPrivateKeyJWTClientAuthentication(t *testing.T) {
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {

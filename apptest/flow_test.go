@@ -33,6 +33,9 @@ func loginApp(t *testing.T, s *apptest.Server, b *apptest.Browser, rp *apptest.R
 
 func authorizeURL(s *apptest.Server, q url.Values) string { return s.URL + "/authorize?" + q.Encode() }
 
+// SECURITY-RULES: "Redirect URIs match the registered string exactly (no prefix, case, trailing-slash or query
+// tolerance); only the port of a loopback URI of a native client may vary (RFC 9700 §2.1, RFC 8252 §7.3)"
+// SECURITY-RULES: "Unknown client or unregistered redirect URI → an error page, never a redirect (RFC 6749 §4.1.2.1)"
 func TestUnknownClientsAndUnregisteredRedirectsGetAnErrorPageNeverARedirect(t *testing.T) {
 	s := apptest.New(t, storagetest.NewSQLite, apptest.Options{Static: staticFixture()})
 	base := url.Values{"response_type": {"code"}, "scope": {"openid"}, "client_id": {"app"}, "state": {"x"}}
@@ -63,6 +66,9 @@ func TestUnknownClientsAndUnregisteredRedirectsGetAnErrorPageNeverARedirect(t *t
 	}
 }
 
+// SECURITY-RULES: "Every authorization response, success or error, carries `iss`; discovery says
+// `authorization_response_iss_parameter_supported: true` (RFC 9207)"
+// SECURITY-RULES: "`error_description` never echoes raw input and holds only printable ASCII without `"` or `\`"
 func TestAuthorizationErrorsReachTheClientWithIss(t *testing.T) {
 	s := apptest.New(t, storagetest.NewSQLite, apptest.Options{Static: staticFixture()})
 	tests := []struct {
@@ -70,10 +76,15 @@ func TestAuthorizationErrorsReachTheClientWithIss(t *testing.T) {
 		q    url.Values
 		want string
 	}{
+		// SECURITY-RULES: "PKCE: S256 only; a public client without a challenge is refused"
 		{"a public client without PKCE", url.Values{"client_id": {publicClientID}, "redirect_uri": {publicRedirect}}, "invalid_request"},
 		{"a plain PKCE challenge", url.Values{"client_id": {publicClientID}, "redirect_uri": {publicRedirect}, "code_challenge": {"abc"}, "code_challenge_method": {"plain"}}, "invalid_request"},
+		// SECURITY-RULES: "`response_type=token`/`id_token token` and `grant_type=password` → unsupported (RFC 9700
+		// §2.1.2, §2.4)"
 		{"response_type=token", url.Values{"client_id": {thirdPartyID}, "redirect_uri": {thirdRedirect}, "response_type": {"token"}}, "unsupported_response_type"},
 		{"response_type=id_token token", url.Values{"client_id": {thirdPartyID}, "redirect_uri": {thirdRedirect}, "response_type": {"id_token token"}}, "unsupported_response_type"},
+		// SECURITY-RULES: "`request_uri_parameter_supported` defaults to true in discovery: publish `false` if
+		// unsupported; an unsupported `request` object → `request_not_supported`, never silently ignored"
 		{"a request object", url.Values{"client_id": {"app"}, "redirect_uri": {appRedirect}, "request": {"eyJhbGciOiJub25lIn0.e30."}}, "request_not_supported"},
 		{"a request_uri", url.Values{"client_id": {"app"}, "redirect_uri": {appRedirect}, "request_uri": {"https://x.example/r"}}, "request_uri_not_supported"},
 		{"a malformed claims parameter", url.Values{"client_id": {"app"}, "redirect_uri": {appRedirect}, "claims": {"not json"}}, "invalid_request"},
@@ -100,6 +111,8 @@ func TestAuthorizationErrorsReachTheClientWithIss(t *testing.T) {
 	}
 }
 
+// SECURITY-RULES: "Redirect URIs match the registered string exactly (no prefix, case, trailing-slash or query
+// tolerance); only the port of a loopback URI of a native client may vary (RFC 9700 §2.1, RFC 8252 §7.3)"
 func TestPublicNativeClientsMayUseAnyLoopbackPort(t *testing.T) {
 	s := apptest.New(t, storagetest.NewSQLite, apptest.Options{Static: staticFixture()})
 	rp := apptest.NewRP(t, s, publicClientID, "", "http://127.0.0.1:53127/cb")
@@ -115,6 +128,8 @@ func TestPublicNativeClientsMayUseAnyLoopbackPort(t *testing.T) {
 	rp.IDToken(tok)
 }
 
+// SECURITY-RULES: "Unknown user, wrong password, disabled account, with or without MFA: the same status, message,
+// redirects, cookies and timing (a dummy hash for unknown users)"
 func TestWrongPasswordUnknownUserAndDisabledAccountLookTheSame(t *testing.T) {
 	s := apptest.New(t, storagetest.NewSQLite, apptest.Options{Static: staticFixture()})
 	// bob leaves the configuration file: his account is disabled.
@@ -177,6 +192,8 @@ func TestRepeatedFailuresThrottleEvenTheRightPassword(t *testing.T) {
 	apptest.Code(t, p)
 }
 
+// SECURITY-RULES: "`prompt=none` never shows a page — not login, not step-up, not consent — it answers
+// `login_required`/`interaction_required`/`consent_required` (OIDC Core §3.1.2.6)"
 func TestPromptNoneNeverShowsAPage(t *testing.T) {
 	eachServer(t, func(t *testing.T, s *apptest.Server) {
 		rp := apptest.NewRP(t, s, "app", appSecret, appRedirect)
@@ -221,6 +238,8 @@ func TestSingleSignOnSkipsThePasswordForASecondClient(t *testing.T) {
 	}
 }
 
+// SECURITY-RULES: "`prompt=login` and `max_age` older than the session force active re-authentication; `max_age=0`
+// means `prompt=login`; `auth_time` is always present when `max_age` was sent (OIDC Core §3.1.2.1)"
 func TestMaxAgeAndPromptLoginForceTheFirstFactorAgain(t *testing.T) {
 	eachServer(t, func(t *testing.T, s *apptest.Server) {
 		rp := apptest.NewRP(t, s, "app", appSecret, appRedirect)
@@ -265,6 +284,9 @@ func TestMaxAgeAndPromptLoginForceTheFirstFactorAgain(t *testing.T) {
 	})
 }
 
+// SECURITY-RULES: "`prompt=none` never shows a page — not login, not step-up, not consent — it answers
+// `login_required`/`interaction_required`/`consent_required` (OIDC Core §3.1.2.6)"
+// — consent_required.
 func TestConsentIsAskedRememberedAndForcedByPromptConsent(t *testing.T) {
 	eachServer(t, func(t *testing.T, s *apptest.Server) {
 		rp := apptest.NewRP(t, s, thirdPartyID, appSecret, thirdRedirect)
@@ -302,6 +324,9 @@ func TestConsentIsAskedRememberedAndForcedByPromptConsent(t *testing.T) {
 	})
 }
 
+// SECURITY-RULES: "The session cookie value changes after the password, after each second factor and after every
+// step-up; the old value then means nothing"
+// — after the password.
 func TestSessionCookieIsNewAfterEveryLoginAndStrict(t *testing.T) {
 	s := apptest.New(t, storagetest.NewSQLite, apptest.Options{Static: staticFixture()})
 	rp := apptest.NewRP(t, s, "app", appSecret, appRedirect)
@@ -359,6 +384,9 @@ func TestSignInRequestsExpire(t *testing.T) {
 	}
 }
 
+// SECURITY-RULES: "Every authorization response, success or error, carries `iss`; discovery says
+// `authorization_response_iss_parameter_supported: true` (RFC 9207)"
+// — in a form_post response too.
 func TestFormPostResponseMode(t *testing.T) {
 	s := apptest.New(t, storagetest.NewSQLite, apptest.Options{Static: staticFixture()})
 	rp := apptest.NewRP(t, s, "app", appSecret, appRedirect)

@@ -70,6 +70,17 @@ func enrollTOTP(t *testing.T, s *apptest.Server, b *apptest.Browser, rp *apptest
 	return key.Secret, codes, b.Submit(p, "backup-codes-ack", nil)
 }
 
+// SECURITY-RULES: "The session cookie value changes after the password, after each second factor and after every
+// step-up; the old value then means nothing"
+// SECURITY-RULES: "TOTP: … a code of a step at or before the last accepted one is refused, also across sessions and
+// replicas"
+// SECURITY-RULES: "TOTP: … verify with server time"
+// SECURITY-RULES: "Backup codes: … single use"
+// SECURITY-RULES: "Backup codes: … shown once with `Cache-Control: no-store`"
+// SECURITY-RULES: "`amr` is an array …; `mfa` only when two different kinds of factor were used"
+// — the cookie changes after the second factor; a used TOTP step is refused in another browser; codes judged at the
+// server clock; a backup code works once; enrollTOTP checks the codes page is no-store; TOTP after the password is
+// amr pwd otp mfa.
 func TestForcedTOTPEnrollmentThenChallenges(t *testing.T) {
 	eachDatabaseServer(t, mfaFixture(), func(t *testing.T, s *apptest.Server) {
 		rp := apptest.NewRP(t, s, "app", appSecret, appRedirect)
@@ -118,6 +129,8 @@ func TestForcedTOTPEnrollmentThenChallenges(t *testing.T) {
 	})
 }
 
+// SECURITY-RULES: "Failed-attempt limiting per account across the OTP-type factors (TOTP + backup codes together) …;
+// while throttled even the correct code is refused"
 func TestSecondFactorFailuresAreThrottledEvenForTheRightCode(t *testing.T) {
 	s := apptest.New(t, storagetest.NewSQLite, apptest.Options{Static: mfaFixture()})
 	rp := apptest.NewRP(t, s, "app", appSecret, appRedirect)
@@ -163,6 +176,9 @@ func TestAPendingSignInIsNoSessionForPromptNoneOrTheAccount(t *testing.T) {
 	})
 }
 
+// SECURITY-RULES: "`prompt=none` never shows a page — not login, not step-up, not consent — it answers
+// `login_required`/`interaction_required`/`consent_required` (OIDC Core §3.1.2.6)"
+// — interaction_required.
 func TestACompleteSessionNeedingMoreIsInteractionRequiredAtPromptNone(t *testing.T) {
 	s := apptest.New(t, storagetest.NewSQLite, apptest.Options{Static: mfaFixture()})
 	relaxed := apptest.NewRP(t, s, thirdPartyID, appSecret, thirdRedirect)
@@ -176,6 +192,8 @@ func TestACompleteSessionNeedingMoreIsInteractionRequiredAtPromptNone(t *testing
 	}
 }
 
+// SECURITY-RULES: "`amr` is an array …; `mfa` only when two different kinds of factor were used"
+// — a user-verifying passkey (possession and inherence) is hwk user mfa.
 func TestWebAuthnSecurityKeyAndPasskeySignIn(t *testing.T) {
 	eachDatabaseServer(t, mfaFixture(), func(t *testing.T, s *apptest.Server) {
 		ctx := context.Background()
@@ -239,6 +257,10 @@ func TestWebAuthnSecurityKeyAndPasskeySignIn(t *testing.T) {
 	})
 }
 
+// SECURITY-RULES: "Adding or removing a factor, regenerating codes or changing the password requires a fresh proof of
+// an existing factor"
+// SECURITY-RULES: "An essential `acr` that cannot be met is a failed authentication (error, no code)"
+// — adding a passkey first asks for the existing TOTP; no code below the essential level.
 func TestEssentialPhishingResistantForATOTPOnlyUserMeansPasskeyEnrollment(t *testing.T) {
 	s := apptest.New(t, storagetest.NewSQLite, apptest.Options{Static: mfaFixture()})
 	rp := apptest.NewRP(t, s, "app", appSecret, appRedirect)
@@ -262,6 +284,7 @@ func TestEssentialPhishingResistantForATOTPOnlyUserMeansPasskeyEnrollment(t *tes
 	}
 }
 
+// SECURITY-RULES: "An essential `acr` that cannot be met is a failed authentication (error, no code)"
 func TestUnmetRequirementsEndAtTheClient(t *testing.T) {
 	st := mfaFixture()
 	st.Policies = append(st.Policies, policy.Policy{Name: "totponly", RequireMFA: policy.OnRequest, Methods: []policy.Method{policy.TOTP}})

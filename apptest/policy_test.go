@@ -82,6 +82,8 @@ func TestTheAdminGuidePolicies(t *testing.T) {
 				t.Fatalf("erin with an essential mfa: no enrollment (status %d, redirect %v)", p.Status, p.Redirect)
 			}
 		})
+		// SECURITY-RULES: "a voluntary `acr_values` is never claimed without being performed (OIDC Core §5.5.1.1, RFC
+		// 9470)"
 		t.Run("a voluntary request is answered with the level reached", func(t *testing.T) {
 			if got := acr(app, signIn(app, "erin", oauth2.SetAuthURLParam("acr_values", idp.ACRMFA))); got != idp.ACRPassword {
 				t.Fatalf("erin with acr_values mfa and no factor: acr %s", got)
@@ -90,6 +92,9 @@ func TestTheAdminGuidePolicies(t *testing.T) {
 	})
 }
 
+// SECURITY-RULES: "`prompt=none` never shows a page — not login, not step-up, not consent — it answers
+// `login_required`/`interaction_required`/`consent_required` (OIDC Core §3.1.2.6)"
+// — a stale second factor at prompt=none is interaction_required, not the step-up page.
 func TestMFAMaxAgeAsksTheSecondFactorAgainWithoutThePassword(t *testing.T) {
 	st := mfaFixture()
 	st.Policies[0].MFAMaxAge = time.Hour

@@ -231,6 +231,8 @@ func TestAuthorizeInputIsBounded(t *testing.T) {
 		t.Run("a query over 64 KB is an error page", func(t *testing.T) {
 			hostedErrorPage(t, apptest.NewBrowser(t, s).Get(authorizeURL(s, base("x", strings.Repeat("q", 65<<10)))), http.StatusBadRequest)
 		})
+		// SECURITY-RULES: "`error_description` never echoes raw input and holds only printable ASCII without `"` or
+		// `\`"
 		t.Run("an oversized parameter is invalid_request at the client, without echoing it", func(t *testing.T) {
 			for _, tc := range []struct{ name, value string }{
 				{"state", strings.Repeat("s", 2049)},

@@ -127,6 +127,8 @@ func TestPromptLoginCannotBeSatisfiedByASecondFactorAlone(t *testing.T) {
 
 // Issue 9 item 7: a device remembered under a 30-day policy counts only within the shortest remember_device of
 // the policies of the sign-in, and the amr says what was proven plus the device, not mfa.
+// SECURITY-RULES: "`amr` is an array …; `mfa` only when two different kinds of factor were used"
+// — a password and a remembered device are not mfa.
 func TestARememberedDeviceHonoursThePolicyThatAsks(t *testing.T) {
 	st := mfaFixture()
 	st.Policies[0].RememberDevice = 30 * 24 * time.Hour

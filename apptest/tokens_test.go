@@ -298,6 +298,9 @@ func (tt tokenTest) verifyJWT(raw string) (jose.Header, rfc9068Claims) {
 
 // --- 1. code + PKCE --------------------------------------------------------
 
+// SECURITY-RULES: "PKCE: … a `code_verifier` for a code issued without a challenge → `invalid_grant` (downgrade, RFC
+// 9700 §4.8.2); wrong verifier → `invalid_grant`"
+// SECURITY-RULES: "Token, userinfo and introspection responses: `Cache-Control: no-store` (RFC 6749 §5.1)"
 func TestCodeExchangeRefusesAnythingButTheRequestsOwnProof(t *testing.T) {
 	eachServer(t, func(t *testing.T, s *apptest.Server) {
 		cases := []struct {
@@ -353,6 +356,8 @@ func TestCodeExchangeRefusesAnythingButTheRequestsOwnProof(t *testing.T) {
 
 // --- 2. code reuse ---------------------------------------------------------
 
+// SECURITY-RULES: "A code is single-use and short-lived; the second redemption → `invalid_grant` and the tokens from
+// the first are revoked; two parallel redemptions → at most one success (RFC 6749 §4.1.2, RFC 9700 §4.2.4)"
 func TestReusedCodeIsRefusedAndRevokesTheTokensOfItsFirstUse(t *testing.T) {
 	eachServer(t, func(t *testing.T, s *apptest.Server) {
 		tt := tokenTest{t, s}
@@ -380,6 +385,8 @@ func TestReusedCodeIsRefusedAndRevokesTheTokensOfItsFirstUse(t *testing.T) {
 
 // --- 3. parallel redemption ------------------------------------------------
 
+// SECURITY-RULES: "A code is single-use and short-lived; the second redemption → `invalid_grant` and the tokens from
+// the first are revoked; two parallel redemptions → at most one success (RFC 6749 §4.1.2, RFC 9700 §4.2.4)"
 func TestParallelExchangesOfOneCodeHaveExactlyOneWinner(t *testing.T) {
 	eachServer(t, func(t *testing.T, s *apptest.Server) {
 		rounds := 5
@@ -430,6 +437,8 @@ func TestParallelExchangesOfOneCodeHaveExactlyOneWinner(t *testing.T) {
 
 // --- 4. code lifetime ------------------------------------------------------
 
+// SECURITY-RULES: "A code is single-use and short-lived; the second redemption → `invalid_grant` and the tokens from
+// the first are revoked; two parallel redemptions → at most one success (RFC 6749 §4.1.2, RFC 9700 §4.2.4)"
 func TestCodeExpiresAfterSixtySeconds(t *testing.T) {
 	eachServer(t, func(t *testing.T, s *apptest.Server) {
 		cases := []struct {
@@ -481,6 +490,8 @@ func TestRefreshTokenOnlyWithOfflineAccess(t *testing.T) {
 	})
 }
 
+// SECURITY-RULES: "Refresh tokens are bound to their client and rotated"
+// SECURITY-RULES: "A refresh never widens scope, never raises `acr`/`amr`, never moves `auth_time` (OIDC Core §12.2)"
 func TestRefreshRotatesAndKeepsTheOriginalAuthentication(t *testing.T) {
 	eachServer(t, func(t *testing.T, s *apptest.Server) {
 		tt := tokenTest{t, s}
@@ -513,6 +524,7 @@ func TestRefreshRotatesAndKeepsTheOriginalAuthentication(t *testing.T) {
 	})
 }
 
+// SECURITY-RULES: "A refresh never widens scope, never raises `acr`/`amr`, never moves `auth_time` (OIDC Core §12.2)"
 func TestRefreshCanNarrowTheScopeButNeverWidenIt(t *testing.T) {
 	eachServer(t, func(t *testing.T, s *apptest.Server) {
 		tt := tokenTest{t, s}
@@ -558,6 +570,8 @@ func TestRefreshCanNarrowTheScopeButNeverWidenIt(t *testing.T) {
 	})
 }
 
+// SECURITY-RULES: "replaying a rotated token → `invalid_grant` and the whole family, newest token included, is
+// revoked (RFC 9700 §4.14.2)"
 func TestReplayedRefreshTokenRevokesItsWholeFamily(t *testing.T) {
 	eachServer(t, func(t *testing.T, s *apptest.Server) {
 		tt := tokenTest{t, s}
@@ -585,6 +599,7 @@ func TestReplayedRefreshTokenRevokesItsWholeFamily(t *testing.T) {
 	})
 }
 
+// SECURITY-RULES: "Refresh tokens are bound to their client and rotated"
 func TestRefreshTokenIsBoundToItsClient(t *testing.T) {
 	eachServer(t, func(t *testing.T, s *apptest.Server) {
 		tt := tokenTest{t, s}
@@ -597,6 +612,7 @@ func TestRefreshTokenIsBoundToItsClient(t *testing.T) {
 
 // --- 6. userinfo -----------------------------------------------------------
 
+// SECURITY-RULES: "Token, userinfo and introspection responses: `Cache-Control: no-store` (RFC 6749 §5.1)"
 func TestUserinfoAnswersOnlyForALiveAccessToken(t *testing.T) {
 	eachServer(t, func(t *testing.T, s *apptest.Server) {
 		cases := []struct {
@@ -642,6 +658,7 @@ func TestUserinfoAnswersOnlyForALiveAccessToken(t *testing.T) {
 
 // --- 7. introspection ------------------------------------------------------
 
+// SECURITY-RULES: "Token, userinfo and introspection responses: `Cache-Control: no-store` (RFC 6749 §5.1)"
 func TestIntrospection(t *testing.T) {
 	eachServer(t, func(t *testing.T, s *apptest.Server) {
 		cases := []struct {
@@ -831,12 +848,15 @@ func TestTokenEndpointRefusals(t *testing.T) {
 			status   int
 			wantCode string
 		}{
+			// SECURITY-RULES: "Bad client secret → 401 `invalid_client`"
 			{"client_credentials with a wrong secret is 401 invalid_client", machineClientID, machineSecret + "x",
 				url.Values{"grant_type": {"client_credentials"}}, http.StatusUnauthorized, "invalid_client"},
 			{"client_credentials by an unknown client is 401 invalid_client", "nobody", machineSecret,
 				url.Values{"grant_type": {"client_credentials"}}, http.StatusUnauthorized, "invalid_client"},
 			{"client_credentials by a client not registered for it is unauthorized_client", "app", appSecret,
 				url.Values{"grant_type": {"client_credentials"}}, http.StatusBadRequest, "unauthorized_client"},
+			// SECURITY-RULES: "`response_type=token`/`id_token token` and `grant_type=password` → unsupported (RFC
+			// 9700 §2.1.2, §2.4)"
 			{"the password grant is unsupported_grant_type", "app", appSecret,
 				url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {alicePassword}}, http.StatusBadRequest, "unsupported_grant_type"},
 			{"the JWT bearer grant is unsupported_grant_type", "app", appSecret,
@@ -986,6 +1006,7 @@ func (tt tokenTest) jwksKids(alg string) []string {
 
 // --- 12. client authentication at /token -----------------------------------
 
+// SECURITY-RULES: "Bad client secret → 401 `invalid_client`"
 func TestClientAuthenticationAtTheTokenEndpoint(t *testing.T) {
 	eachServer(t, func(t *testing.T, s *apptest.Server) {
 		rp := tokenTest{t, s}.rp("app")
@@ -1038,6 +1059,11 @@ func TestClientAuthenticationAtTheTokenEndpoint(t *testing.T) {
 
 // --- 13. discovery ---------------------------------------------------------
 
+// SECURITY-RULES: "`request_uri_parameter_supported` defaults to true in discovery: publish `false` if unsupported;
+// an unsupported `request` object → `request_not_supported`, never silently ignored"
+// SECURITY-RULES: "Every authorization response, success or error, carries `iss`; discovery says
+// `authorization_response_iss_parameter_supported: true` (RFC 9207)"
+// SECURITY-RULES: "PKCE: S256 only; a public client without a challenge is refused"
 func TestDiscoveryDescribesWhatTheTokenSideDoes(t *testing.T) {
 	eachServer(t, func(t *testing.T, s *apptest.Server) {
 		resp, err := http.Get(s.URL + "/.well-known/openid-configuration")
@@ -1097,6 +1123,9 @@ func TestDiscoveryDescribesWhatTheTokenSideDoes(t *testing.T) {
 	})
 }
 
+// SECURITY-RULES: "`private_key_jwt` with a reused `jti`, expired `exp` or wrong `aud` → `invalid_client` (RFC 6749
+// §5.2, RFC 7523 §3)"
+// — a reused jti at introspection.
 func TestIntrospectionWithAClientAssertionUsesItOnce(t *testing.T) {
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
