@@ -285,6 +285,8 @@ var accountPosts = []struct {
 		url.Values{"current_password": {fakePassword}, "password": {"a new long passphrase"}, "password_confirm": {"a new long passphrase"}}},
 }
 
+// SECURITY-RULES: "Adding or removing a factor, regenerating codes or changing the password requires a fresh proof of
+// an existing factor"
 func TestSensitiveAccountChangesWithoutAFreshProofGoToConfirmItIsYou(t *testing.T) {
 	for _, tt := range accountPosts {
 		t.Run(tt.name, func(t *testing.T) {
@@ -329,6 +331,8 @@ func TestAccountChangesWithoutASessionGoToSignIn(t *testing.T) {
 	}
 }
 
+// SECURITY-RULES: "CSRF token on every state-changing POST; missing or wrong → 403, nothing changes; also refuse
+// cross-site `Sec-Fetch-Site`/`Origin` on those POSTs"
 func TestAccountFormsWithoutACSRFTokenAre403AndChangeNothing(t *testing.T) {
 	all := append(accountPosts[:len(accountPosts):len(accountPosts)],
 		struct {
@@ -844,6 +848,8 @@ func TestWebAuthnJSFollowsTheAccountPagesReauthAnswer(t *testing.T) {
 	wantContains(t, r.body, "data.reauth", "samePath(err.reauth)", "window.location.assign(err.reauth)")
 }
 
+// SECURITY-RULES: "`return_to`-style parameters accept only same-origin relative paths"
+// — the account never redirects off this site, whatever sign-in URL it is given.
 func TestAnAccountSignInURLOffThisSiteIsRefused(t *testing.T) {
 	for _, u := range []string{"https://evil.example/authorize", "//evil.example/authorize", `/\evil.example`} {
 		t.Run(u, func(t *testing.T) {

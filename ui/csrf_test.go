@@ -8,6 +8,8 @@ import (
 	"testing"
 )
 
+// SECURITY-RULES: "Cookies: `HttpOnly`, `SameSite=Lax` (Strict breaks SSO from relying parties), `Secure` and
+// `__Host-` on https"
 func TestCSRFCookieIsHttpOnlyLaxAndHostBoundOnHTTPS(t *testing.T) {
 	tests := []struct {
 		issuer     string
@@ -45,6 +47,8 @@ func TestCSRFCookieIsHttpOnlyLaxAndHostBoundOnHTTPS(t *testing.T) {
 	}
 }
 
+// SECURITY-RULES: "CSRF token on every state-changing POST; missing or wrong → 403, nothing changes; also refuse
+// cross-site `Sec-Fetch-Site`/`Origin` on those POSTs"
 func TestCheckCSRF(t *testing.T) {
 	srv, err := New(Options{Issuer: "https://id.example.com", CSRFKey: testCSRFKey})
 	if err != nil {

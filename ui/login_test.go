@@ -158,6 +158,8 @@ func TestTheLoginRoutesNeedAFlow(t *testing.T) {
 	})
 }
 
+// SECURITY-RULES: "CSRF token on every state-changing POST; missing or wrong → 403, nothing changes; also refuse
+// cross-site `Sec-Fetch-Site`/`Origin` on those POSTs"
 func TestARefusedPasswordSubmission(t *testing.T) {
 	tests := []struct {
 		name         string
@@ -237,6 +239,8 @@ func TestARefusedPasswordSubmission(t *testing.T) {
 			wantForm:   true, wantCalled: true, wantOutcome: "bad_credentials",
 		},
 		{
+			// SECURITY-RULES: "Unknown user, wrong password, disabled account, with or without MFA: the same status,
+			// message, redirects, cookies and timing (a dummy hash for unknown users)"
 			name:       "for an unknown user is the same 401 as a wrong password",
 			edit:       func(f url.Values) { f.Set("username", "mallory") },
 			wantStatus: http.StatusUnauthorized,
@@ -316,6 +320,8 @@ func TestARefusedPasswordSubmission(t *testing.T) {
 	}
 }
 
+// SECURITY-RULES: "After a credential POST, redirect with 303/302, never 307 (RFC 9700 §4.12)"
+// SECURITY-RULES: "Logs never contain passwords, codes, backup codes, tokens or secrets"
 func TestASuccessfulPasswordSetsTheSessionAndRedirectsWith303(t *testing.T) {
 	h := newHarness(t, harnessConfig{})
 	r := h.post(h.client, "/login", loginForm(t, h, "req-pw", fakeUser, fakePassword), nil)
@@ -338,6 +344,8 @@ func TestASuccessfulPasswordSetsTheSessionAndRedirectsWith303(t *testing.T) {
 	}
 }
 
+// SECURITY-RULES: "Cookies: `HttpOnly`, `SameSite=Lax` (Strict breaks SSO from relying parties), `Secure` and
+// `__Host-` on https"
 func TestOnHTTPSTheSessionCookieIsSecureWithTheHostPrefix(t *testing.T) {
 	flow := newFakeFlow()
 	srv, err := New(Options{Issuer: "https://id.example.com", CSRFKey: testCSRFKey, Flow: flow})
@@ -371,6 +379,8 @@ func TestOnHTTPSTheSessionCookieIsSecureWithTheHostPrefix(t *testing.T) {
 	}
 }
 
+// SECURITY-RULES: "Cookies: `HttpOnly`, `SameSite=Lax` (Strict breaks SSO from relying parties), `Secure` and
+// `__Host-` on https"
 func TestSessionCookieAttributes(t *testing.T) {
 	expires := time.Date(2030, 1, 2, 3, 4, 5, 0, time.FixedZone("CET", 3600))
 	tests := []struct {
@@ -685,6 +695,10 @@ func TestConsentItemsSayWhatEachScopeGives(t *testing.T) {
 	}
 }
 
+// SECURITY-RULES: "`Cache-Control: no-store` on login, MFA, consent and enrollment pages"
+// SECURITY-RULES: "CSP with nonces or no inline script, `object-src 'none'`, `base-uri 'none'`, `frame-ancestors
+// 'none'`, plus `X-Frame-Options: DENY`, `nosniff`, `Referrer-Policy: no-referrer`"
+// — the login and consent pages: no-store, and no inline script.
 func TestEverySignInPageIsUncachedAndHasNoInlineCode(t *testing.T) {
 	h := newHarness(t, harnessConfig{})
 	pages := map[string]response{}

@@ -73,6 +73,8 @@ func (h *harness) postBody(c *http.Client, path, contentType, body string, heade
 	return h.do(c, req)
 }
 
+// SECURITY-RULES: "`Cache-Control: no-store` on login, MFA, consent and enrollment pages"
+// — the MFA pages.
 func TestTheSecondFactorChallengePages(t *testing.T) {
 	webauthnPage := []string{
 		`<form id="mfa-webauthn" method="post" action="/login/mfa/webauthn" data-begin="/login/webauthn/begin" data-finish="/login/webauthn/finish" data-id="req-mfa" data-csrf="`,
@@ -256,6 +258,9 @@ func TestARefusedCodeSubmission(t *testing.T) {
 	}
 }
 
+// SECURITY-RULES: "After a credential POST, redirect with 303/302, never 307 (RFC 9700 §4.12)"
+// SECURITY-RULES: "The session cookie value changes after the password, after each second factor and after every
+// step-up; the old value then means nothing"
 func TestACorrectCodeRotatesTheSessionAndRedirectsWith303(t *testing.T) {
 	for _, cf := range codeForms {
 		t.Run("with "+cf.method+" the browser goes back to the client", func(t *testing.T) {
@@ -426,6 +431,8 @@ func wantEnrollTOTPPage(t *testing.T, body string) {
 	wantNotContains(t, body, "ZgotmplZ")
 }
 
+// SECURITY-RULES: "`Cache-Control: no-store` on login, MFA, consent and enrollment pages"
+// — the enrollment page.
 func TestTheTOTPEnrollmentPage(t *testing.T) {
 	h := newMFAHarness(t)
 	r := h.get("/login/enroll/totp?id=req-enroll")
@@ -564,6 +571,7 @@ func TestConfirmingTheTOTPEnrollment(t *testing.T) {
 	})
 }
 
+// SECURITY-RULES: "Backup codes: … shown once with `Cache-Control: no-store`"
 func TestTheBackupCodesPage(t *testing.T) {
 	h := newMFAHarness(t)
 	h.flow.addRequest("req-codes", &fakeAuthRequest{signedIn: true, enroll: []string{"totp"}, enrolled: true,
@@ -1053,6 +1061,8 @@ func TestRememberingTheDeviceAfterACorrectCode(t *testing.T) {
 	})
 }
 
+// SECURITY-RULES: "Cookies: `HttpOnly`, `SameSite=Lax` (Strict breaks SSO from relying parties), `Secure` and
+// `__Host-` on https"
 func TestOnHTTPSTheDeviceCookieIsSecureWithTheHostPrefix(t *testing.T) {
 	flow := newFakeFlow()
 	flow.addRequest("req-remember", &fakeAuthRequest{signedIn: true, mfaMethods: []string{idp.MethodTOTP},

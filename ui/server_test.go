@@ -48,6 +48,8 @@ func checkSecurityHeaders(t *testing.T, h http.Header, wantHSTS bool) {
 	}
 }
 
+// SECURITY-RULES: "CSP with nonces or no inline script, `object-src 'none'`, `base-uri 'none'`, `frame-ancestors
+// 'none'`, plus `X-Frame-Options: DENY`, `nosniff`, `Referrer-Policy: no-referrer`"
 func TestEveryResponseCarriesTheSecurityHeaders(t *testing.T) {
 	h := newHarness(t, harnessConfig{routes: func(r chi.Router) {
 		r.Get("/test/panic", func(http.ResponseWriter, *http.Request) { panic("boom") })
@@ -339,6 +341,7 @@ func TestAPanickingHandler(t *testing.T) {
 	})
 }
 
+// SECURITY-RULES: "Logs never contain passwords, codes, backup codes, tokens or secrets"
 func TestTheAccessLogHasThePathButNeverTheQuery(t *testing.T) {
 	h := newHarness(t, harnessConfig{})
 	r := h.get("/setup?token=SECRET-SETUP-TOKEN&code=SECRET-CODE")
