@@ -107,6 +107,8 @@ func TestCreateUserValidatesInput(t *testing.T) {
 	})
 }
 
+// SECURITY-RULES: "Unknown user, wrong password, disabled account, with or without MFA: the same status, message,
+// redirects, cookies and timing (a dummy hash for unknown users)"
 func TestAuthenticateGivesOneAnswerForEveryFailure(t *testing.T) {
 	eachDatabase(t, func(t *testing.T, f fixture) {
 		ctx := t.Context()

@@ -245,6 +245,9 @@ func TestNewPanicsOnParamsVerifyWouldRefuse(t *testing.T) {
 	New(Params{Memory: 64, Iterations: 1, SaltLength: 16, KeyLength: 32}, 1)
 }
 
+// SECURITY-RULES: "Unknown user, wrong password, disabled account, with or without MFA: the same status, message,
+// redirects, cookies and timing (a dummy hash for unknown users)"
+// — the dummy hash has the real parameters, so an unknown user costs what a known one does.
 func TestVerifyDummy(t *testing.T) {
 	h := New(testParams, 1)
 	h.VerifyDummy(t.Context(), "pw")

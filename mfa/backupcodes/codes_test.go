@@ -36,6 +36,7 @@ func TestGenerateGivesTenDistinctCodesInDisplayForm(t *testing.T) {
 	}
 }
 
+// SECURITY-RULES: "Backup codes: CSPRNG, ≥ 50 bits each"
 func TestEachCodeCarriesFiftyBits(t *testing.T) {
 	if len(crockford) != 32 || strings.ContainsAny(crockford, "ilou") {
 		t.Fatal("the test's alphabet is wrong")
@@ -67,6 +68,7 @@ func TestEachCodeCarriesFiftyBits(t *testing.T) {
 	}
 }
 
+// SECURITY-RULES: "Backup codes: CSPRNG, ≥ 50 bits each"
 func TestGenerateUsesTheWholeAlphabetEvenly(t *testing.T) {
 	// 200 sets × 100 symbols: each of 32 symbols expected 625 times. A
 	// biased or truncated generator lands far outside [450, 800].

@@ -101,6 +101,7 @@ func TestHasherGenerateGivesSetsWithDistinctTags(t *testing.T) {
 	}
 }
 
+// SECURITY-RULES: "Backup codes: … stored with a salted password hash (< 112 bits)"
 func TestHashAndVerify(t *testing.T) {
 	h := backupcodes.NewHasher(pepper(1), tiny)
 	codes := canonicalCodes(t)

@@ -137,6 +137,7 @@ func TestParseURIAcceptsWhatAppsEmit(t *testing.T) {
 	}
 }
 
+// SECURITY-RULES: "TOTP: … never logged"
 func TestKeyFormattingLeavesTheSecretOut(t *testing.T) {
 	k := totp.Key{Secret: []byte("12345678901234567890"), Issuer: "Twofold", Account: "alice"}
 	var logged bytes.Buffer

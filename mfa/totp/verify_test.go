@@ -24,6 +24,7 @@ func mustSecret(t testing.TB) []byte {
 	return s
 }
 
+// SECURITY-RULES: "TOTP: 160-bit CSPRNG secret"
 func TestGenerateSecretIs160RandomBits(t *testing.T) {
 	a, b := mustSecret(t), mustSecret(t)
 	if len(a) != totp.SecretBytes || totp.SecretBytes*8 != 160 {
@@ -50,6 +51,7 @@ func TestCodeAgreesWithPquernaOTP(t *testing.T) {
 	}
 }
 
+// SECURITY-RULES: "TOTP: … accept the current step and one step of drift"
 func TestVerifyAcceptsOneStepOfDriftEitherSide(t *testing.T) {
 	secret := mustSecret(t)
 	cur := totp.Step(t0)
@@ -82,6 +84,8 @@ func TestVerifyAcceptsOneStepOfDriftEitherSide(t *testing.T) {
 	}
 }
 
+// SECURITY-RULES: "TOTP: … a code of a step at or before the last accepted one is refused, also across sessions and
+// replicas"
 func TestVerifyRefusesReplays(t *testing.T) {
 	secret := mustSecret(t)
 	cur := totp.Step(t0)

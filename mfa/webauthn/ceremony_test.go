@@ -112,6 +112,7 @@ func TestCreationOptions(t *testing.T) {
 	}{
 		{"rp is localhost, Twofold", o.RP.ID == testRPID && o.RP.Name == "Twofold"},
 		{"user id is the base64url handle", o.User.ID == b64(u.ID) && o.User.Name == "alice" && o.User.DisplayName == "alice Example"},
+		// SECURITY-RULES: "WebAuthn: ≥ 16-byte server challenges, stored server-side, single use, expiring"
 		{"challenge has at least 16 bytes and is the session's", len(challenge) >= 16 && o.Challenge == s.Challenge},
 		{"algorithms are EdDSA, ES256, RS256", slices.Equal(algs, []int{-8, -7, -257})},
 		{"timeout is 5 minutes", o.Timeout == 300000},
@@ -205,6 +206,7 @@ func TestRequestOptions(t *testing.T) {
 		wantAllow int
 	}{
 		{"a second factor lists the user's credentials and prefers UV", func() ([]byte, webauthn.Session, error) { return h.c.BeginLogin(u, false) }, "preferred", 1},
+		// SECURITY-RULES: "WebAuthn: … UV enforced server-side when the level needs it"
 		{"a phishing-resistant second factor requires UV", func() ([]byte, webauthn.Session, error) { return h.c.BeginLogin(u, true) }, "required", 1},
 		{"a passkey sign-in lists no credentials and requires UV", h.c.BeginDiscoverableLogin, "required", 0},
 	} {
@@ -277,6 +279,7 @@ func TestPasskeyLogin(t *testing.T) {
 	}
 }
 
+// SECURITY-RULES: "WebAuthn: … origin in an exact allow-list; `rpIdHash` matches; UP set"
 func TestRefusals(t *testing.T) {
 	h := newHarness(t)
 	u := newUser(t, "alice")
@@ -319,6 +322,7 @@ func TestRefusals(t *testing.T) {
 		})
 	}
 
+	// SECURITY-RULES: "WebAuthn: ≥ 16-byte server challenges, stored server-side, single use, expiring"
 	t.Run("a response to another session's challenge is refused", func(t *testing.T) {
 		resp1, _ := h.beginLogin(u, false, a, cred)
 		_, s2 := h.beginLogin(u, false, a, cred)
@@ -441,6 +445,7 @@ func editResponse(t *testing.T, resp []byte, edit func(map[string]any)) []byte {
 	return b
 }
 
+// SECURITY-RULES: "WebAuthn: … UV enforced server-side when the level needs it"
 func TestUserVerification(t *testing.T) {
 	h := newHarness(t)
 	u := newUser(t, "alice")
@@ -475,6 +480,7 @@ func TestUserVerification(t *testing.T) {
 	})
 }
 
+// SECURITY-RULES: "WebAuthn: … a sign-count regression is treated as a clone"
 func TestSignCount(t *testing.T) {
 	h := newHarness(t)
 	u := newUser(t, "alice")
@@ -518,6 +524,7 @@ func TestSignCount(t *testing.T) {
 	})
 }
 
+// SECURITY-RULES: "WebAuthn: ≥ 16-byte server challenges, stored server-side, single use, expiring"
 func TestExpiry(t *testing.T) {
 	h := newHarness(t)
 	u := newUser(t, "alice")
@@ -556,6 +563,7 @@ func TestExpiry(t *testing.T) {
 	})
 }
 
+// SECURITY-RULES: "WebAuthn: … BE/BS consistent with what was stored"
 func TestBackupFlags(t *testing.T) {
 	h := newHarness(t)
 
