@@ -569,3 +569,78 @@ func TestTheTOTPSecretIsStoredSealed(t *testing.T) {
 		}
 	})
 }
+
+// answers records the method and status of every response a browser gets,
+// redirects followed included.
+type answers struct {
+	next http.RoundTripper
+	mu   sync.Mutex
+	seen []string
+}
+
+func (a *answers) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := a.next.RoundTrip(r)
+	if err == nil {
+		a.mu.Lock()
+		a.seen = append(a.seen, fmt.Sprintf("%s %s %d", r.Method, r.URL.Path, resp.StatusCode))
+		a.mu.Unlock()
+	}
+	return resp, err
+}
+
+// SECURITY-RULES: "After a credential POST, redirect with 303/302, never 307 (RFC 9700 §4.12)." — every POST of a
+// whole sign-in (password, TOTP enrollment, backup codes, TOTP challenge, consent) and sign-out.
+func TestNoPostOfTheHostedPagesIsRedirectedWith307Or308(t *testing.T) {
+	s := apptest.New(t, storagetest.NewSQLite, apptest.Options{Static: mfaFixture()})
+	rp := apptest.NewRP(t, s, "app", appSecret, appRedirect)
+	third := apptest.NewRP(t, s, thirdPartyID, appSecret, thirdRedirect)
+	rec := &answers{next: http.DefaultTransport}
+	b := apptest.NewBrowser(t, s)
+	b.Client.Transport = rec
+	secret, _, end := enrollTOTP(t, s, b, rp)
+	apptest.Code(t, end)
+	s.Clock.Advance(time.Minute)
+	p := b.Submit(b.Get(rp.AuthURL("s", "n", pkce, oauth2.SetAuthURLParam("prompt", "login"))), "login", map[string]string{"username": "alice", "password": alicePassword})
+	apptest.Code(t, b.Submit(p, "mfa-totp", map[string]string{"code": totp.Code(secret, totp.Step(s.Clock.Now()))}))
+	apptest.Code(t, b.Submit(b.Get(third.AuthURL("s", "n", pkce)), "consent", map[string]string{"decision": "allow"}))
+	p = b.Get(s.URL + "/end_session?" + url.Values{"client_id": {"app"}, "post_logout_redirect_uri": {"http://127.0.0.1:9999/"}}.Encode())
+	b.Submit(p, "logout", nil)
+
+	posts := 0
+	for _, a := range rec.seen {
+		if !strings.HasPrefix(a, "POST ") {
+			continue
+		}
+		posts++
+		if strings.HasSuffix(a, " 307") || strings.HasSuffix(a, " 308") {
+			t.Errorf("%s: a POST redirected with a method-preserving status", a)
+		}
+	}
+	if posts < 6 {
+		t.Fatalf("only %d POSTs recorded: %v", posts, rec.seen)
+	}
+}
+
+// SECURITY-RULES: "`return_to`-style parameters accept only same-origin relative paths" — Twofold takes none: no
+// page follows a return_to, next, redirect or continue parameter off the site, signed in or not.
+func TestNoPageFollowsAReturnToParameterOffTheSite(t *testing.T) {
+	s := apptest.New(t, storagetest.NewSQLite, apptest.Options{Static: staticFixture()})
+	rp := apptest.NewRP(t, s, "app", appSecret, appRedirect)
+	signedIn := apptest.NewBrowser(t, s)
+	loginApp(t, s, signedIn, rp)
+	for _, b := range []*apptest.Browser{apptest.NewBrowser(t, s), signedIn} {
+		for _, path := range []string{"/", "/account", "/account/callback", "/login", "/logout", "/logout/done", "/setup"} {
+			for _, param := range []string{"return_to", "returnTo", "next", "redirect", "redirect_to", "redirect_uri", "continue", "url", "goto"} {
+				for _, target := range []string{"https://evil.example/x", "//evil.example/x", `/\evil.example/x`, "http:evil.example"} {
+					p := b.Get(s.URL + path + "?" + url.Values{param: {target}}.Encode())
+					if p.Redirect != nil && p.Redirect.Host != "127.0.0.1:9999" {
+						t.Errorf("%s?%s=%s redirected off the site to %s", path, param, target, p.Redirect)
+					}
+					if strings.Contains(p.URL.Host, "evil") {
+						t.Errorf("%s?%s=%s ended at %s", path, param, target, p.URL)
+					}
+				}
+			}
+		}
+	}
+}
