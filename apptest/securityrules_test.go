@@ -159,7 +159,8 @@ func TestAcceptedJWTsRefuseAlgNoneAndNeverTrustTheKeysTheyPointTo(t *testing.T) 
 	})
 }
 
-// stepUpFixture: "app" asks for the second factor again after an hour.
+// stepUpServer is a server whose "app" asks for the second factor again after an hour, with alice signed in
+// with a TOTP code in the returned browser more than an hour ago.
 func stepUpServer(t *testing.T) (*apptest.Server, *apptest.RP, *apptest.Browser, []byte) {
 	t.Helper()
 	st := mfaFixture()

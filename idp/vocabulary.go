@@ -73,5 +73,5 @@ func (a Auditor) Record(ctx context.Context, actor Actor, action, target string,
 	}
 }
 
-// User is the actor for a change a user made themselves.
+// UserActor is the actor for a change a user made themselves.
 func UserActor(id string) Actor { return Actor{ID: id} }
