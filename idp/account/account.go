@@ -128,7 +128,7 @@ func (s *Service) meetsPolicy(ctx context.Context, sess *storage.Session, user *
 		}
 	}
 	d := policy.Decide(policy.Input{
-		Policies: pols, Session: session.PolicyView(sess), Enrolled: enrolled.Methods,
+		Methods: s.factors.Methods(), Policies: pols, Session: session.PolicyView(sess), Enrolled: enrolled.Methods,
 		EnrolledDeviceBound: enrolled.Counts.WebAuthnDeviceBound > 0, RememberedAt: rememberedAt, Now: s.now(),
 	})
 	return d.Need == policy.NeedNothing, nil

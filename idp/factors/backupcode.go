@@ -40,6 +40,8 @@ func NewBackupCodes(store BackupCodeStore, hasher *backupcodes.Hasher, logger *s
 
 func (b *BackupCodes) Method() policy.Method               { return policy.BackupCode }
 func (b *BackupCodes) Enrolled(c storage.FactorCounts) int { return int(c.BackupCodes) }
+func (b *BackupCodes) Enrollable() bool                    { return false }
+func (b *BackupCodes) PhishingResistant() bool             { return false }
 func (b *BackupCodes) OneTimeCode() bool                   { return true }
 func (b *BackupCodes) Begin(context.Context, *storage.User, Challenge) ([]byte, error) {
 	return nil, nil

@@ -29,6 +29,11 @@ type Factor interface {
 	// OneTimeCode: failures count toward the throttle that the one-time-code
 	// factors share (NIST SP 800-63B §5.2.2).
 	OneTimeCode() bool
+	// Enrollable: a user may enroll it on its own (backup codes come with
+	// another factor).
+	Enrollable() bool
+	// PhishingResistant: proven with user verification, it reaches phr.
+	PhishingResistant() bool
 }
 
 // Challenge is what the level being reached demands of a challenge.
@@ -102,6 +107,20 @@ func (r *Registry) Managed() []Managed {
 		}
 	}
 	return out
+}
+
+// Methods describes the registered factors to policy.Decide.
+func (r *Registry) Methods() policy.Methods {
+	var m policy.Methods
+	for _, f := range r.factors {
+		if f.Enrollable() {
+			m.Enrollable = append(m.Enrollable, f.Method())
+		}
+		if f.PhishingResistant() {
+			m.PhishingResistant = append(m.PhishingResistant, f.Method())
+		}
+	}
+	return m
 }
 
 // Enrollment is what a user has enrolled.

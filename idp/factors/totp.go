@@ -53,6 +53,8 @@ func NewTOTP(store TOTPStore, ring *secrets.Keyring, issuerURL string, logger *s
 
 func (t *TOTP) Method() policy.Method                                           { return policy.TOTP }
 func (t *TOTP) Enrolled(c storage.FactorCounts) int                             { return int(c.TOTP) }
+func (t *TOTP) Enrollable() bool                                                { return true }
+func (t *TOTP) PhishingResistant() bool                                         { return false }
 func (t *TOTP) OneTimeCode() bool                                               { return true }
 func (t *TOTP) Begin(context.Context, *storage.User, Challenge) ([]byte, error) { return nil, nil }
 

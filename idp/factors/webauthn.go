@@ -54,6 +54,8 @@ func NewWebAuthn(store WebAuthnStore, wa *webauthn.Ceremonies, logger *slog.Logg
 
 func (w *WebAuthn) Method() policy.Method               { return policy.WebAuthn }
 func (w *WebAuthn) Enrolled(c storage.FactorCounts) int { return int(c.WebAuthn) }
+func (w *WebAuthn) Enrollable() bool                    { return true }
+func (w *WebAuthn) PhishingResistant() bool             { return true }
 func (w *WebAuthn) OneTimeCode() bool                   { return false }
 
 // Available reports whether WebAuthn works on this issuer.

@@ -37,7 +37,7 @@ func (f *Flow) decide(ctx context.Context, ar *storage.AuthRequest, client *stor
 		}
 	}
 	d := policy.Decide(policy.Input{
-		Policies: pols, Request: policyRequest(ar, sess), Session: session.PolicyView(sess),
+		Methods: f.factors.Methods(), Policies: pols, Request: policyRequest(ar, sess), Session: session.PolicyView(sess),
 		Enrolled: enrolled.Methods, EnrolledDeviceBound: enrolled.Counts.WebAuthnDeviceBound > 0,
 		RememberedAt: rememberedAt, Now: f.now(),
 	})

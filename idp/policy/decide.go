@@ -107,8 +107,16 @@ type Named struct {
 	Source string // "client app", "group staff", "default"
 }
 
+// Methods say what the second-factor methods are. The factor registry
+// fills them: the policy names methods but knows nothing of them.
+type Methods struct {
+	Enrollable        []Method // may be enrolled on their own (backup codes come with another factor)
+	PhishingResistant []Method // reach phr when the authenticator verifies the user (WebAuthn)
+}
+
 // Input is everything Decide looks at. It is pure data: the caller loads it.
 type Input struct {
+	Methods  Methods
 	Policies []Named
 	Request  Request
 	Session  *Session // nil: nobody is signed in
@@ -205,13 +213,16 @@ func Decide(in Input) Decision {
 	policyTarget := target
 	never := slices.ContainsFunc(in.Policies, func(n Named) bool { return n.Policy.RequireMFA == Never })
 
+	enrollable := func(m Method) bool { return slices.Contains(in.Methods.Enrollable, m) }
+	phishingResistant := func(m Method) bool { return slices.Contains(in.Methods.PhishingResistant, m) }
 	allowedEnrolled := func(m Method) bool { return slices.Contains(in.Enrolled, m) && slices.Contains(methods, m) }
+	allowedResistant := func(m Method) bool { return phishingResistant(m) && allowedEnrolled(m) }
 	canReach := func(l Level) bool {
 		switch l {
 		case LevelPhishingResistantHardware:
-			return in.EnrolledDeviceBound && allowedEnrolled(WebAuthn)
+			return in.EnrolledDeviceBound && slices.ContainsFunc(in.Enrolled, allowedResistant)
 		case LevelPhishingResistant:
-			return allowedEnrolled(WebAuthn)
+			return slices.ContainsFunc(in.Enrolled, allowedResistant)
 		case LevelMFA:
 			return slices.ContainsFunc(in.Enrolled, allowedEnrolled)
 		}
@@ -286,7 +297,7 @@ func Decide(in Input) Decision {
 	if target >= LevelPhishingResistant {
 		d.RequireUV = true
 		d.RequireDeviceBound = target == LevelPhishingResistantHardware
-		methods = slices.DeleteFunc(methods, func(m Method) bool { return m != WebAuthn })
+		methods = slices.DeleteFunc(methods, func(m Method) bool { return !phishingResistant(m) })
 	}
 	usable := slices.DeleteFunc(slices.Clone(methods), func(m Method) bool { return !slices.Contains(in.Enrolled, m) })
 	if d.RequireDeviceBound && !in.EnrolledDeviceBound {
@@ -342,7 +353,8 @@ func FirstFactorAt(s *Session) time.Time {
 }
 
 func isFirst(f Factor) bool {
-	return f.Method == FactorPassword || f.Method == FactorPasskey || f.Method == string(WebAuthn) && f.UserVerified
+	// A factor whose authenticator verified the user is two factors by itself.
+	return f.Method == FactorPassword || f.Method == FactorPasskey || f.UserVerified
 }
 
 func join(a, b string) string {
@@ -351,9 +363,6 @@ func join(a, b string) string {
 	}
 	return a + "; " + b
 }
-
-// enrollable: backup codes come with another factor, never alone.
-func enrollable(m Method) bool { return m == TOTP || m == WebAuthn }
 
 func levelWords(l Level) string {
 	switch l {

@@ -97,7 +97,7 @@ func TestDecideReadsLikeTheAdminGuide(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			in := tc.in
-			in.Now = t0
+			in.Now, in.Methods = t0, twofoldMethods
 			d := Decide(in)
 			got := d.Target
 			if d.Need == NeedNothing {
@@ -144,6 +144,9 @@ func TestParseACR(t *testing.T) {
 
 func ptr(t time.Time) *time.Time { return &t }
 
+// twofoldMethods are the facts the factor registry gives Decide.
+var twofoldMethods = Methods{Enrollable: []Method{WebAuthn, TOTP}, PhishingResistant: []Method{WebAuthn}}
+
 func TestTheACRClaimIsTheValueAskedForWhenMet(t *testing.T) {
 	mfaSession := with(pwdSession(0), "totp", 0, false)
 	tests := []struct {
@@ -160,7 +163,7 @@ func TestTheACRClaimIsTheValueAskedForWhenMet(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			tc.in.Now = t0
+			tc.in.Now, tc.in.Methods = t0, twofoldMethods
 			d := Decide(tc.in)
 			if d.Need != NeedNothing || d.ACR != tc.want {
 				t.Fatalf("Decide = need %s, acr %q; want nothing, %q", d.Need, d.ACR, tc.want)
@@ -170,7 +173,7 @@ func TestTheACRClaimIsTheValueAskedForWhenMet(t *testing.T) {
 }
 
 func TestARememberedDeviceIsReportedWhenItStoodIn(t *testing.T) {
-	in := Input{Policies: []Named{pol("s", Always, remember(30*24*time.Hour))}, Session: pwdSession(0), Enrolled: []Method{TOTP}, RememberedAt: ptr(t0.Add(-24 * time.Hour)), Now: t0}
+	in := Input{Policies: []Named{pol("s", Always, remember(30*24*time.Hour))}, Session: pwdSession(0), Enrolled: []Method{TOTP}, RememberedAt: ptr(t0.Add(-24 * time.Hour)), Now: t0, Methods: twofoldMethods}
 	if d := Decide(in); d.Need != NeedNothing || !d.DeviceUsed || d.Level != LevelMFA {
 		t.Fatalf("Decide = need %s, device used %v, level %s", d.Need, d.DeviceUsed, d.Level)
 	}
