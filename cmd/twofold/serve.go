@@ -55,6 +55,7 @@ func runServe(ctx context.Context, e env, args []string) error {
 		AccessTokenAlg:       a.cfg.AccessTokenAlg,
 		CORSAllowedOrigins:   a.cfg.CORSAllowedOrigins,
 		TrustedProxies:       a.cfg.TrustedProxyPrefixes(),
+		MaxPendingSignIns:    a.cfg.MaxPendingSignIns,
 		AssetsDir:            *assetsDir,
 	})
 	if err != nil {

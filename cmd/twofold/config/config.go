@@ -38,7 +38,10 @@ type Config struct {
 	// TrustedProxies are the load balancers in front of Twofold (CIDRs or addresses): from them the client's
 	// address is read from X-Forwarded-For, so that per-address throttling sees clients, not the balancer.
 	TrustedProxies []string `yaml:"trusted_proxies,omitempty"`
-	Policies       []Policy `yaml:"policies"`
+	// MaxPendingSignIns bounds the sign-ins one client address (an IPv6 /64) may have started and not finished:
+	// raise it for many people behind one NAT address.
+	MaxPendingSignIns int      `yaml:"max_pending_sign_ins"`
+	Policies          []Policy `yaml:"policies"`
 	// DefaultPolicy names the policy applied to every login; empty (or "none") means no default policy.
 	DefaultPolicy string   `yaml:"default_policy"`
 	Groups        []Group  `yaml:"groups"`
@@ -137,6 +140,8 @@ const (
 	DefaultAccessTokenLifetime  = Duration(15 * time.Minute)
 	DefaultRefreshTokenLifetime = Duration(30 * 24 * time.Hour)
 	DefaultAccessTokenAlg       = "ES256"
+	// DefaultMaxPendingSignIns is max_pending_sign_ins when unset.
+	DefaultMaxPendingSignIns = 100
 )
 
 var (
@@ -241,6 +246,9 @@ func (c *Config) applyDefaults() {
 	setIfEmpty(&c.LogLevel, DefaultLogLevel)
 	setIfEmpty(&c.LogFormat, DefaultLogFormat)
 	setIfEmpty(&c.AccessTokenAlg, DefaultAccessTokenAlg)
+	if c.MaxPendingSignIns == 0 {
+		c.MaxPendingSignIns = DefaultMaxPendingSignIns
+	}
 	c.LogLevel = strings.ToLower(c.LogLevel)
 	c.LogFormat = strings.ToLower(c.LogFormat)
 	// OIDC Core §2 and Discovery §4.3: the iss value is compared exactly, so settle on one spelling.

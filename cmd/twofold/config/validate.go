@@ -26,6 +26,9 @@ func (p *problems) add(path, format string, args ...any) {
 
 const maxShutdownTimeout = Duration(5 * time.Minute)
 
+// maxPendingSignIns bounds max_pending_sign_ins: each pending sign-in is a stored row.
+const maxPendingSignIns = 100000
+
 // Validate reports every problem in c, joined with errors.Join, each naming its key path. Secret values
 // (secret_key, client secrets, passwords and hashes, the database password) never appear in the text.
 // It does not fill defaults: Load and Parse do that first.
@@ -73,6 +76,9 @@ func (c *Config) Validate() error {
 		p.add("session_idle_timeout", "%s is longer than session_lifetime (%s)", c.SessionIdleTimeout, c.SessionLifetime)
 	}
 	checkOneOf(&p, "access_token_alg", c.AccessTokenAlg, signingAlgValues)
+	if c.MaxPendingSignIns < 1 || c.MaxPendingSignIns > maxPendingSignIns {
+		p.add("max_pending_sign_ins", "must be between 1 and %d", maxPendingSignIns)
+	}
 	for i, o := range c.CORSAllowedOrigins {
 		if u, err := url.Parse(o); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
 			p.add(fmt.Sprintf("cors_allowed_origins[%d]", i), "%q is not an origin (scheme://host[:port])", o)

@@ -46,6 +46,8 @@ func TestEachValidationRuleNamesItsKey(t *testing.T) {
 		{"the log format must be known", func(c *Config) { c.LogFormat = "xml" }, "log_format: \"xml\" is not one of json, text"},
 		{"the shutdown timeout must be positive", func(c *Config) { c.ShutdownTimeout = 0 }, "shutdown_timeout: must be more than 0"},
 		{"the shutdown timeout is at most 5m", func(c *Config) { c.ShutdownTimeout = Duration(10 * time.Minute) }, "shutdown_timeout: 10m is too long"},
+		{"the pending sign-ins per address are at least 1", func(c *Config) { c.MaxPendingSignIns = -1 }, "max_pending_sign_ins: must be between 1 and 100000"},
+		{"the pending sign-ins per address are bounded", func(c *Config) { c.MaxPendingSignIns = 1 << 30 }, "max_pending_sign_ins: must be between 1 and 100000"},
 		// policies
 		{"a policy needs a name", func(c *Config) { c.Policies[1].Name = "" }, "policies[1].name: must be set"},
 		{"a policy name is lower case", func(c *Config) { c.Policies[1].Name = "Relaxed" }, "policies[1].name: must be 1-63 characters of a-z"},

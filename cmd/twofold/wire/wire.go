@@ -56,7 +56,9 @@ type Options struct {
 	AccessTokenAlg       string
 	CORSAllowedOrigins   []string
 	TrustedProxies       []netip.Prefix
-	AssetsDir            string
+	// MaxPendingSignIns bounds unfinished sign-ins per client address (0: op's default).
+	MaxPendingSignIns int
+	AssetsDir         string
 }
 
 // App is a built server and its services.
@@ -127,7 +129,7 @@ func Build(ctx context.Context, o Options) (*App, error) {
 		Issuer: o.Issuer, AccessTokenLifetime: o.AccessTokenLifetime, RefreshTokenLifetime: o.RefreshTokenLifetime,
 		AccessTokenAlg: o.AccessTokenAlg,
 	}, store, a.Keys, ring, log, now)
-	a.Provider, err = op.New(op.Config{Issuer: o.Issuer, CORSAllowedOrigins: o.CORSAllowedOrigins},
+	a.Provider, err = op.New(op.Config{Issuer: o.Issuer, CORSAllowedOrigins: o.CORSAllowedOrigins, MaxPendingAuthRequests: o.MaxPendingSignIns},
 		store, a.Directory, a.Keys, minter, a.Flow, a.Sessions, logouts, ring, log, now)
 	if err != nil {
 		return nil, err
