@@ -48,6 +48,7 @@ func TestDefaultsApplyWithoutAFile(t *testing.T) {
 		AccessTokenLifetime:  DefaultAccessTokenLifetime,
 		RefreshTokenLifetime: DefaultRefreshTokenLifetime,
 		AccessTokenAlg:       DefaultAccessTokenAlg,
+		MaxPendingSignIns:    DefaultMaxPendingSignIns,
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Load(\"\", nil) = %+v, want %+v", c, want)
@@ -77,6 +78,7 @@ func TestTheArchitectureExampleParses(t *testing.T) {
 		SessionLifetime:      DefaultSessionLifetime,
 		AccessTokenLifetime:  DefaultAccessTokenLifetime,
 		RefreshTokenLifetime: DefaultRefreshTokenLifetime,
+		MaxPendingSignIns:    DefaultMaxPendingSignIns,
 		AccessTokenAlg:       DefaultAccessTokenAlg,
 		Policies: []Policy{
 			{Name: "strict", RequireMFA: "always", Methods: []string{"totp", "webauthn", "backup_code"},
