@@ -23,7 +23,7 @@ type clientAssertion struct {
 // key lets exactly one insert succeed.
 func (s *Store) UseClientAssertion(ctx context.Context, clientID, jti string, expiresAt time.Time) error {
 	now := s.clock()
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.transaction(ctx, func(tx *gorm.DB) error {
 		err := tx.Where("client_id = ? AND jti = ? AND expires_at <= ?", clientID, jti, now).
 			Delete(&clientAssertion{}).Error
 		if err != nil {

@@ -43,7 +43,7 @@ func (s *Store) ReplaceBackupCodes(ctx context.Context, userID string, codes []B
 		c.CreatedAt, c.UsedAt = stored(c.CreatedAt), storedPtr(c.UsedAt)
 		rows[i] = c
 	}
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.transaction(ctx, func(tx *gorm.DB) error {
 		if err := tx.Where("user_id = ?", userID).Delete(&BackupCode{}).Error; err != nil {
 			return err
 		}

@@ -19,7 +19,7 @@ type MFAReset struct {
 func (s *Store) ResetSecondFactors(ctx context.Context, userID string) (MFAReset, error) {
 	var r MFAReset
 	now := s.clock()
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.transaction(ctx, func(tx *gorm.DB) error {
 		res := tx.Where("user_id = ?", userID).Delete(&TOTPAuthenticator{})
 		if res.Error != nil {
 			return res.Error

@@ -126,7 +126,7 @@ func (s *Store) RotateSessionCookie(ctx context.Context, id, oldHash, newHash st
 func (s *Store) AddSessionFactor(ctx context.Context, id, oldHash, newHash string, f SessionFactor) error {
 	now := s.clock()
 	f.At = stored(f.At)
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.transaction(ctx, func(tx *gorm.DB) error {
 		var se Session
 		err := tx.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate}).
 			Where("id = ? AND cookie_hash = ? AND "+liveSession, id, oldHash, now, now).

@@ -64,7 +64,7 @@ func consumeSetupToken(db *gorm.DB, tokenHash string, now time.Time) error {
 func (s *Store) CompleteSetup(ctx context.Context, tokenHash string, u *User) error {
 	now := s.clock()
 	u.UsernameKey = NormalizeUsername(u.Username)
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.transaction(ctx, func(tx *gorm.DB) error {
 		if err := consumeSetupToken(tx, tokenHash, now); err != nil {
 			return err
 		}

@@ -67,7 +67,7 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Store, error) {
 		// take the write lock at BEGIN so a transaction never fails half-way
 		// when it upgrades from read to write — but glebarez/go-sqlite
 		// v1.21.2 stops reading parameters after _time_format and ignores
-		// it, so InTx takes the lock itself.
+		// it, so every transaction takes the lock itself (Store.transaction).
 		q := url.Values{}
 		for _, p := range []string{"foreign_keys(1)", "busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)"} {
 			q.Add("_pragma", p)
@@ -150,21 +150,28 @@ func (s *Store) clock() time.Time { return s.now().UTC().Truncate(time.Microseco
 // and an in-memory database has one connection, so a write or read through
 // the outer Store from inside fn would wait for the transaction to end.
 func (s *Store) InTx(ctx context.Context, fn func(tx *Store) error) error {
-	return s.db.WithContext(ctx).Transaction(func(db *gorm.DB) error {
-		if s.dialect == migrations.SQLite {
-			// Take the write lock now, as BEGIN IMMEDIATE would: a
-			// transaction that reads first and writes later fails with
-			// SQLITE_BUSY_SNAPSHOT, without waiting, when another writer
-			// committed in between. (See Open on why _txlock does not do it.)
-			// A statement that writes takes the lock even when it matches
-			// no row; busy_timeout makes it wait for the lock.
-			if err := db.Exec("DELETE FROM settings WHERE 0 = 1").Error; err != nil {
-				return translate("begin", err)
-			}
-		}
+	return s.transaction(ctx, func(db *gorm.DB) error {
 		tx := *s
 		tx.db = db
 		return fn(&tx)
+	})
+}
+
+// transaction runs fn in a transaction (a savepoint inside InTx). On
+// SQLite it takes the write lock at once, as BEGIN IMMEDIATE would: a
+// transaction that reads first and writes later fails with
+// SQLITE_BUSY_SNAPSHOT, without waiting, when another writer committed in
+// between (see Open on why _txlock does not do it). A statement that writes
+// takes the lock even when it matches no row; busy_timeout makes it wait.
+// Every transaction of the Store goes through here.
+func (s *Store) transaction(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if s.dialect == migrations.SQLite {
+			if err := tx.Exec("DELETE FROM settings WHERE 0 = 1").Error; err != nil {
+				return translate("begin", err)
+			}
+		}
+		return fn(tx)
 	})
 }
 

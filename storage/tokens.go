@@ -122,7 +122,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, next *Re
 	now := s.clock()
 	var old RefreshToken
 	var reused bool
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.transaction(ctx, func(tx *gorm.DB) error {
 		res := tx.Model(&old).Clauses(clause.Returning{}).
 			Where("token_hash = ? AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > ?", oldHash, now).
 			Update("rotated_at", now)
@@ -157,7 +157,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, next *Re
 // an error.
 func (s *Store) RevokeRefreshFamily(ctx context.Context, familyID string) error {
 	now := s.clock()
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.transaction(ctx, func(tx *gorm.DB) error {
 		return revokeFamilies(tx, now, []string{familyID})
 	})
 	return translate("revoke refresh family", err)
@@ -211,7 +211,7 @@ func (s *Store) RevokeClientTokens(ctx context.Context, clientID string) error {
 // tokens, so two of them running at once on PostgreSQL cannot deadlock.
 func (s *Store) revokeTokensWhere(ctx context.Context, op, column, value string) error {
 	now := s.clock()
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.transaction(ctx, func(tx *gorm.DB) error {
 		var families []string
 		if err := tx.Model(&RefreshToken{}).Distinct("family_id").Where(column+" = ?", value).
 			Pluck("family_id", &families).Error; err != nil {

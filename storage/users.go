@@ -39,7 +39,7 @@ func NormalizeUsername(s string) string { return strings.ToLower(strings.TrimSpa
 // group that does not exist → ErrReference.
 func (s *Store) CreateUser(ctx context.Context, u *User) error {
 	u.UsernameKey = NormalizeUsername(u.Username)
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.transaction(ctx, func(tx *gorm.DB) error {
 		if err := tx.Create(u).Error; err != nil {
 			return err
 		}
@@ -154,7 +154,7 @@ func (s *Store) UpdateUser(ctx context.Context, u *User) error {
 	if u.ManagedBy != "" {
 		cols["managed_by"] = u.ManagedBy
 	}
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.transaction(ctx, func(tx *gorm.DB) error {
 		res := tx.Model(&User{}).Where("id = ?", u.ID).Updates(cols)
 		if res.Error != nil {
 			return res.Error

@@ -24,6 +24,7 @@ func providerTests() []conformanceTest {
 		{"of 20 concurrent redemptions of one code exactly one wins", testConcurrentConsumeAuthCode},
 		{"a session is found by its cookie only while live", testSessionLifetime},
 		{"a pending session names its sign-in until completed, and keeps it through a factor", testPendingSession},
+		{"factors added to 20 sessions at once all succeed (a transaction that reads first still gets to write)", testParallelSessionFactors},
 		{"touching a session moves its idle expiry but never past the absolute expiry", testTouchSession},
 		{"rotating the session cookie makes the old hash useless", testRotateSessionCookie},
 		{"adding a factor appends it, moves auth_time and rotates the cookie", testAddSessionFactor},
@@ -1176,5 +1177,33 @@ func testPendingSession(t *testing.T, newStore Factory) {
 	mustNil(t, err)
 	if got.PendingRequest != nil {
 		t.Fatalf("a completed session is still pending for %q", *got.PendingRequest)
+	}
+}
+
+// testParallelSessionFactors: AddSessionFactor reads the session, then
+// writes it. On SQLite a transaction that began deferred fails at once with
+// SQLITE_BUSY_SNAPSHOT when another writer committed between its read and
+// its write; every transaction must take the write lock first.
+func testParallelSessionFactors(t *testing.T, newStore Factory) {
+	s, clock := pvStore(t, newStore)
+	const n = 20
+	for i := range n {
+		mustNil(t, s.CreateSession(ctx(t), pvSession(fmt.Sprint("s", i), fmt.Sprint("cookie-", i), clock.Now())))
+	}
+	errs := make(chan error, n)
+	var start sync.WaitGroup
+	start.Add(1)
+	for i := range n {
+		go func() {
+			start.Wait()
+			errs <- s.AddSessionFactor(ctx(t), fmt.Sprint("s", i), fmt.Sprint("cookie-", i), fmt.Sprint("cookie-next-", i),
+				storage.SessionFactor{Method: "totp", At: clock.Now(), AMR: []string{"otp"}})
+		}()
+	}
+	start.Done()
+	for range n {
+		if err := <-errs; err != nil {
+			t.Errorf("a parallel factor addition failed: %v", err)
+		}
 	}
 }
