@@ -40,6 +40,9 @@ func newWorld(ctx context.Context, issuer string, workers int, timeout time.Dura
 	if err != nil || (iu.Scheme != "http" && iu.Scheme != "https") || iu.Host == "" {
 		return nil, fmt.Errorf("issuer %q is not an http(s) URL", issuer)
 	}
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.Proxy = nil // the issuer given, nothing in between
 	tr.MaxIdleConns = 4 * workers
