@@ -29,11 +29,15 @@ type Store interface {
 	RevokeUserTokens(ctx context.Context, userID string) error
 	UpsertClient(ctx context.Context, c *storage.Client) error
 	GetClient(ctx context.Context, id string) (*storage.Client, error)
-	UseRememberedDevice(ctx context.Context, userID, tokenHash string) (*storage.RememberedDevice, error)
 	AppendAudit(ctx context.Context, e *storage.AuditEvent) error
 }
 
 var _ Store = (*storage.Store)(nil)
+
+// Decider runs the step-up policy as the login flow does (*login.Flow).
+type Decider interface {
+	Decide(ctx context.Context, client *storage.Client, user *storage.User, sess *storage.Session, deviceCookie string, r policy.Request) (policy.Decision, factors.Enrollment, error)
+}
 
 // Passwords changes a user's password.
 type Passwords interface {
@@ -63,6 +67,7 @@ type Service struct {
 	issuer    string
 	store     Store
 	passwords Passwords
+	decider   Decider
 	sessions  *session.Service
 	factors   *factors.Registry
 	audit     idp.Auditor
@@ -70,11 +75,11 @@ type Service struct {
 }
 
 // New wires the account service. now may be nil (time.Now).
-func New(issuer string, store Store, passwords Passwords, sessions *session.Service, reg *factors.Registry, logger *slog.Logger, now func() time.Time) *Service {
+func New(issuer string, store Store, passwords Passwords, decider Decider, sessions *session.Service, reg *factors.Registry, logger *slog.Logger, now func() time.Time) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{issuer: issuer, store: store, passwords: passwords, sessions: sessions, factors: reg, audit: idp.Auditor{Store: store, Log: logger}, now: now}
+	return &Service{issuer: issuer, store: store, passwords: passwords, decider: decider, sessions: sessions, factors: reg, audit: idp.Auditor{Store: store, Log: logger}, now: now}
 }
 
 // EnsureClient registers the built-in account client.
@@ -113,25 +118,8 @@ func (s *Service) meetsPolicy(ctx context.Context, sess *storage.Session, user *
 	if err != nil {
 		return false, err
 	}
-	pols, err := directory.EffectivePolicies(ctx, s.store, client, user)
-	if err != nil {
-		return false, err
-	}
-	enrolled, err := s.factors.Enrolled(ctx, user.ID)
-	if err != nil {
-		return false, err
-	}
-	var rememberedAt *time.Time
-	if b.DeviceCookie != "" {
-		if dev, err := s.store.UseRememberedDevice(ctx, user.ID, idp.HashSecret(b.DeviceCookie)); err == nil {
-			rememberedAt = &dev.CreatedAt
-		}
-	}
-	d := policy.Decide(policy.Input{
-		Methods: s.factors.Methods(), Policies: pols, Session: session.PolicyView(sess), Enrolled: enrolled.Methods,
-		EnrolledDeviceBound: enrolled.Counts.WebAuthnDeviceBound > 0, RememberedAt: rememberedAt, Now: s.now(),
-	})
-	return d.Need == policy.NeedNothing, nil
+	d, _, err := s.decider.Decide(ctx, client, user, sess, b.DeviceCookie, policy.Request{})
+	return d.Need == policy.NeedNothing, err
 }
 
 // freshUntil says until when the session counts as a fresh proof: the

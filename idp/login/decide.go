@@ -15,9 +15,16 @@ import (
 	"github.com/twofold-idp/twofold/storage"
 )
 
-// decide runs the step-up policy for a login: the effective policies, the
-// request, the session and what the user has enrolled.
+// decide runs the step-up policy for a login.
 func (f *Flow) decide(ctx context.Context, ar *storage.AuthRequest, client *storage.Client, user *storage.User, sess *storage.Session, b idp.Browser) (policy.Decision, factors.Enrollment, error) {
+	return f.Decide(ctx, client, user, sess, b.DeviceCookie, policyRequest(ar, sess))
+}
+
+// Decide runs the step-up policy for user's session at client under
+// request r: the effective policies, what the user has enrolled and the
+// browser's remembered device (deviceCookie, "" for none). The login flow
+// and the account pages both decide here.
+func (f *Flow) Decide(ctx context.Context, client *storage.Client, user *storage.User, sess *storage.Session, deviceCookie string, r policy.Request) (policy.Decision, factors.Enrollment, error) {
 	pols, err := directory.EffectivePolicies(ctx, f.store, client, user)
 	if err != nil {
 		return policy.Decision{}, factors.Enrollment{}, err
@@ -27,8 +34,8 @@ func (f *Flow) decide(ctx context.Context, ar *storage.AuthRequest, client *stor
 		return policy.Decision{}, factors.Enrollment{}, err
 	}
 	var rememberedAt *time.Time
-	if b.DeviceCookie != "" {
-		dev, err := f.store.UseRememberedDevice(ctx, user.ID, idp.HashSecret(b.DeviceCookie))
+	if deviceCookie != "" {
+		dev, err := f.store.UseRememberedDevice(ctx, user.ID, idp.HashSecret(deviceCookie))
 		if err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return policy.Decision{}, enrolled, err
 		}
@@ -37,7 +44,7 @@ func (f *Flow) decide(ctx context.Context, ar *storage.AuthRequest, client *stor
 		}
 	}
 	d := policy.Decide(policy.Input{
-		Methods: f.factors.Methods(), Policies: pols, Request: policyRequest(ar, sess), Session: session.PolicyView(sess),
+		Methods: f.factors.Methods(), Policies: pols, Request: r, Session: session.PolicyView(sess),
 		Enrolled: enrolled.Methods, EnrolledDeviceBound: enrolled.Counts.WebAuthnDeviceBound > 0,
 		RememberedAt: rememberedAt, Now: f.now(),
 	})

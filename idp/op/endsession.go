@@ -121,7 +121,7 @@ func (p *Provider) endSession(ctx context.Context, req *oidc.EndSessionRequest, 
 	if client != nil {
 		clientName = client.Name
 	}
-	token, err := p.logouts.Seal(session.LogoutRequest{ClientID: clientID, ClientName: clientName, RedirectURI: redirect, Expires: p.now().Add(logoutTokenTTL)})
+	token, err := p.logouts.Seal(session.LogoutRequest{ClientName: clientName, RedirectURI: redirect, Expires: p.now().Add(logoutTokenTTL)})
 	if err != nil {
 		return nil, err
 	}

@@ -13,7 +13,6 @@ import (
 // LogoutRequest is what a logout confirmation link carries, sealed so it
 // can be neither read nor forged.
 type LogoutRequest struct {
-	ClientID    string    `json:"c,omitempty"`
 	ClientName  string    `json:"n,omitempty"`
 	RedirectURI string    `json:"r,omitempty"` // with state already added
 	Expires     time.Time `json:"e"`

@@ -121,7 +121,7 @@ func Build(ctx context.Context, o Options) (*App, error) {
 	logouts := session.NewLogouts(a.Sessions, ring)
 	a.Flow = login.New(o.Issuer, store, a.Directory, a.Sessions, a.Factors, limiter, log, now)
 	a.MFA = login.NewMFA(a.Flow)
-	a.Account = account.New(o.Issuer, store, a.Directory, a.Sessions, a.Factors, log, now)
+	a.Account = account.New(o.Issuer, store, a.Directory, a.Flow, a.Sessions, a.Factors, log, now)
 	if err := a.Account.EnsureClient(ctx); err != nil {
 		return nil, err
 	}
