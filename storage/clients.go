@@ -34,6 +34,7 @@ type Client struct {
 
 // CreateClient registers a new client; a taken id → ErrConflict.
 func (s *Store) CreateClient(ctx context.Context, c *Client) error {
+	defer s.clients.invalidate()
 	return translate("create client", s.db.WithContext(ctx).Create(c).Error)
 }
 
@@ -41,6 +42,7 @@ func (s *Store) CreateClient(ctx context.Context, c *Client) error {
 // file are applied this way at every start), including whether it is
 // disabled and who manages it.
 func (s *Store) UpsertClient(ctx context.Context, c *Client) error {
+	defer s.clients.invalidate()
 	return s.upsert(ctx, "upsert client", c, "id",
 		"name", "secret_hash", "redirect_uris", "post_logout_redirect_uris", "grant_types", "skip_consent", "policy",
 		"auth_method", "access_token_type", "id_token_signed_response_alg", "jwks", "disabled", "managed_by")
@@ -49,8 +51,26 @@ func (s *Store) UpsertClient(ctx context.Context, c *Client) error {
 // GetClient returns the enabled client with id; a disabled client is
 // ErrNotFound, so that every path that looks a client up by id — /authorize,
 // /token, client authentication, logout, the login flow — treats it as
-// unknown. ListClients shows disabled clients too.
+// unknown. ListClients shows disabled clients too. It answers from a
+// short-lived cache (see clientTTL); the caller gets its own copy.
 func (s *Store) GetClient(ctx context.Context, id string) (*Client, error) {
+	if s.inTx { // the transaction's own view, which the cache does not hold
+		return s.getClient(ctx, id)
+	}
+	now := time.Now() // the wall clock, not s.now: a test's fixed clock must not make entries immortal
+	c, gen := s.clients.get(id, now)
+	if c != nil {
+		return c, nil
+	}
+	c, err := s.getClient(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	s.clients.put(c, gen, now)
+	return c, nil
+}
+
+func (s *Store) getClient(ctx context.Context, id string) (*Client, error) {
 	var c Client
 	if err := s.db.WithContext(ctx).Where("id = ? AND NOT disabled", id).Take(&c).Error; err != nil {
 		return nil, translate("get client", err)
@@ -60,6 +80,7 @@ func (s *Store) GetClient(ctx context.Context, id string) (*Client, error) {
 
 // SetClientDisabled disables or re-enables a client.
 func (s *Store) SetClientDisabled(ctx context.Context, id string, disabled bool) error {
+	defer s.clients.invalidate()
 	res := s.db.WithContext(ctx).Model(&Client{}).Where("id = ?", id).
 		Updates(map[string]any{"disabled": disabled, "updated_at": s.clock()})
 	if res.Error != nil {
@@ -80,5 +101,6 @@ func (s *Store) ListClients(ctx context.Context) ([]Client, error) {
 
 // DeleteClient removes a client.
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
+	defer s.clients.invalidate()
 	return s.deleteByKey(ctx, "delete client", &Client{}, "id", id)
 }

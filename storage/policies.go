@@ -79,6 +79,7 @@ func (s *Store) ListPolicies(ctx context.Context) ([]Policy, error) {
 // DeletePolicy removes a policy; groups and clients that used it fall back
 // to the default.
 func (s *Store) DeletePolicy(ctx context.Context, name string) error {
+	defer s.clients.invalidate() // clients naming it now name none
 	return s.deleteByKey(ctx, "delete policy", &Policy{}, "name", name)
 }
 

@@ -29,6 +29,9 @@ type Store struct {
 	path   string
 	now    func() time.Time
 	logger *slog.Logger
+	// clients caches GetClient briefly; shared with InTx's copies.
+	clients *clientCache
+	inTx    bool // a copy bound to InTx's transaction: reads bypass the cache
 }
 
 // Option configures Open.
@@ -44,7 +47,7 @@ func WithLogger(l *slog.Logger) Option { return func(s *Store) { s.logger = l } 
 // Open connects to url: "sqlite:PATH", "sqlite::memory:" or
 // "postgres://…"/"postgresql://…". It does not migrate; call Migrate.
 func Open(ctx context.Context, rawURL string, opts ...Option) (*Store, error) {
-	s := &Store{now: time.Now, logger: slog.New(slog.DiscardHandler)}
+	s := &Store{now: time.Now, logger: slog.New(slog.DiscardHandler), clients: newClientCache()}
 	for _, o := range opts {
 		o(s)
 	}
@@ -150,9 +153,12 @@ func (s *Store) clock() time.Time { return s.now().UTC().Truncate(time.Microseco
 // and an in-memory database has one connection, so a write or read through
 // the outer Store from inside fn would wait for the transaction to end.
 func (s *Store) InTx(ctx context.Context, fn func(tx *Store) error) error {
+	// A client read inside the transaction, or by another request while it
+	// ran, may be older than what it commits.
+	defer s.clients.invalidate()
 	return s.transaction(ctx, func(db *gorm.DB) error {
 		tx := *s
-		tx.db = db
+		tx.db, tx.inTx = db, true
 		return fn(&tx)
 	})
 }

@@ -60,6 +60,7 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	config := fs.String("config", "", "passed to the twofold CLI as --config (the server's configuration file)")
 	jsonPath := fs.String("json", "", "also write the results as JSON to this file")
 	timeout := fs.Duration("timeout", 30*time.Second, "per HTTP request")
+	idTokenAlg := fs.String("id-token-alg", "ES256", "the seeded clients' ID token algorithm (RS256 costs ~25x ES256 per token)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -94,6 +95,7 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	if err := measure(ctx, options{
 		issuer: strings.TrimRight(*issuer, "/"), workers: *workers, duration: *duration, count: *count, paths: paths,
 		seed: *seed, state: *state, twofold: *twofold, config: *config, json: *jsonPath, timeout: *timeout, environ: environ,
+		idTokenAlg: *idTokenAlg,
 	}, stdout, stderr); err != nil {
 		fmt.Fprintln(stderr, "twofold-bench:", err)
 		return 1
@@ -110,6 +112,7 @@ type options struct {
 	state, twofold    string
 	config, json      string
 	environ           []string
+	idTokenAlg        string
 }
 
 func measure(ctx context.Context, o options, stdout, stderr io.Writer) error {
@@ -119,7 +122,7 @@ func measure(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		if o.state == "" {
 			o.state = "twofold-bench-setup.json"
 		}
-		admin := bench.CLIAdmin{Path: o.twofold, Config: o.config, Environ: o.environ}
+		admin := bench.CLIAdmin{Path: o.twofold, Config: o.config, Environ: o.environ, IDTokenAlg: o.idTokenAlg}
 		start := time.Now()
 		var err error
 		setup, err = bench.Seed(ctx, admin, o.issuer, bench.SeedOptions{Users: o.seed, Parallel: o.workers, HTTPTimeout: o.timeout,

@@ -36,6 +36,8 @@ func runClientAdd(ctx context.Context, e env, args []string) error {
 	skipConsent := fs.Bool("skip-consent", false, "first-party client: do not ask users for consent")
 	policyName := fs.String("policy", "", "the step-up policy for this client (default: the server default)")
 	jwksFile := fs.String("jwks-file", "", "the client's public JWK set (JSON): it authenticates with private_key_jwt, not a secret")
+	idTokenAlg := fs.String("id-token-alg", "", "id_token_signed_response_alg: RS256 (default), ES256 or EdDSA")
+	accessTokenType := fs.String("access-token-type", "", "jwt (RFC 9068, default) or opaque")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -58,6 +60,7 @@ func runClientAdd(ctx context.Context, e env, args []string) error {
 	c, secret, err := a.dir.AddClient(ctx, idp.ActorCLI, directory.ClientSpec{
 		ID: *id, Name: *name, GenerateSecret: !*public && jwks == "", JWKS: jwks, RedirectURIs: redirects,
 		PostLogoutRedirectURIs: logoutRedirects, GrantTypes: grants, SkipConsent: *skipConsent, Policy: *policyName,
+		IDTokenAlg: *idTokenAlg, AccessTokenType: *accessTokenType,
 	})
 	if err != nil {
 		return err

@@ -133,6 +133,11 @@ func TestClientCommands(t *testing.T) {
 	if code != 1 || !strings.Contains(stderr, "redirect_uris[0]") {
 		t.Fatalf("bad redirect: exit %d, %q", code, stderr)
 	}
+	c.mustRun("", "client", "add", "--id", "fast", "--id-token-alg", "ES256", "--access-token-type", "opaque", "--redirect-uri", "https://app.example.com/cb")
+	code, _, stderr = c.run("", "client", "add", "--id", "weak", "--id-token-alg", "HS256", "--redirect-uri", "https://app.example.com/cb")
+	if code != 1 || !strings.Contains(stderr, "id_token_signed_response_alg") {
+		t.Fatalf("bad --id-token-alg: exit %d, %q", code, stderr)
+	}
 	out = c.mustRun("", "client", "list")
 	if !strings.Contains(out, "app") || !strings.Contains(out, "confidential") || !strings.Contains(out, "public") || strings.Contains(out, "bad") {
 		t.Fatalf("client list:\n%s", out)

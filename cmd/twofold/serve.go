@@ -70,6 +70,11 @@ func runServe(ctx context.Context, e env, args []string) error {
 		}
 		srv.Router().Mount("/demo", h)
 	}
+	if a.cfg.DebugListen != "" {
+		if err := serveDebug(ctx, a.cfg.DebugListen, a.log); err != nil {
+			return fmt.Errorf("debug_listen: %w", err)
+		}
+	}
 	ln, err := net.Listen("tcp", a.cfg.Listen)
 	if err != nil {
 		return err

@@ -419,3 +419,21 @@ func TestServeWithTheDemo(t *testing.T) {
 		t.Fatalf("/demo/ = %d", code)
 	}
 }
+
+func TestTheProfilerIsServedOnlyOnTheDebugListener(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	debugAddr := ln.Addr().String()
+	ln.Close()
+	key, _ := secrets.GenerateKey()
+	base := serveInProcess(t, io.Discard, "TWOFOLD_DATABASE_URL=sqlite:"+filepath.Join(t.TempDir(), "t.db"),
+		"TWOFOLD_SECRET_KEY="+secrets.EncodeKey(key), "TWOFOLD_LOG_LEVEL=error", "TWOFOLD_DEBUG_LISTEN="+debugAddr)
+	if code := get(t, "http://"+debugAddr+"/debug/pprof/goroutine?debug=1"); code != 200 {
+		t.Fatalf("profiler on debug_listen = %d, want 200", code)
+	}
+	if code := get(t, base+"/debug/pprof/goroutine?debug=1"); code != 404 {
+		t.Fatalf("profiler on the public listener = %d, want 404", code)
+	}
+}

@@ -39,6 +39,7 @@ func directoryTests() []conformanceTest {
 		{"missing users are not found", testUserNotFound},
 		{"policies and groups are upserted and deleting a policy detaches it", testPoliciesAndGroups},
 		{"clients are created, upserted and listed", testClients},
+		{"a client change made through the store is seen at once despite the client cache", testClientCacheFollowsWrites},
 		{"settings are stored and overwritten", testSettings},
 		{"audit events are listed newest first with filters", testAudit},
 		{"a setup token is single-use and expires", testSetupToken},
@@ -286,6 +287,44 @@ func testClients(t *testing.T, newStore Factory) {
 	mustIs(t, s.UpsertClient(ctx(t), &storage.Client{ID: "x", Name: "x", Policy: ptr("missing")}), storage.ErrReference)
 	mustNil(t, s.DeleteClient(ctx(t), "public"))
 	_, err = s.GetClient(ctx(t), "public")
+	mustIs(t, err, storage.ErrNotFound)
+}
+
+func testClientCacheFollowsWrites(t *testing.T, newStore Factory) {
+	s := newStore(t)
+	mustNil(t, s.UpsertPolicy(ctx(t), &storage.Policy{Name: "strict", RequireMFA: "always", Enrollment: "required"}))
+	c := &storage.Client{ID: "app", Name: "App", RedirectURIs: []string{"http://127.0.0.1:9999/cb"}, Policy: ptr("strict")}
+	mustNil(t, s.CreateClient(ctx(t), c))
+	got, err := s.GetClient(ctx(t), "app") // now cached
+	mustNil(t, err)
+	got.RedirectURIs[0], got.Name = "https://evil.example/cb", "mutated" // a caller's copy is its own
+	again, err := s.GetClient(ctx(t), "app")
+	mustNil(t, err)
+	if again.RedirectURIs[0] != "http://127.0.0.1:9999/cb" || again.Name != "App" {
+		t.Fatalf("a caller's change leaked into the cache: %+v", again)
+	}
+	c.Name = "App 2"
+	mustNil(t, s.UpsertClient(ctx(t), c))
+	if got, _ := s.GetClient(ctx(t), "app"); got == nil || got.Name != "App 2" {
+		t.Fatalf("after UpsertClient, GetClient = %+v", got)
+	}
+	mustNil(t, s.DeletePolicy(ctx(t), "strict"))
+	if got, _ := s.GetClient(ctx(t), "app"); got == nil || got.Policy != nil {
+		t.Fatalf("after DeletePolicy, the client still names it: %+v", got)
+	}
+	mustNil(t, s.SetClientDisabled(ctx(t), "app", true))
+	_, err = s.GetClient(ctx(t), "app")
+	mustIs(t, err, storage.ErrNotFound)
+	mustNil(t, s.SetClientDisabled(ctx(t), "app", false))
+	mustNil(t, s.InTx(ctx(t), func(tx *storage.Store) error {
+		c.Name, c.Policy = "App 3", nil
+		return tx.UpsertClient(ctx(t), c)
+	}))
+	if got, _ := s.GetClient(ctx(t), "app"); got == nil || got.Name != "App 3" {
+		t.Fatalf("after a transaction, GetClient = %+v", got)
+	}
+	mustNil(t, s.DeleteClient(ctx(t), "app"))
+	_, err = s.GetClient(ctx(t), "app")
 	mustIs(t, err, storage.ErrNotFound)
 }
 

@@ -16,8 +16,11 @@ import (
 // Config is the whole configuration of a Twofold server. Load or Parse it; Default gives the values used for
 // every key the file and environment leave unset.
 type Config struct {
-	Issuer          string   `yaml:"issuer"`
-	Listen          string   `yaml:"listen"`
+	Issuer string `yaml:"issuer"`
+	Listen string `yaml:"listen"`
+	// DebugListen serves Go's profiler (net/http/pprof) on a loopback address (127.0.0.1:6060, [::1]:6060 or
+	// localhost:6060); empty: off. It is never served on the public listener.
+	DebugListen     string   `yaml:"debug_listen,omitempty"`
 	Database        string   `yaml:"database" env:"TWOFOLD_DATABASE_URL,TWOFOLD_DATABASE"`
 	SecretKey       string   `yaml:"secret_key"`
 	SecretKeyFile   string   `yaml:"secret_key_file"`

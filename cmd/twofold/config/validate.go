@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -42,6 +43,11 @@ func (c *Config) Validate() error {
 	c.validateIssuer(&p)
 	if _, err := parsePort(c.Listen); err != nil {
 		p.add("listen", "%q must be host:port (e.g. 127.0.0.1:8080, or :0 for any free port): %v", c.Listen, err)
+	}
+	if c.DebugListen != "" {
+		if err := loopbackOnly(c.DebugListen); err != nil {
+			p.add("debug_listen", "%q %v", c.DebugListen, err)
+		}
 	}
 	validateDatabase(&p, c.Database)
 	if c.SecretKey != "" {
@@ -152,6 +158,22 @@ func parsePort(hostport string) (int, error) {
 		return 0, fmt.Errorf("port %q is not a number from 0 to 65535", port)
 	}
 	return int(n), nil
+}
+
+// loopbackOnly accepts host:port whose host is a loopback address or "localhost": the profiler shows memory
+// and stack contents, so it must never be reachable from another machine.
+func loopbackOnly(hostport string) error {
+	if _, err := parsePort(hostport); err != nil {
+		return fmt.Errorf("must be host:port: %v", err)
+	}
+	host, _, _ := net.SplitHostPort(hostport)
+	if host == "localhost" {
+		return nil
+	}
+	if ip, err := netip.ParseAddr(host); err == nil && ip.IsLoopback() {
+		return nil
+	}
+	return errors.New("must be on a loopback address (127.0.0.1, [::1] or localhost): the profiler must not be reachable from another machine")
 }
 
 func validateDatabase(p *problems, db string) {

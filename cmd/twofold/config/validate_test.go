@@ -28,6 +28,10 @@ func TestEachValidationRuleNamesItsKey(t *testing.T) {
 		{"listen needs a port", func(c *Config) { c.Listen = "localhost" }, "listen: \"localhost\" must be host:port"},
 		{"listen needs a numeric port", func(c *Config) { c.Listen = "127.0.0.1:http" }, "listen: \"127.0.0.1:http\" must be host:port"},
 		{"listen's port must fit in 16 bits", func(c *Config) { c.Listen = ":70000" }, "listen: \":70000\" must be host:port"},
+		// debug_listen
+		{"the profiler is refused on every interface", func(c *Config) { c.DebugListen = ":6060" }, "debug_listen: \":6060\" must be on a loopback address"},
+		{"the profiler is refused on a public address", func(c *Config) { c.DebugListen = "192.0.2.1:6060" }, "debug_listen: \"192.0.2.1:6060\" must be on a loopback address"},
+		{"the profiler needs a port", func(c *Config) { c.DebugListen = "127.0.0.1" }, "debug_listen: \"127.0.0.1\" must be host:port"},
 		// database
 		{"an unknown database scheme is refused", func(c *Config) { c.Database = "mysql://u@h/db" }, "database: unsupported database \"mysql\""},
 		{"a bare file name is not a database URL", func(c *Config) { c.Database = "twofold.db" }, "database: unsupported database;"},
@@ -149,6 +153,9 @@ func TestValidConfigurationsPass(t *testing.T) {
 		{"an https issuer with a path", func(c *Config) { c.Issuer = "https://example.com/idp" }},
 		{"listening on port 0", func(c *Config) { c.Listen = "127.0.0.1:0" }},
 		{"listening on all interfaces", func(c *Config) { c.Listen = ":8080" }},
+		{"the profiler on 127.0.0.1", func(c *Config) { c.DebugListen = "127.0.0.1:6060" }},
+		{"the profiler on [::1]", func(c *Config) { c.DebugListen = "[::1]:6060" }},
+		{"the profiler on localhost", func(c *Config) { c.DebugListen = "localhost:0" }},
 		{"an in-memory SQLite database", func(c *Config) { c.Database = "sqlite::memory:" }},
 		{"a PostgreSQL database", func(c *Config) { c.Database = "postgres://twofold:pw@db:5432/twofold?sslmode=disable" }},
 		{"a postgresql:// database", func(c *Config) { c.Database = "postgresql://db/twofold" }},

@@ -17,6 +17,8 @@ type CLIAdmin struct {
 	Path    string   // the twofold binary
 	Config  string   // passed as --config when set
 	Environ []string // the environment of every run (TWOFOLD_* included)
+	// IDTokenAlg is the seeded clients' id_token_signed_response_alg ("": the server's default, RS256).
+	IDTokenAlg string
 }
 
 var _ Admin = CLIAdmin{}
@@ -54,6 +56,9 @@ func (c CLIAdmin) AddClient(ctx context.Context, id, redirectURI, policy string)
 		"--grant-type", "authorization_code,refresh_token,client_credentials"}
 	if policy != "" {
 		args = append(args, "--policy", policy)
+	}
+	if c.IDTokenAlg != "" {
+		args = append(args, "--id-token-alg", c.IDTokenAlg)
 	}
 	out, err := c.run(ctx, "", args...)
 	if err != nil {
