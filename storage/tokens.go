@@ -2,8 +2,11 @@ package storage
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"time"
+
+	"github.com/twofold-idp/twofold/migrations"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -58,12 +61,16 @@ type RefreshToken struct {
 // CreateAccessToken records an issued access token; CreatedAt defaults to
 // now.
 func (s *Store) CreateAccessToken(ctx context.Context, t *AccessToken) error {
+	prepareAccessToken(t, s.clock())
+	return translate("create access token", s.db.WithContext(ctx).Create(t).Error)
+}
+
+func prepareAccessToken(t *AccessToken, now time.Time) {
 	if t.CreatedAt.IsZero() {
-		t.CreatedAt = s.clock()
+		t.CreatedAt = now
 	}
 	t.CreatedAt, t.ExpiresAt = stored(t.CreatedAt), stored(t.ExpiresAt)
 	t.AuthTime, t.RevokedAt = storedPtr(t.AuthTime), storedPtr(t.RevokedAt)
-	return translate("create access token", s.db.WithContext(ctx).Create(t).Error)
 }
 
 // GetAccessToken returns the token with id even when it is revoked or
@@ -91,12 +98,16 @@ func (s *Store) CreateRefreshToken(ctx context.Context, t *RefreshToken) error {
 }
 
 func createRefreshToken(db *gorm.DB, t *RefreshToken, now time.Time) error {
+	prepareRefreshToken(t, now)
+	return db.Create(t).Error
+}
+
+func prepareRefreshToken(t *RefreshToken, now time.Time) {
 	if t.CreatedAt.IsZero() {
 		t.CreatedAt = now
 	}
 	t.AuthTime, t.CreatedAt, t.ExpiresAt = stored(t.AuthTime), stored(t.CreatedAt), stored(t.ExpiresAt)
 	t.RotatedAt, t.RevokedAt = storedPtr(t.RotatedAt), storedPtr(t.RevokedAt)
-	return db.Create(t).Error
 }
 
 // GetRefreshTokenByHash returns the token with hash in any state: callers
@@ -110,46 +121,111 @@ func (s *Store) GetRefreshTokenByHash(ctx context.Context, hash string) (*Refres
 }
 
 // RotateRefreshToken redeems the refresh token with oldHash and stores next
-// (same family, filled by the caller) in one transaction, and returns the
-// old token. The redemption is one conditional UPDATE … RETURNING, so of
-// parallel rotations exactly one succeeds. A token that exists but was
-// already rotated or revoked is a replay (RFC 9700 §4.14.2): the whole
-// family — every refresh token, the newest included, and every access token
-// issued from it — is revoked, that is committed, and ErrTokenReused is
-// returned. An unknown or expired token → ErrNotFound.
-func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, next *RefreshToken) (*RefreshToken, error) {
+// (same family, filled by the caller) and, when not nil, access (the access
+// token issued with next) atomically, and returns the old token. The
+// redemption is one conditional UPDATE … RETURNING, so of parallel rotations
+// exactly one succeeds; on PostgreSQL the redemption and both inserts are one
+// statement (one round trip, no explicit transaction). A token that exists
+// but was already rotated or revoked is a replay (RFC 9700 §4.14.2): the
+// whole family — every refresh token, the newest included, and every access
+// token issued from it — is revoked, that is committed, and ErrTokenReused is
+// returned. An unknown or expired token, or one of another family than next,
+// → ErrNotFound, and nothing changes.
+func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, next *RefreshToken, access *AccessToken) (*RefreshToken, error) {
 	const op = "rotate refresh token"
 	now := s.clock()
-	var old RefreshToken
-	var reused bool
-	err := s.transaction(ctx, func(tx *gorm.DB) error {
-		res := tx.Model(&old).Clauses(clause.Returning{}).
-			Where("token_hash = ? AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > ?", oldHash, now).
-			Update("rotated_at", now)
+	prepareRefreshToken(next, now)
+	if access != nil {
+		prepareAccessToken(access, now)
+	}
+	var (
+		old     RefreshToken
+		rotated bool
+	)
+	if s.dialect == migrations.Postgres {
+		res := s.db.WithContext(ctx).Raw(rotateRefreshPostgres, sql.Named("now", now), sql.Named("hash", oldHash),
+			sql.Named("family", next.FamilyID), sql.Named("id", next.ID), sql.Named("token_hash", next.TokenHash),
+			sql.Named("client", next.ClientID), sql.Named("user", next.UserID), sql.Named("session", next.SessionID),
+			sql.Named("auth_request", next.AuthRequestID), sql.Named("scopes", next.Scopes), sql.Named("amr", next.AMR),
+			sql.Named("acr", next.ACR), sql.Named("auth_time", next.AuthTime), sql.Named("created", next.CreatedAt),
+			sql.Named("expires", next.ExpiresAt), sql.Named("with_access", access != nil),
+			sql.Named("a_id", accessField(access, func(a *AccessToken) any { return a.ID })),
+			sql.Named("a_scopes", accessField(access, func(a *AccessToken) any { return a.Scopes })),
+			sql.Named("a_audience", accessField(access, func(a *AccessToken) any { return a.Audience })),
+			sql.Named("a_auth_time", accessField(access, func(a *AccessToken) any { return a.AuthTime })),
+			sql.Named("a_created", accessField(access, func(a *AccessToken) any { return a.CreatedAt })),
+			sql.Named("a_expires", accessField(access, func(a *AccessToken) any { return a.ExpiresAt })),
+		).Scan(&old)
 		if res.Error != nil {
-			return res.Error
+			return nil, translate(op, res.Error)
 		}
-		if res.RowsAffected == 1 {
-			if next.FamilyID != old.FamilyID {
-				return errors.New("the next token belongs to another family")
+		rotated = res.RowsAffected == 1
+	} else {
+		err := s.transaction(ctx, func(tx *gorm.DB) error {
+			res := tx.Model(&old).Clauses(clause.Returning{}).
+				Where("token_hash = ? AND family_id = ? AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > ?", oldHash, next.FamilyID, now).
+				Update("rotated_at", now)
+			if res.Error != nil || res.RowsAffected != 1 {
+				return res.Error
 			}
-			return createRefreshToken(tx, next, now)
+			rotated = true
+			if err := tx.Create(next).Error; err != nil {
+				return err
+			}
+			if access != nil {
+				return tx.Create(access).Error
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, translate(op, err)
 		}
+	}
+	if rotated {
+		return &old, nil
+	}
+	// Not redeemed: unknown, expired, of another family — or a replay.
+	err := s.transaction(ctx, func(tx *gorm.DB) error {
 		var prev RefreshToken
 		err := tx.Where("token_hash = ? AND (rotated_at IS NOT NULL OR revoked_at IS NOT NULL)", oldHash).Take(&prev).Error
 		if err != nil {
-			return err // gorm.ErrRecordNotFound: unknown, or unused but expired
+			return err // gorm.ErrRecordNotFound: unknown, unused but expired, or another family
 		}
-		reused = true
 		return revokeFamilies(tx, now, []string{prev.FamilyID})
 	})
 	if err != nil {
 		return nil, translate(op, err)
 	}
-	if reused {
-		return nil, translate(op, ErrTokenReused)
+	return nil, translate(op, ErrTokenReused)
+}
+
+// rotateRefreshPostgres redeems the old token, inserts the next one and the
+// access token, in one statement: data-modifying CTEs run in one snapshot
+// and commit together (PostgreSQL "WITH Queries", §7.8.4).
+const rotateRefreshPostgres = `
+WITH old AS (
+	UPDATE refresh_tokens SET rotated_at = @now
+	WHERE token_hash = @hash AND family_id = @family AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > @now
+	RETURNING *
+), next AS (
+	INSERT INTO refresh_tokens (id, token_hash, family_id, client_id, user_id, session_id, auth_request_id, scopes, amr, acr,
+		auth_time, created_at, expires_at)
+	SELECT @id, @token_hash, @family, @client, @user, @session, @auth_request, @scopes, @amr, @acr, @auth_time, @created, @expires
+	FROM old
+), access AS (
+	INSERT INTO access_tokens (id, client_id, user_id, session_id, auth_request_id, refresh_family_id, scopes, audience, amr, acr,
+		auth_time, created_at, expires_at)
+	SELECT @a_id, @client, @user, @session, @auth_request, @family, @a_scopes, @a_audience, @amr, @acr, @a_auth_time, @a_created, @a_expires
+	FROM old WHERE @with_access
+)
+SELECT * FROM old`
+
+// accessField is f(a), or nil without an access token.
+func accessField(a *AccessToken, f func(*AccessToken) any) any {
+	if a == nil {
+		return nil
 	}
-	return &old, nil
+	return f(a)
 }
 
 // RevokeRefreshFamily revokes every refresh token of a family and every

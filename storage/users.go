@@ -2,9 +2,11 @@ package storage
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/twofold-idp/twofold/migrations"
 	"gorm.io/gorm"
 )
 
@@ -74,15 +76,27 @@ func (s *Store) GetUserByUsername(ctx context.Context, username string) (*User, 
 }
 
 func (s *Store) getUser(ctx context.Context, where string, arg string) (*User, error) {
-	var u User
-	if err := s.db.WithContext(ctx).Where(where, arg).Take(&u).Error; err != nil {
+	// One round trip: the groups come along as a JSON array (every sign-in
+	// and token request reads its user).
+	var row struct {
+		User
+		GroupList Strings
+	}
+	agg := "json_group_array(group_name)"
+	if s.dialect == migrations.Postgres {
+		agg = "COALESCE(json_agg(group_name), '[]')"
+	}
+	err := s.db.WithContext(ctx).Model(&User{}).
+		Select("users.*, (SELECT "+agg+" FROM user_groups WHERE user_groups.user_id = users.id) AS group_list").
+		Where(where, arg).Take(&row).Error
+	if err != nil {
 		return nil, translate("get user", err)
 	}
-	groups, err := s.userGroups(ctx, []string{u.ID})
-	if err != nil {
-		return nil, err
+	u := row.User
+	if len(row.GroupList) > 0 {
+		u.Groups = row.GroupList
+		slices.Sort(u.Groups)
 	}
-	u.Groups = groups[u.ID]
 	return &u, nil
 }
 

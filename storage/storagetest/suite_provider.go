@@ -608,8 +608,17 @@ func testRotateRefreshToken(t *testing.T, newStore Factory) {
 	clock.Advance(time.Minute)
 	next := pvRefresh("r2", "f1", clock.Now())
 	next.AuthTime = first.AuthTime
-	old, err := s.RotateRefreshToken(ctx(t), "hash-r1", next)
+	access := pvAccess("at-r2", clock.Now())
+	access.SessionID, access.AuthRequestID, access.RefreshFamilyID, access.AuthTime = "s1", "ar1", "f1", &first.AuthTime
+	old, err := s.RotateRefreshToken(ctx(t), "hash-r1", next, access)
 	mustNil(t, err)
+	gotAT, err := s.GetAccessToken(ctx(t), "at-r2")
+	mustNil(t, err)
+	if gotAT.RefreshFamilyID != "f1" || gotAT.UserID != "u1" || gotAT.SessionID != "s1" || gotAT.AuthRequestID != "ar1" ||
+		!slices.Equal(gotAT.Scopes, []string{"openid"}) || !gotAT.CreatedAt.Equal(clock.Now()) {
+		t.Fatalf("the access token stored with the rotation = %+v", gotAT)
+	}
+	sameTime(t, "access AuthTime", gotAT.AuthTime, first.AuthTime)
 	if old.ID != "r1" || old.FamilyID != "f1" || old.RevokedAt != nil || !slices.Equal(old.Scopes, first.Scopes) {
 		t.Fatalf("old token = %+v", old)
 	}
@@ -624,14 +633,16 @@ func testRotateRefreshToken(t *testing.T, newStore Factory) {
 	_, err = s.GetRefreshTokenByHash(ctx(t), "hash-none")
 	mustIs(t, err, storage.ErrNotFound)
 
-	_, err = s.RotateRefreshToken(ctx(t), "hash-none", pvRefresh("r3", "f1", now))
+	_, err = s.RotateRefreshToken(ctx(t), "hash-none", pvRefresh("r3", "f1", now), nil)
 	mustIs(t, err, storage.ErrNotFound)
 
 	// The next token must continue the family; a refused rotation changes
 	// nothing.
-	if _, err := s.RotateRefreshToken(ctx(t), "hash-r2", pvRefresh("r3", "f2", now)); err == nil {
+	if _, err := s.RotateRefreshToken(ctx(t), "hash-r2", pvRefresh("r3", "f2", now), pvAccess("at-r3", now)); err == nil {
 		t.Fatal("rotated into another family")
 	}
+	_, err = s.GetAccessToken(ctx(t), "at-r3")
+	mustIs(t, err, storage.ErrNotFound)
 	got, err = s.GetRefreshTokenByHash(ctx(t), "hash-r2")
 	mustNil(t, err)
 	if got.RotatedAt != nil {
@@ -642,7 +653,7 @@ func testRotateRefreshToken(t *testing.T, newStore Factory) {
 
 	// An expired, never used token is not found, and not a replay.
 	clock.Advance(24 * time.Hour)
-	_, err = s.RotateRefreshToken(ctx(t), "hash-r2", pvRefresh("r4", "f1", clock.Now()))
+	_, err = s.RotateRefreshToken(ctx(t), "hash-r2", pvRefresh("r4", "f1", clock.Now()), nil)
 	mustIs(t, err, storage.ErrNotFound)
 	got, err = s.GetRefreshTokenByHash(ctx(t), "hash-r2")
 	mustNil(t, err)
@@ -655,9 +666,9 @@ func testRefreshTokenReplay(t *testing.T, newStore Factory) {
 	s, clock := pvStore(t, newStore)
 	now := clock.Now()
 	mustNil(t, s.CreateRefreshToken(ctx(t), pvRefresh("r1", "f1", now)))
-	_, err := s.RotateRefreshToken(ctx(t), "hash-r1", pvRefresh("r2", "f1", now))
+	_, err := s.RotateRefreshToken(ctx(t), "hash-r1", pvRefresh("r2", "f1", now), nil)
 	mustNil(t, err)
-	_, err = s.RotateRefreshToken(ctx(t), "hash-r2", pvRefresh("r3", "f1", now))
+	_, err = s.RotateRefreshToken(ctx(t), "hash-r2", pvRefresh("r3", "f1", now), nil)
 	mustNil(t, err)
 	for _, id := range []string{"a1", "a2"} {
 		at := pvAccess(id, now)
@@ -672,7 +683,7 @@ func testRefreshTokenReplay(t *testing.T, newStore Factory) {
 	mustNil(t, s.CreateAccessToken(ctx(t), pvAccess("plain", now)))
 
 	clock.Advance(time.Minute)
-	_, err = s.RotateRefreshToken(ctx(t), "hash-r1", pvRefresh("r4", "f1", now))
+	_, err = s.RotateRefreshToken(ctx(t), "hash-r1", pvRefresh("r4", "f1", now), nil)
 	mustIs(t, err, storage.ErrTokenReused)
 	mustRefreshRevoked(t, s, true, "r1", "r2", "r3")
 	mustAccessRevoked(t, s, true, "a1", "a2")
@@ -682,7 +693,7 @@ func testRefreshTokenReplay(t *testing.T, newStore Factory) {
 	mustIs(t, err, storage.ErrNotFound)
 
 	// The newest token, revoked with its family, is refused as a replay too.
-	_, err = s.RotateRefreshToken(ctx(t), "hash-r3", pvRefresh("r5", "f1", now))
+	_, err = s.RotateRefreshToken(ctx(t), "hash-r3", pvRefresh("r5", "f1", now), nil)
 	mustIs(t, err, storage.ErrTokenReused)
 
 	// RevokeRefreshFamily does the same on request.
@@ -707,7 +718,7 @@ func testConcurrentRotateRefreshToken(t *testing.T, newStore Factory) {
 	for i := range n {
 		wg.Go(func() {
 			<-start
-			_, errs[i] = s.RotateRefreshToken(ctx(t), "hash-r0", pvRefresh(fmt.Sprint("r", i+1), "f1", now))
+			_, errs[i] = s.RotateRefreshToken(ctx(t), "hash-r0", pvRefresh(fmt.Sprint("r", i+1), "f1", now), nil)
 		})
 	}
 	close(start)
@@ -745,7 +756,7 @@ func testRevokeAuthRequestTokens(t *testing.T, newStore Factory) {
 	mustNil(t, s.CreateRefreshToken(ctx(t), pvRefresh("r1", "f1", now)))
 	next := pvRefresh("r2", "f1", now)
 	next.AuthRequestID = "" // carried by the family, not by every token
-	_, err := s.RotateRefreshToken(ctx(t), "hash-r1", next)
+	_, err := s.RotateRefreshToken(ctx(t), "hash-r1", next, nil)
 	mustNil(t, err)
 	direct := pvAccess("a1", now)
 	direct.AuthRequestID = "ar1"

@@ -39,7 +39,7 @@ type Store interface {
 	CreateAccessToken(ctx context.Context, t *storage.AccessToken) error
 	RevokeAccessToken(ctx context.Context, id string) error
 	CreateRefreshToken(ctx context.Context, t *storage.RefreshToken) error
-	RotateRefreshToken(ctx context.Context, oldHash string, next *storage.RefreshToken) (*storage.RefreshToken, error)
+	RotateRefreshToken(ctx context.Context, oldHash string, next *storage.RefreshToken, access *storage.AccessToken) (*storage.RefreshToken, error)
 	GetRefreshTokenByHash(ctx context.Context, hash string) (*storage.RefreshToken, error)
 	RevokeRefreshFamily(ctx context.Context, familyID string) error
 	AppendAudit(ctx context.Context, e *storage.AuditEvent) error
@@ -239,8 +239,8 @@ func (p *Service) Refresh(ctx context.Context, client Client, req *oidc.RefreshT
 		client: client, user: user, sessionID: old.SessionID, authRequestID: old.AuthRequestID,
 		scopes: scopes, amr: old.AMR, acr: old.ACR, authTime: old.AuthTime,
 	}
-	return p.issueWith(ctx, g, next, func(ctx context.Context, n *storage.RefreshToken) error {
-		_, err := p.store.RotateRefreshToken(ctx, oldHash, n)
+	return p.issueWith(ctx, g, next, func(ctx context.Context, access *storage.AccessToken, n *storage.RefreshToken) error {
+		_, err := p.store.RotateRefreshToken(ctx, oldHash, n, access)
 		if errors.Is(err, storage.ErrTokenReused) {
 			p.audit.Record(ctx, idp.Actor{ID: client.ID}, "refresh.replayed", old.UserID, map[string]any{"family_id": old.FamilyID})
 			return invalidGrant("The refresh token was already used; every token of its family is revoked.")
@@ -266,41 +266,58 @@ func (p *Service) ClientCredentials(ctx context.Context, client Client, req *oid
 // issue mints the access token, the refresh token (when refresh is not
 // nil) and the ID token (when openid was granted to a user).
 func (p *Service) issue(ctx context.Context, g grant, refresh *storage.RefreshToken) (*oidc.AccessTokenResponse, error) {
-	return p.issueWith(ctx, g, refresh, p.store.CreateRefreshToken)
+	return p.issueWith(ctx, g, refresh, p.saveNew)
 }
 
-func (p *Service) issueWith(ctx context.Context, g grant, refresh *storage.RefreshToken, saveRefresh func(context.Context, *storage.RefreshToken) error) (*oidc.AccessTokenResponse, error) {
+// saveNew stores a new access token and, when not nil, the first refresh
+// token of a new family. The access token row exists (with its refresh
+// family) before the refresh token is saved: a revocation of the family
+// after that point catches this access token too.
+func (p *Service) saveNew(ctx context.Context, access *storage.AccessToken, refresh *storage.RefreshToken) error {
+	if err := p.store.CreateAccessToken(ctx, access); err != nil {
+		return err
+	}
+	if refresh == nil {
+		return nil
+	}
+	if err := p.store.CreateRefreshToken(ctx, refresh); err != nil {
+		if rerr := p.store.RevokeAccessToken(ctx, access.ID); rerr != nil {
+			p.log.ErrorContext(ctx, "revoke unissued access token", "err", rerr)
+		}
+		return err
+	}
+	return nil
+}
+
+// issueWith fills the token rows, has save store them (a rotation stores
+// both in one statement), then encodes them.
+func (p *Service) issueWith(ctx context.Context, g grant, refresh *storage.RefreshToken, save func(context.Context, *storage.AccessToken, *storage.RefreshToken) error) (*oidc.AccessTokenResponse, error) {
 	now := p.now()
 	resp := &oidc.AccessTokenResponse{TokenType: oidc.BearerToken, Scope: g.scopes}
-	// The access token row exists (with its refresh family) before the
-	// refresh token is saved or rotated: a replay that revokes the family
-	// after that point catches this access token too.
-	at, atID, err := p.mintAccessToken(ctx, g, refresh)
-	if err != nil {
-		return nil, oidc.ErrServerError().WithParent(err)
-	}
-	resp.AccessToken, resp.ExpiresIn = at, uint64(p.cfg.AccessTokenLifetime.Seconds())
+	row := p.accessRow(g, refresh, now)
+	var refreshValue string
 	if refresh != nil {
-		value := idp.RandomToken(32)
-		refresh.ID, refresh.TokenHash = idp.RandomToken(16), idp.HashSecret(value)
+		refreshValue = idp.RandomToken(32)
+		refresh.ID, refresh.TokenHash = idp.RandomToken(16), idp.HashSecret(refreshValue)
 		refresh.ClientID, refresh.SessionID, refresh.AuthRequestID = g.client.ID, g.sessionID, g.authRequestID
 		refresh.UserID, refresh.AMR, refresh.ACR, refresh.AuthTime = g.user.ID, g.amr, g.acr, g.authTime
 		if len(refresh.Scopes) == 0 {
 			refresh.Scopes = g.scopes
 		}
 		refresh.CreatedAt, refresh.ExpiresAt = now, now.Add(p.cfg.RefreshTokenLifetime)
-		if err := saveRefresh(ctx, refresh); err != nil {
-			if rerr := p.store.RevokeAccessToken(ctx, atID); rerr != nil {
-				p.log.ErrorContext(ctx, "revoke unissued access token", "err", rerr)
-			}
-			var oe *oidc.Error
-			if errors.As(err, &oe) {
-				return nil, oe
-			}
-			return nil, oidc.ErrServerError().WithParent(err)
-		}
-		resp.RefreshToken = value
 	}
+	if err := save(ctx, row, refresh); err != nil {
+		var oe *oidc.Error
+		if errors.As(err, &oe) {
+			return nil, oe
+		}
+		return nil, oidc.ErrServerError().WithParent(err)
+	}
+	at, err := p.encodeAccessToken(ctx, g, row)
+	if err != nil {
+		return nil, oidc.ErrServerError().WithParent(err)
+	}
+	resp.AccessToken, resp.ExpiresIn, resp.RefreshToken = at, uint64(p.cfg.AccessTokenLifetime.Seconds()), refreshValue
 	if g.user != nil && slices.Contains(g.scopes, oidc.ScopeOpenID) {
 		if resp.IDToken, err = p.mintIDToken(ctx, g, at); err != nil {
 			return nil, oidc.ErrServerError().WithParent(err)
@@ -326,11 +343,9 @@ type accessTokenClaims struct {
 	SID      string   `json:"sid,omitempty"`
 }
 
-// mintAccessToken stores the token's row (so it can be revoked and
-// introspected) and returns a JWT (typ at+jwt, RFC 9068) or, for clients
-// that want one, an opaque token.
-func (p *Service) mintAccessToken(ctx context.Context, g grant, refresh *storage.RefreshToken) (token, id string, err error) {
-	now := p.now()
+// accessRow is the stored record of an access token (so that it can be
+// revoked and introspected).
+func (p *Service) accessRow(g grant, refresh *storage.RefreshToken, now time.Time) *storage.AccessToken {
 	row := &storage.AccessToken{
 		ID: idp.RandomToken(16), ClientID: g.client.ID, SessionID: g.sessionID, AuthRequestID: g.authRequestID,
 		Scopes: g.scopes, Audience: []string{g.client.ID}, AMR: g.amr, ACR: g.acr,
@@ -344,23 +359,24 @@ func (p *Service) mintAccessToken(ctx context.Context, g grant, refresh *storage
 	if refresh != nil {
 		row.RefreshFamilyID = refresh.FamilyID
 	}
-	if err := p.store.CreateAccessToken(ctx, row); err != nil {
-		return "", "", err
-	}
+	return row
+}
+
+// encodeAccessToken returns a stored access token as a JWT (typ at+jwt,
+// RFC 9068) or, for clients that want one, an opaque token.
+func (p *Service) encodeAccessToken(ctx context.Context, g grant, row *storage.AccessToken) (string, error) {
 	if g.client.OpaqueAccessTokens {
-		token, err = p.encrypt(row.ID + ":" + g.subject())
-		return token, row.ID, err
+		return p.encrypt(row.ID + ":" + g.subject())
 	}
 	claims := accessTokenClaims{
 		Issuer: p.cfg.Issuer, Subject: g.subject(), Audience: row.Audience,
-		Expiry: row.ExpiresAt.Unix(), IssuedAt: now.Unix(), JWTID: row.ID, ClientID: g.client.ID,
+		Expiry: row.ExpiresAt.Unix(), IssuedAt: row.CreatedAt.Unix(), JWTID: row.ID, ClientID: g.client.ID,
 		Scope: strings.Join(g.scopes, " "), ACR: g.acr, AMR: g.amr, SID: g.sessionID,
 	}
 	if g.user != nil {
 		claims.AuthTime = g.authTime.Unix()
 	}
-	token, err = p.sign(ctx, p.cfg.AccessTokenAlg, "at+jwt", claims)
-	return token, row.ID, err
+	return p.sign(ctx, p.cfg.AccessTokenAlg, "at+jwt", claims)
 }
 
 // mintIDToken signs the ID token with the client's registered algorithm
