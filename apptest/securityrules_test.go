@@ -311,9 +311,9 @@ func (h countingHasher) Verify(ctx context.Context, encoded, password string) (b
 	return h.PasswordHasher.Verify(ctx, encoded, password)
 }
 
-func (h countingHasher) VerifyDummy(ctx context.Context, password string) {
+func (h countingHasher) VerifyDummy(ctx context.Context, password string) error {
 	h.n.Add(1)
-	h.PasswordHasher.VerifyDummy(ctx, password)
+	return h.PasswordHasher.VerifyDummy(ctx, password)
 }
 
 // SECURITY-RULES: "Unknown user, wrong password, disabled account, with or without MFA: the same status, message,

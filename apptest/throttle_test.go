@@ -8,11 +8,13 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/twofold-idp/twofold/apptest"
 	"github.com/twofold-idp/twofold/idp/directory"
+	"github.com/twofold-idp/twofold/idp/password"
 	"github.com/twofold-idp/twofold/mfa/totp"
 	"github.com/twofold-idp/twofold/storage"
 	"github.com/twofold-idp/twofold/storage/storagetest"
@@ -364,6 +366,72 @@ func TestARememberedBrowserSignsInFromANewAddressDuringAnAttack(t *testing.T) {
 			laptop.From(cafe)
 			p = laptop.Get(si.rp.AuthURL("s", "n", pkce, oauth2.SetAuthURLParam("prompt", "login")))
 			apptest.Code(t, laptop.Submit(p, "login", map[string]string{"username": "alice", "password": alicePassword}))
+		})
+	}
+}
+
+// busyHasher answers every password check with password.ErrBusy while busy
+// is set: the server's argon2 admission refusing the excess of a flood.
+type busyHasher struct {
+	directory.PasswordHasher
+	busy *atomic.Bool
+}
+
+func (h busyHasher) Verify(ctx context.Context, encoded, pw string) (bool, bool, error) {
+	if h.busy.Load() {
+		return false, false, password.ErrBusy
+	}
+	return h.PasswordHasher.Verify(ctx, encoded, pw)
+}
+
+func (h busyHasher) VerifyDummy(ctx context.Context, pw string) error {
+	if h.busy.Load() {
+		return password.ErrBusy
+	}
+	return h.PasswordHasher.VerifyDummy(ctx, pw)
+}
+
+// SECURITY-RULES: "rate limits that cannot lock the owner out" — a flood that fills the password checks' queue is
+// answered 503 with Retry-After, alike for known and unknown accounts (no enumeration), and those refusals are not
+// counted as failed attempts: once the flood passes, the owner signs in at once.
+func TestAFloodOfSignInsIsRefusedWith503AndCountsNoAttempt(t *testing.T) {
+	for name, newStore := range storagetest.Databases() {
+		t.Run(name, func(t *testing.T) {
+			var busy atomic.Bool
+			s := apptest.New(t, newStore, apptest.Options{Static: mfaFixture(), TrustedProxies: loopback,
+				WrapHasher: func(h directory.PasswordHasher) directory.PasswordHasher { return busyHasher{h, &busy} }})
+			si := signIns{s: s, rp: apptest.NewRP(t, s, "app", appSecret, appRedirect), t: t}
+			busy.Store(true)
+			for _, user := range []string{"alice", "nobody"} { // known and unknown alike
+				if p := si.password("192.0.2.50", user, alicePassword); p.Status != http.StatusServiceUnavailable ||
+					p.Header.Get("Retry-After") == "" || !strings.Contains(p.Body, `role="alert"`) || !strings.Contains(p.Body, `<form id="login"`) {
+					t.Fatalf("%s while the checks are full: %d, Retry-After %q\n%s", user, p.Status, p.Header.Get("Retry-After"), p.Body)
+				}
+			}
+			// In parallel, attempts in flight also count against the address
+			// and account limits (counted before the check), so some of the
+			// flood may be 429 rather than 503: both say when to come back.
+			var wg sync.WaitGroup
+			pages := make([]*apptest.Page, 24)
+			for i := range pages {
+				wg.Go(func() {
+					user, pw := "alice", alicePassword
+					if i%2 == 1 {
+						user, pw = "nobody", "a guess"
+					}
+					pages[i] = si.password("192.0.2.50", user, pw)
+				})
+			}
+			wg.Wait()
+			for i, p := range pages {
+				if (p.Status != http.StatusServiceUnavailable && p.Status != http.StatusTooManyRequests) || p.Header.Get("Retry-After") == "" {
+					t.Fatalf("sign-in %d during the flood: %d, Retry-After %q\n%s", i, p.Status, p.Header.Get("Retry-After"), p.Body)
+				}
+			}
+			busy.Store(false)
+			if p := si.password("192.0.2.50", "alice", alicePassword); !accepted(p) {
+				t.Fatalf("the owner after the flood: %d\n%s", p.Status, p.Body)
+			}
 		})
 	}
 }

@@ -127,6 +127,14 @@ var (
 	ErrLogoutRequestInvalid = errors.New("idp: logout request invalid or expired")
 )
 
+// ErrBusy: too many password checks are running or queued on this server
+// (admission control for argon2id). Pages answer 503 with Retry-After;
+// the attempt is not counted against the account.
+var ErrBusy = errors.New("idp: too busy to check a password now")
+
+// BusyRetryAfter is what a page tells a client refused with ErrBusy.
+const BusyRetryAfter = 2 * time.Second
+
 // ThrottledError says too many recent failures: try again after RetryAfter.
 // Even a correct password is refused while throttled.
 type ThrottledError struct {

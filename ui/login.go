@@ -47,6 +47,7 @@ const (
 	loginSuccess        = "success"
 	loginBadCredentials = "bad_credentials"
 	loginThrottled      = "throttled"
+	loginBusy           = "busy"
 	loginBadRequest     = "bad_request" // unreadable form, missing id or field, expired or foreign sign-in request
 	loginCSRF           = "csrf"
 	loginError          = "error" // the flow failed internally
@@ -55,6 +56,7 @@ const (
 // Messages of the role="alert" box on the password form.
 const (
 	msgInvalidCredentials = "The username or password is incorrect."
+	msgBusy               = "Twofold is busy signing other people in. Try again in a few seconds."
 	msgEnterBoth          = "Enter your username and password."
 	msgEnterUsername      = "Enter your username."
 	msgEnterPassword      = "Enter your password."
@@ -222,6 +224,12 @@ func (s *Server) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 		s.metrics.LoginOutcome(loginThrottled)
 		p.Error, p.CSRFToken = retryAfter(w, throttled.RetryAfter), s.csrfToken(w, r)
 		s.renderLogin(w, r, http.StatusTooManyRequests, p)
+	case errors.Is(err, idp.ErrBusy):
+		s.log(r.Context()).Warn("sign-in refused", "reason", "too many password checks at once")
+		s.metrics.LoginOutcome(loginBusy)
+		retryAfter(w, idp.BusyRetryAfter)
+		p.Error, p.CSRFToken = msgBusy, s.csrfToken(w, r)
+		s.renderLogin(w, r, http.StatusServiceUnavailable, p)
 	default:
 		if errors.Is(err, idp.ErrAuthRequestNotFound) || errors.Is(err, idp.ErrWrongBrowser) {
 			s.metrics.LoginOutcome(loginBadRequest)

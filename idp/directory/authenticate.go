@@ -6,6 +6,7 @@ import (
 	"log/slog"
 
 	"github.com/twofold-idp/twofold/idp"
+	"github.com/twofold-idp/twofold/idp/password"
 	"github.com/twofold-idp/twofold/storage"
 )
 
@@ -28,23 +29,38 @@ type Passwords struct {
 // password-hash evaluation, like a success, so timing does not reveal whether
 // the account exists. A hash made with outdated parameters is replaced
 // transparently.
+// dummy spends a password check's work and admission for an account that
+// cannot sign in with a password: busy like a real check would be, else
+// ErrInvalidCredentials.
+func (d *Passwords) dummy(ctx context.Context, pw string) error {
+	err := d.hasher.VerifyDummy(ctx, pw)
+	switch {
+	case errors.Is(err, password.ErrBusy):
+		return idp.ErrBusy
+	case err != nil:
+		return err
+	}
+	return idp.ErrInvalidCredentials
+}
+
 func (d *Passwords) Authenticate(ctx context.Context, username, pw string) (User, error) {
 	u, err := d.store.GetUserByUsername(ctx, username)
 	if err != nil {
 		if !errors.Is(err, storage.ErrNotFound) {
 			return User{}, err
 		}
-		d.hasher.VerifyDummy(ctx, pw)
-		return User{}, idp.ErrInvalidCredentials
+		return User{}, d.dummy(ctx, pw)
 	}
 	if u.PasswordHash == "" {
-		d.hasher.VerifyDummy(ctx, pw)
-		return User{}, idp.ErrInvalidCredentials
+		return User{}, d.dummy(ctx, pw)
 	}
 	ok, rehash, err := d.hasher.Verify(ctx, u.PasswordHash, pw)
 	if err != nil {
 		if ctx.Err() != nil {
 			return User{}, ctx.Err()
+		}
+		if errors.Is(err, password.ErrBusy) {
+			return User{}, idp.ErrBusy
 		}
 		// A malformed stored hash or an over-long password: log the cause,
 		// answer like a wrong password.

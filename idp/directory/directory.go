@@ -54,7 +54,8 @@ var _ Store = (*storage.Store)(nil)
 type PasswordHasher interface {
 	Hash(ctx context.Context, password string) (string, error)
 	Verify(ctx context.Context, encoded, password string) (ok, needsRehash bool, err error)
-	VerifyDummy(ctx context.Context, password string)
+	// VerifyDummy returns only password.ErrBusy or a context error.
+	VerifyDummy(ctx context.Context, password string) error
 }
 
 var _ PasswordHasher = (*password.Hasher)(nil)

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"golang.org/x/crypto/argon2"
 
@@ -34,23 +36,56 @@ type Hasher struct {
 	// slots is a counting semaphore: argon2id is memory-hard by design, so
 	// a burst of logins must queue rather than allocate m KiB each at once.
 	slots chan struct{}
+	// waiting counts callers queued for a slot; beyond maxWaiting, or after
+	// maxWait in the queue, a caller gets ErrBusy at once (admission
+	// control: under a flood the excess is refused quickly instead of every
+	// request waiting until its deadline while memory and latency grow).
+	waiting    atomic.Int64
+	maxWaiting int64
+	maxWait    time.Duration
 
 	dummyOnce sync.Once
 	dummy     string
 }
 
+// ErrBusy means every hashing slot was taken and the queue was full, or no
+// slot freed up within the queue's wait: the caller should answer 503 with
+// Retry-After, and not count the attempt against the account.
+var ErrBusy = errors.New("password: too many password checks at once")
+
+// Default admission: up to 8 queued callers per slot, each waiting at most
+// DefaultMaxWait (at OWASP parameters a slot frees every ~45 ms per core).
+const (
+	DefaultQueuePerSlot = 8
+	DefaultMaxWait      = 3 * time.Second
+)
+
 // New returns a hasher; maxConcurrent bounds how many argon2 evaluations run
 // at once (memory-hard hashes must not exhaust memory under load). <=0 means
 // 2*runtime.GOMAXPROCS(0). New panics if p.Validate fails: hashing with
 // parameters Verify would later refuse is a programming error.
-func New(p Params, maxConcurrent int) *Hasher {
+func New(p Params, maxConcurrent int, opts ...Option) *Hasher {
 	if err := p.Validate(); err != nil {
 		panic(err)
 	}
 	if maxConcurrent <= 0 {
 		maxConcurrent = 2 * runtime.GOMAXPROCS(0)
 	}
-	return &Hasher{params: p, slots: make(chan struct{}, maxConcurrent)}
+	h := &Hasher{params: p, slots: make(chan struct{}, maxConcurrent),
+		maxWaiting: int64(DefaultQueuePerSlot * maxConcurrent), maxWait: DefaultMaxWait}
+	for _, o := range opts {
+		o(h)
+	}
+	return h
+}
+
+// Option tunes New.
+type Option func(*Hasher)
+
+// WithQueue sets how many callers may wait for a slot and for how long
+// before ErrBusy.
+func WithQueue(maxWaiting int, maxWait time.Duration) Option {
+	return func(h *Hasher) { h.maxWaiting, h.maxWait = int64(maxWaiting), maxWait }
 }
 
 // Params returns h's parameters.
@@ -107,7 +142,10 @@ func (h *Hasher) Verify(ctx context.Context, encoded, password string) (ok, need
 // The dummy is made once per Hasher from random salt and random "hash"
 // bytes rather than by hashing something: that needs no argon2 run, so even
 // the first call costs the same as a real Verify instead of twice as much.
-func (h *Hasher) VerifyDummy(ctx context.Context, password string) {
+//
+// It returns only ErrBusy or a context error: an unknown user must meet the
+// same admission as a known one, or a 503 would tell them apart.
+func (h *Hasher) VerifyDummy(ctx context.Context, password string) error {
 	h.dummyOnce.Do(func() {
 		salt := make([]byte, h.params.SaltLength)
 		key := make([]byte, h.params.KeyLength)
@@ -117,7 +155,11 @@ func (h *Hasher) VerifyDummy(ctx context.Context, password string) {
 		_, _ = rand.Read(key)
 		h.dummy = encodePHC(h.params, salt, key)
 	})
-	_, _, _ = h.Verify(ctx, h.dummy, password)
+	_, _, err := h.Verify(ctx, h.dummy, password)
+	if errors.Is(err, ErrBusy) || ctx.Err() != nil {
+		return err
+	}
+	return nil
 }
 
 // derive runs argon2id once a slot is free, or gives up when ctx ends.
@@ -126,13 +168,36 @@ func (h *Hasher) derive(ctx context.Context, password string, salt []byte, p Par
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("password: waiting for a hashing slot: %w", err)
 	}
-	select {
-	case h.slots <- struct{}{}:
-	case <-ctx.Done():
-		return nil, fmt.Errorf("password: waiting for a hashing slot: %w", ctx.Err())
+	if err := h.acquire(ctx); err != nil {
+		return nil, err
 	}
 	defer func() { <-h.slots }()
 	return argon2.IDKey([]byte(password), salt, p.Iterations, p.Memory, p.Parallelism, p.KeyLength), nil
+}
+
+// acquire takes a slot: at once if one is free, else after queueing, if
+// the queue has room, for at most maxWait.
+func (h *Hasher) acquire(ctx context.Context) error {
+	select {
+	case h.slots <- struct{}{}:
+		return nil
+	default:
+	}
+	if h.waiting.Add(1) > h.maxWaiting {
+		h.waiting.Add(-1)
+		return ErrBusy
+	}
+	defer h.waiting.Add(-1)
+	timer := time.NewTimer(h.maxWait)
+	defer timer.Stop()
+	select {
+	case h.slots <- struct{}{}:
+		return nil
+	case <-timer.C:
+		return ErrBusy
+	case <-ctx.Done():
+		return fmt.Errorf("password: waiting for a hashing slot: %w", ctx.Err())
+	}
 }
 
 // maxEncodedLength is well above the longest hash within our bounds (about

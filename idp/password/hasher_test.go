@@ -174,7 +174,7 @@ func TestSlots(t *testing.T) {
 	})
 	t.Run("a waiting Verify returns the context error when its deadline passes", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			h := New(testParams, 1)
+			h := New(testParams, 1, WithQueue(1, time.Hour))
 			encoded, err := h.Hash(t.Context(), "pw")
 			if err != nil {
 				t.Fatal(err)
@@ -220,6 +220,72 @@ func TestSlots(t *testing.T) {
 			if _, err := h.Hash(ctx, "pw"); !errors.Is(err, context.Canceled) {
 				t.Fatalf("Hash = %v, want context.Canceled", err)
 			}
+		}
+	})
+}
+
+// Overload: beyond the queue, or after the queue's wait, a check is refused
+// at once with ErrBusy rather than piling up until its request times out.
+func TestAdmission(t *testing.T) {
+	t.Run("a full queue refuses at once, for real and dummy checks alike", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			h := New(testParams, 1, WithQueue(2, time.Hour))
+			encoded, err := h.Hash(t.Context(), "pw")
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.slots <- struct{}{} // the only slot is busy
+			results := make(chan error, 2)
+			for range 2 {
+				go func() {
+					_, _, err := h.Verify(t.Context(), encoded, "pw")
+					results <- err
+				}()
+			}
+			synctest.Wait() // both queued
+			if got := h.waiting.Load(); got != 2 {
+				t.Fatalf("%d callers queued, want 2", got)
+			}
+			if _, _, err := h.Verify(t.Context(), encoded, "pw"); !errors.Is(err, ErrBusy) {
+				t.Fatalf("Verify with a full queue = %v, want ErrBusy", err)
+			}
+			if err := h.VerifyDummy(t.Context(), "pw"); !errors.Is(err, ErrBusy) {
+				t.Fatalf("VerifyDummy with a full queue = %v, want ErrBusy (an unknown user must look busy too)", err)
+			}
+			if _, err := h.Hash(t.Context(), "pw"); !errors.Is(err, ErrBusy) {
+				t.Fatalf("Hash with a full queue = %v, want ErrBusy", err)
+			}
+			<-h.slots // the slot frees: the queued checks run, one after the other
+			for range 2 {
+				if err := <-results; err != nil {
+					t.Fatalf("a queued Verify = %v", err)
+				}
+			}
+			if h.waiting.Load() != 0 || len(h.slots) != 0 {
+				t.Fatalf("after the burst: %d waiting, %d slots held", h.waiting.Load(), len(h.slots))
+			}
+		})
+	})
+	t.Run("a queued check gives up with ErrBusy after the queue's wait", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			h := New(testParams, 1, WithQueue(4, 2*time.Second))
+			h.slots <- struct{}{}
+			start := time.Now()
+			if err := h.VerifyDummy(t.Context(), "pw"); !errors.Is(err, ErrBusy) {
+				t.Fatalf("VerifyDummy = %v, want ErrBusy", err)
+			}
+			if waited := time.Since(start); waited != 2*time.Second {
+				t.Fatalf("waited %v, want the queue's 2s", waited)
+			}
+			if h.waiting.Load() != 0 {
+				t.Fatal("a caller that gave up is still counted as waiting")
+			}
+		})
+	})
+	t.Run("the default queue holds eight callers per slot", func(t *testing.T) {
+		h := New(testParams, 3)
+		if h.maxWaiting != 24 || h.maxWait != DefaultMaxWait {
+			t.Fatalf("default admission = %d waiting for %v", h.maxWaiting, h.maxWait)
 		}
 	})
 }
