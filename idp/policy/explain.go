@@ -89,6 +89,34 @@ func (e Explanation) Lines() []string {
 	return append(out, "outcome: "+e.Decision.Summary())
 }
 
+// Compact is the explanation in a few lines for the audit trail: one per
+// applicable policy with its fields, one per other rule, then the outcome.
+func (e Explanation) Compact() []string {
+	var out []string
+	var cur string
+	var fields []string
+	flush := func() {
+		if cur != "" {
+			out = append(out, cur+": "+strings.Join(fields, " "))
+		}
+		cur, fields = "", nil
+	}
+	for _, r := range e.Rules {
+		if r.Policy == "" {
+			flush()
+			out = append(out, r.String())
+			continue
+		}
+		if r.Source != cur {
+			flush()
+			cur = r.Source
+		}
+		fields = append(fields, r.Field+"="+strings.ReplaceAll(r.Value, ", ", ","))
+	}
+	flush()
+	return append(out, "outcome: "+e.Decision.Summary())
+}
+
 // Summary says what the decision asks of the person, in an admin's words.
 func (d Decision) Summary() string {
 	switch d.Need {

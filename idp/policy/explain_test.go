@@ -179,3 +179,21 @@ func TestDurationWords(t *testing.T) {
 		}
 	}
 }
+
+func TestTheCompactExplanationHasOneLinePerPolicy(t *testing.T) {
+	in := Input{Policies: []Named{attached(pol("relaxed", OnRequest), AttachedDefault, ""), attached(pol("strict", Always, methods(TOTP, WebAuthn)), AttachedGroup, "staff")},
+		Session: pwdSession(0), Enrolled: []Method{TOTP}, Now: t0, Methods: twofoldMethods}
+	lines := Explain(in).Compact()
+	want := []string{
+		"policy relaxed (default): require_mfa=on_request methods=all (default) mfa_max_age=0 remember_device=0 enrollment=required (default)",
+		"policy strict (group staff): require_mfa=always methods=totp,webauthn mfa_max_age=0 remember_device=0 enrollment=required (default)",
+	}
+	for i, w := range want {
+		if lines[i] != w {
+			t.Fatalf("line %d = %q, want %q", i, lines[i], w)
+		}
+	}
+	if last := lines[len(lines)-1]; last != "outcome: a second factor, one of totp" {
+		t.Fatalf("last line %q", last)
+	}
+}
