@@ -368,7 +368,8 @@ func (r *SimulationResult) fill(ex policy.Explanation, a asked, interactive bool
 			r.EnrollAfter = methodNames(d.Methods)
 		}
 		if !interactive {
-			r.Outcome = OutcomeInteractionRequired
+			// No page is shown: the application gets the error.
+			r.Outcome, r.Methods, r.EnrollAfter, r.RequireUserVerification = OutcomeInteractionRequired, nil, nil, false
 		}
 	}
 	r.Summary = r.summary()
@@ -405,7 +406,7 @@ func (r *SimulationResult) summary() string {
 	case OutcomeLoginRequired:
 		fmt.Fprintf(&b, "The application gets login_required (prompt=none): %s", r.SignInReason)
 	case OutcomeInteractionRequired:
-		b.WriteString("The application gets interaction_required (prompt=none): a second factor would be needed")
+		fmt.Fprintf(&b, "The application gets interaction_required (prompt=none): %s", r.Reason)
 	}
 	s := b.String()
 	return strings.ToUpper(s[:1]) + s[1:] + "."
