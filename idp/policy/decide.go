@@ -220,7 +220,7 @@ func decide(in Input, x *explainer) Decision {
 	if m := in.Request.MaxAge; m != nil {
 		age := in.Now.Sub(FirstFactorAt(in.Session))
 		if age > *m {
-			d.Need, d.Reason = NeedFirstFactor, fmt.Sprintf("the sign-in is older than the application's max_age (%s)", *m)
+			d.Need, d.Reason = NeedFirstFactor, fmt.Sprintf("the sign-in is older than the application's max_age (%s)", durationWords(*m))
 			x.add(Rule{Source: SourceRequest, Field: "max_age", Value: durationWords(*m), Effect: "asks for the first factor again: it was proven " + durationWords(age) + " ago"})
 			return d
 		}
