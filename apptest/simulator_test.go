@@ -110,6 +110,10 @@ func simulatorCases() []simCase {
 			signIn: true, outcome: login.OutcomeSecondFactor, methods: []string{"totp", "backup_code"}},
 		{name: "a policy that never requires MFA ignores acr_values", user: "otto", client: "kioskapp", params: map[string]string{"acr_values": idp.ACRMFA},
 			signIn: true, outcome: login.OutcomeNone, acr: idp.ACRPassword},
+		{name: "prompt=select_account asks for the password again", user: "otto", client: "app", params: map[string]string{"prompt": "select_account"}, prior: &prior{client: "app", ago: time.Minute},
+			signIn: true, outcome: login.OutcomeNone, acr: idp.ACRPassword},
+		{name: "a voluntary acr claim is not acted on", user: "otto", client: "app", params: map[string]string{"claims": `{"id_token":{"acr":{"values":["urn:twofold:acr:mfa"]}}}`},
+			signIn: true, outcome: login.OutcomeNone, acr: idp.ACRPassword},
 		{name: "prompt=none without a session is login_required", user: "plain", client: "app", params: map[string]string{"prompt": "none"},
 			outcome: login.OutcomeLoginRequired},
 		{name: "prompt=none where a second factor is needed is interaction_required", user: "otto", client: "strictapp", params: map[string]string{"prompt": "none"}, prior: &prior{client: "app", ago: time.Minute},
@@ -411,5 +415,14 @@ func TestTheSimulatorNamesTheFieldOfBadInput(t *testing.T) {
 	res, err := s.App.Flow.Simulate(t.Context(), login.Simulation{User: u.ID, ClientID: "app"})
 	if err != nil || res.User.Username != "stan" || len(res.Policies) != 2 || res.Policies[0].Via != (policy.Attachment{Kind: policy.AttachedGroup, Name: "staff"}) {
 		t.Fatalf("Simulate by id = %+v, %v", res, err)
+	}
+	// What the simulator cannot see in the policy code it says itself.
+	res, err = s.App.Flow.Simulate(t.Context(), login.Simulation{User: "plain", ClientID: "app", Claims: `{"id_token":{"acr":{"value":"phr"}}}`})
+	if err != nil || !slices.ContainsFunc(res.Rules, func(r policy.Rule) bool { return r.Field == "acr_claim" && strings.Contains(r.Effect, "not acted on") }) {
+		t.Fatalf("a voluntary acr claim is not explained: %+v, %v", res.Rules, err)
+	}
+	res, err = s.App.Flow.Simulate(t.Context(), login.Simulation{User: "plain", ClientID: "app", Prompt: []string{"select_account"}, Session: []login.SimulatedFactor{{Method: "pwd", Age: 60}}})
+	if err != nil || !res.SignIn || !strings.Contains(res.SignInReason, "select_account") {
+		t.Fatalf("prompt=select_account: %+v, %v", res, err)
 	}
 }

@@ -54,3 +54,23 @@ func essentialACR(raw string) []string {
 	}
 	return acr.Values
 }
+
+// voluntaryACR returns the values of a voluntary (not essential) acr claim
+// of the ID token, which the policy does not act on.
+func voluntaryACR(raw string) []string {
+	if raw == "" {
+		return nil
+	}
+	var cr claimsRequest
+	if json.Unmarshal([]byte(raw), &cr) != nil {
+		return nil
+	}
+	acr := cr.IDToken["acr"]
+	if acr == nil || acr.Essential {
+		return nil
+	}
+	if acr.Value != "" {
+		return []string{acr.Value}
+	}
+	return acr.Values
+}

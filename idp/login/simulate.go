@@ -158,8 +158,11 @@ const maxSimulatedAge = 10 * 365 * 24 * 3600
 // effective policies, the factor registry, policy.Decide through
 // policy.Explain, the mapping to pages) on a synthetic request, session
 // and remembered device, and writes nothing — no audit event, no device
-// use, no request row. Input problems are *idp.InputError naming the
-// field (user, client_id, claims, max_age, prompt, session[i].method, …).
+// use, no request row. The simulated session is taken as live (idle and
+// absolute session lifetimes are not simulated), and the pages that do not
+// depend on the policy (consent, backup codes shown once) are left out.
+// Input problems are *idp.InputError naming the field (user, client_id,
+// claims, max_age, prompt, session[i].method, …).
 func (f *Flow) Simulate(ctx context.Context, sim Simulation) (SimulationResult, error) {
 	user, client, err := f.simulated(ctx, sim)
 	if err != nil {
@@ -201,11 +204,12 @@ func (f *Flow) Simulate(ctx context.Context, sim Simulation) (SimulationResult, 
 		res.Policies = append(res.Policies, effectivePolicy(n))
 	}
 	interactive := !slices.Contains(ar.Prompt, oidc.PromptNone)
+	presented := sess
 	sess = usableSession(ar, sess, interactive)
 	ex := explain(sess)
 	if ex.Decision.Need == policy.NeedFirstFactor {
 		res.SignInReason = ex.Decision.Reason
-		if sess != nil && sess.AuthTime.Before(ar.CreatedAt) && slices.Contains(ar.Prompt, oidc.PromptSelectAccount) {
+		if presented != nil && sess == nil {
 			res.SignInReason = "the application asked to choose the account again (prompt=select_account)"
 		}
 		for _, r := range ex.Rules {
@@ -225,6 +229,11 @@ func (f *Flow) Simulate(ctx context.Context, sim Simulation) (SimulationResult, 
 		ex = explain(sess)
 	}
 	res.fill(ex, f.ask(ex.Decision, enrolled, sess), interactive)
+	if v := voluntaryACR(ar.Claims); len(v) > 0 {
+		// Said, so that an admin does not expect it to count.
+		res.Rules = append(res.Rules, policy.Rule{Source: policy.SourceRequest, Field: "acr_claim", Value: strings.Join(v, " "),
+			Effect: "not acted on: sign-ins read acr_values and an essential acr claim, not a voluntary acr claim"})
+	}
 	return res, nil
 }
 
