@@ -198,7 +198,7 @@ func (f *Flow) Simulate(ctx context.Context, sim Simulation) (SimulationResult, 
 
 	res := SimulationResult{
 		User:   SimulatedUser{ID: user.ID, Username: user.Username, Groups: nonNil(user.Groups), Enrolled: methodNames(enrolled.Methods)},
-		Client: SimulatedClient{ID: client.ID, Name: client.Name},
+		Client: SimulatedClient{ID: client.ID, Name: client.Name}, Policies: []EffectivePolicy{},
 	}
 	for _, n := range in.Policies {
 		res.Policies = append(res.Policies, effectivePolicy(n))
@@ -359,7 +359,7 @@ func (r *SimulationResult) fill(ex policy.Explanation, a asked, interactive bool
 	d := ex.Decision
 	r.Rules, r.Explanation = ex.Rules, ex.Compact()
 	r.LevelReached, r.LevelRequired = d.Level.String(), d.Target.String()
-	r.MethodsAllowed = methodNames(ex.Allowed)
+	r.MethodsAllowed = nonNil(methodNames(ex.Allowed))
 	r.Reason = d.Reason
 	switch a.kind {
 	case askNothing:
