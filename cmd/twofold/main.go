@@ -39,7 +39,7 @@ func commands() map[string]command {
 		"migrate": {"apply (up) or show (status) database migrations", runMigrate},
 		"user":    {"manage accounts: add, list, disable, enable", runUser},
 		"client":  {"manage relying parties: add, list", runClient},
-		"policy":  {"manage step-up policies: set, list", runPolicy},
+		"policy":  {"manage step-up policies: set, list, assign, explain", runPolicy},
 		"keys":    {"manage signing keys: rotate", runKeys},
 		"audit":   {"read the audit trail (sign-ins, factors, step-up decisions)", runAudit},
 		"version": {"print the version", runVersion},

@@ -49,7 +49,7 @@ func TestEveryCommandHasHelp(t *testing.T) {
 		{"--help"}, {"serve", "--help"}, {"migrate", "--help"}, {"migrate", "up", "--help"}, {"migrate", "status", "--help"},
 		{"user", "--help"}, {"user", "add", "--help"}, {"user", "list", "--help"}, {"user", "disable", "--help"},
 		{"user", "enable", "--help"}, {"user", "revoke-consent", "--help"}, {"user", "reset-mfa", "--help"}, {"keys", "--help"}, {"audit", "--help"}, {"keys", "rotate", "--help"}, {"client", "--help"}, {"client", "add", "--help"}, {"client", "list", "--help"},
-		{"policy", "--help"}, {"policy", "set", "--help"}, {"policy", "list", "--help"}, {"policy", "assign", "--help"}, {"version", "--help"},
+		{"policy", "--help"}, {"policy", "set", "--help"}, {"policy", "list", "--help"}, {"policy", "assign", "--help"}, {"policy", "explain", "--help"}, {"version", "--help"},
 	} {
 		code, _, stderr := c.run("", args...)
 		if code != 0 || !strings.Contains(stderr, "Usage: twofold") {
@@ -230,5 +230,75 @@ func TestPostgresWithoutAMasterKeyIsRefused(t *testing.T) {
 	code, _, stderr := c.run("", "migrate", "up")
 	if code != 1 || !strings.Contains(stderr, "TWOFOLD_SECRET_KEY") {
 		t.Fatalf("exit %d: %q", code, stderr)
+	}
+}
+
+func TestPolicyExplain(t *testing.T) {
+	c := newCLI(t)
+	c.mustRun("", "policy", "set", "strict", "--require-mfa", "always", "--mfa-max-age", "12h")
+	c.mustRun("", "policy", "set", "relaxed", "--require-mfa", "on_request")
+	c.mustRun("", "policy", "assign", "relaxed", "--default")
+	c.mustRun("", "policy", "assign", "strict", "--group", "staff")
+	c.mustRun("", "client", "add", "--id", "app", "--name", "Acme Notes", "--redirect-uri", "https://app.example.com/cb")
+	c.mustRun("correct horse battery\n", "user", "add", "--username", "alice", "--group", "staff", "--password-stdin")
+	c.mustRun("correct horse battery\n", "user", "add", "--username", "erin", "--password-stdin")
+
+	out := c.mustRun("", "policy", "explain", "--user", "alice", "--client", "app")
+	for _, want := range []string{
+		"Sign-in of alice (groups staff; no second factor) to app (Acme Notes)",
+		"strict   via group staff", "relaxed  via default",
+		"First, sign in: nobody is signed in",
+		"policy strict (group staff): require_mfa=always: requires MFA at every sign-in",
+		"Level required:  urn:twofold:acr:mfa",
+		"Outcome:         enrollment (webauthn, totp)",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("policy explain lacks %q:\n%s", want, out)
+		}
+	}
+	var res struct {
+		SignIn  bool   `json:"sign_in"`
+		Outcome string `json:"outcome"`
+		ACR     string `json:"acr"`
+		Rules   []struct {
+			Source, Field, Value, Effect string
+		} `json:"rules"`
+	}
+	js := c.mustRun("", "policy", "explain", "--user", "erin", "--client", "app", "--last-factor", "pwd=5m", "--max-age", "3600", "--acr-values", "phr urn:twofold:acr:mfa", "--json")
+	if err := json.Unmarshal([]byte(js), &res); err != nil {
+		t.Fatalf("--json: %v\n%s", err, js)
+	}
+	if res.SignIn || res.Outcome != "none" || res.ACR != "urn:twofold:acr:pwd" || len(res.Rules) == 0 {
+		t.Fatalf("--json = %+v", res)
+	}
+	out = c.mustRun("", "policy", "explain", "--user", "erin", "--client", "app", "--last-factor", "pwd=2h", "--max-age", "60")
+	if !strings.Contains(out, "First, sign in: the sign-in is older than the application's max_age (1m)") {
+		t.Fatalf("max_age:\n%s", out)
+	}
+	if out := c.mustRun("", "audit", "--action", "policy.decision"); strings.Contains(out, "policy.decision") {
+		t.Fatalf("explain wrote to the audit trail:\n%s", out)
+	}
+
+	for _, tc := range []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"--user", "nobody", "--client", "app"}, 1, "--user: no user has the id or username \"nobody\""},
+		{[]string{"--user", "alice", "--client", "nope"}, 1, "--client: no enabled client has the id \"nope\""},
+		{[]string{"--user", "alice", "--client", "app", "--claims", "[1]"}, 1, "--claims: is not a JSON object"},
+		{[]string{"--user", "alice", "--client", "app", "--max-age", "soon"}, 1, "--max-age: \"soon\" is not a number of seconds"},
+		{[]string{"--user", "alice", "--client", "app", "--prompt", "always"}, 1, "--prompt: \"always\" is not none, login, consent or select_account"},
+		{[]string{"--user", "alice", "--client", "app", "--last-factor", "totp"}, 1, "--last-factor: \"totp\" is not METHOD=AGE"},
+		{[]string{"--user", "alice", "--client", "app", "--last-factor", "sms=1h"}, 1, "--last-factor: \"sms\" is not pwd, passkey"},
+		{[]string{"--user", "alice", "--client", "app", "--last-factor", "totp=1h"}, 1, "--last-factor: must hold a first factor"},
+		{[]string{"--user", "alice", "--client", "app", "--remembered-device", "yesterday"}, 1, "--remembered-device: \"yesterday\" is not a duration"},
+		{[]string{"--client", "app"}, 2, "Usage: twofold policy explain"},
+		{[]string{"--user", "alice", "--client", "app", "--bogus"}, 2, "flag provided but not defined"},
+	} {
+		code, _, stderr := c.run("", append([]string{"policy", "explain"}, tc.args...)...)
+		if code != tc.code || !strings.Contains(stderr, tc.msg) {
+			t.Errorf("policy explain %s: exit %d, want %d with %q:\n%s", strings.Join(tc.args, " "), code, tc.code, tc.msg, stderr)
+		}
 	}
 }

@@ -17,9 +17,10 @@ import (
 
 func runPolicy(ctx context.Context, e env, args []string) error {
 	return subcommand(ctx, e, "policy", args, map[string]command{
-		"set":    {"create a policy or change some of its fields", runPolicySet},
-		"list":   {"list policies", runPolicyList},
-		"assign": {"attach a policy to a client, a group, or make it the default", runPolicyAssign},
+		"set":     {"create a policy or change some of its fields", runPolicySet},
+		"list":    {"list policies", runPolicyList},
+		"assign":  {"attach a policy to a client, a group, or make it the default", runPolicyAssign},
+		"explain": {"simulate a sign-in: what would be asked, and every rule that made it so", runPolicyExplain},
 	})
 }
 

@@ -16,12 +16,13 @@ type PolicyStore interface {
 }
 
 // EffectivePolicies are the client's policy, every policy of the user's
-// groups and the default policy, each named by where it came from. They are
-// read from the database on every decision, so a change applies on the next
-// request on every replica.
+// groups and the default policy, each with where it is attached (Via, and
+// Source in words). They are read from the database on every decision, so a
+// change applies on the next request on every replica. The login flow and
+// the policy simulator both look policies up here.
 func EffectivePolicies(ctx context.Context, s PolicyStore, client *storage.Client, user *storage.User) ([]policy.Named, error) {
 	var out []policy.Named
-	add := func(name, source string) error {
+	add := func(name string, via policy.Attachment) error {
 		p, err := s.GetPolicy(ctx, name)
 		if errors.Is(err, storage.ErrNotFound) {
 			return nil // deleted meanwhile: the reference is cleared by the database
@@ -33,11 +34,11 @@ func EffectivePolicies(ctx context.Context, s PolicyStore, client *storage.Clien
 		if client != nil && !pol.AppliesTo(client.ID) {
 			return nil // limited to other clients
 		}
-		out = append(out, policy.Named{Policy: pol, Source: source})
+		out = append(out, policy.Named{Policy: pol, Source: via.String(), Via: via})
 		return nil
 	}
 	if client != nil && client.Policy != nil {
-		if err := add(*client.Policy, "client "+client.ID); err != nil {
+		if err := add(*client.Policy, policy.Attachment{Kind: policy.AttachedClient, Name: client.ID}); err != nil {
 			return nil, err
 		}
 	}
@@ -48,7 +49,7 @@ func EffectivePolicies(ctx context.Context, s PolicyStore, client *storage.Clien
 				return nil, err
 			}
 			if grp != nil && grp.Policy != nil {
-				if err := add(*grp.Policy, "group "+g); err != nil {
+				if err := add(*grp.Policy, policy.Attachment{Kind: policy.AttachedGroup, Name: g}); err != nil {
 					return nil, err
 				}
 			}
@@ -59,7 +60,7 @@ func EffectivePolicies(ctx context.Context, s PolicyStore, client *storage.Clien
 		return nil, err
 	}
 	if def != "" {
-		if err := add(def, "default"); err != nil {
+		if err := add(def, policy.Attachment{Kind: policy.AttachedDefault}); err != nil {
 			return nil, err
 		}
 	}

@@ -32,3 +32,28 @@ func FuzzEssentialACR(f *testing.F) {
 	f.Add(`{}`)
 	f.Fuzz(func(t *testing.T, raw string) { essentialACR(raw) })
 }
+
+func TestVoluntaryACR(t *testing.T) {
+	for _, tc := range []struct {
+		name, raw string
+		want      []string
+	}{
+		{"a voluntary acr", `{"id_token":{"acr":{"values":["phr"]}}}`, []string{"phr"}},
+		{"an essential acr is not voluntary", `{"id_token":{"acr":{"essential":true,"value":"phr"}}}`, nil},
+		{"no acr", `{"id_token":{}}`, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := voluntaryACR(tc.raw); !slices.Equal(got, tc.want) {
+				t.Fatalf("voluntaryACR = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestCheckClaimsTakesOnlyAJSONObject(t *testing.T) {
+	for raw, ok := range map[string]bool{"": true, `{}`: true, `{"id_token":{}}`: true, `[]`: false, `"x"`: false, `{`: false} {
+		if got := CheckClaims(raw) == nil; got != ok {
+			t.Errorf("CheckClaims(%q) ok = %v, want %v", raw, got, ok)
+		}
+	}
+}

@@ -15,9 +15,18 @@ import (
 	"github.com/twofold-idp/twofold/storage"
 )
 
+// decided is one run of the step-up policy: its answer, what the user has
+// enrolled, and exactly what it read — so that policy.Explain of the same
+// input can say afterwards why, without deciding anew from other data.
+type decided struct {
+	policy.Decision
+	enrolled factors.Enrollment
+	in       policy.Input
+}
+
 // decide runs the step-up policy for a login.
-func (f *Flow) decide(ctx context.Context, ar *storage.AuthRequest, client *storage.Client, user *storage.User, sess *storage.Session, b idp.Browser) (policy.Decision, factors.Enrollment, error) {
-	return f.Decide(ctx, client, user, sess, b.DeviceCookie, policyRequest(ar, sess))
+func (f *Flow) decide(ctx context.Context, ar *storage.AuthRequest, client *storage.Client, user *storage.User, sess *storage.Session, b idp.Browser) (decided, error) {
+	return f.decideFor(ctx, client, user, sess, b.DeviceCookie, policyRequest(ar, sess))
 }
 
 // Decide runs the step-up policy for user's session at client under
@@ -25,36 +34,57 @@ func (f *Flow) decide(ctx context.Context, ar *storage.AuthRequest, client *stor
 // browser's remembered device (deviceCookie, "" for none). The login flow
 // and the account pages both decide here.
 func (f *Flow) Decide(ctx context.Context, client *storage.Client, user *storage.User, sess *storage.Session, deviceCookie string, r policy.Request) (policy.Decision, factors.Enrollment, error) {
+	d, err := f.decideFor(ctx, client, user, sess, deviceCookie, r)
+	return d.Decision, d.enrolled, err
+}
+
+func (f *Flow) decideFor(ctx context.Context, client *storage.Client, user *storage.User, sess *storage.Session, deviceCookie string, r policy.Request) (decided, error) {
+	in, enrolled, err := f.policyInput(ctx, client, user)
+	if err != nil {
+		return decided{enrolled: enrolled}, err
+	}
+	if deviceCookie != "" {
+		// A real sign-in uses the device: this stamps its last use, which
+		// is why the simulator brings its own RememberedAt instead.
+		dev, err := f.store.UseRememberedDevice(ctx, user.ID, idp.HashSecret(deviceCookie))
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return decided{enrolled: enrolled}, err
+		}
+		if err == nil {
+			in.RememberedAt = &dev.CreatedAt
+		}
+	}
+	in.Request, in.Session = r, session.PolicyView(sess)
+	return decided{Decision: policy.Decide(in), enrolled: enrolled, in: in}, nil
+}
+
+// policyInput loads what every decision for user at client reads — the
+// effective policies, the methods the factor registry knows, what the user
+// has enrolled — and writes nothing. The caller adds the request, the
+// session and the remembered device. Real sign-ins and the simulator both
+// start here.
+func (f *Flow) policyInput(ctx context.Context, client *storage.Client, user *storage.User) (policy.Input, factors.Enrollment, error) {
 	pols, err := directory.EffectivePolicies(ctx, f.store, client, user)
 	if err != nil {
-		return policy.Decision{}, factors.Enrollment{}, err
+		return policy.Input{}, factors.Enrollment{}, err
 	}
 	enrolled, err := f.factors.Enrolled(ctx, user.ID)
 	if err != nil {
-		return policy.Decision{}, factors.Enrollment{}, err
+		return policy.Input{}, factors.Enrollment{}, err
 	}
-	var rememberedAt *time.Time
-	if deviceCookie != "" {
-		dev, err := f.store.UseRememberedDevice(ctx, user.ID, idp.HashSecret(deviceCookie))
-		if err != nil && !errors.Is(err, storage.ErrNotFound) {
-			return policy.Decision{}, enrolled, err
-		}
-		if err == nil {
-			rememberedAt = &dev.CreatedAt
-		}
-	}
-	d := policy.Decide(policy.Input{
-		Methods: f.factors.Methods(), Policies: pols, Request: r, Session: session.PolicyView(sess),
+	return policy.Input{
+		Methods: f.factors.Methods(), Policies: pols,
 		Enrolled: enrolled.Methods, EnrolledDeviceBound: enrolled.Counts.WebAuthnDeviceBound > 0,
-		RememberedAt: rememberedAt, Now: f.now(),
-	})
-	return d, enrolled, nil
+		Now: f.now(),
+	}, enrolled, nil
 }
 
 // recordDecision files a decision that asked for something in the audit
 // trail under the user, once per change of the decision for this request:
 // re-rendering a page, or another replica deciding alike, adds nothing.
-func (f *Flow) recordDecision(ctx context.Context, ar *storage.AuthRequest, userID string, d policy.Decision) {
+// The event carries the decision's explanation: policy.Explain of the very
+// input the decision read.
+func (f *Flow) recordDecision(ctx context.Context, ar *storage.AuthRequest, userID string, d decided) {
 	if d.Need == policy.NeedNothing && d.Target <= policy.LevelPassword {
 		return
 	}
@@ -69,6 +99,7 @@ func (f *Flow) recordDecision(ctx context.Context, ar *storage.AuthRequest, user
 	}
 	f.audit.Record(ctx, idp.UserActor(userID), "policy.decision", userID, map[string]any{
 		"client_id": ar.ClientID, "need": d.Need.String(), "level": d.Level.String(), "target": d.Target.String(), "reason": d.Reason,
+		"explanation": policy.Explain(d.in).Compact(),
 	})
 }
 

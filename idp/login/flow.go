@@ -36,6 +36,7 @@ type Store interface {
 	SaveConsent(ctx context.Context, c *storage.Consent) error
 	CreateRememberedDevice(ctx context.Context, d *storage.RememberedDevice) error
 	UseRememberedDevice(ctx context.Context, userID, tokenHash string) (*storage.RememberedDevice, error)
+	GetUser(ctx context.Context, id string) (*storage.User, error)
 	GetUserByUsername(ctx context.Context, username string) (*storage.User, error)
 	AppendAudit(ctx context.Context, e *storage.AuditEvent) error
 }
@@ -173,12 +174,7 @@ func (f *Flow) next(ctx context.Context, ar *storage.AuthRequest, b idp.Browser,
 	if err != nil {
 		return idp.Step{}, err
 	}
-	if sess != nil && ar.IDTokenHintSubject != "" && sess.UserID != ar.IDTokenHintSubject {
-		sess = nil // the relying party expects another user
-	}
-	if sess != nil && interactive && slices.Contains(ar.Prompt, oidc.PromptSelectAccount) && sess.AuthTime.Before(ar.CreatedAt) {
-		sess = nil // let the person choose (sign in) again
-	}
+	sess = usableSession(ar, sess, interactive)
 	login := func() (idp.Step, error) {
 		if !interactive {
 			return idp.Step{}, oidc.ErrLoginRequired().WithDescription("The user must sign in.")
@@ -189,28 +185,25 @@ func (f *Flow) next(ctx context.Context, ar *storage.AuthRequest, b idp.Browser,
 	if sess == nil {
 		return login()
 	}
-	d, enrolled, err := f.decide(ctx, ar, client, user, sess, b)
+	dd, err := f.decide(ctx, ar, client, user, sess, b)
 	if err != nil {
 		return idp.Step{}, err
 	}
-	f.recordDecision(ctx, ar, user.ID, d)
-	switch d.Need {
-	case policy.NeedFirstFactor:
+	f.recordDecision(ctx, ar, user.ID, dd)
+	d, enrolled := dd.Decision, dd.enrolled
+	switch a := f.ask(d, enrolled, sess); a.kind {
+	case askSignIn:
 		return login()
-	case policy.NeedImpossible:
+	case askUnmet:
 		return unmet(ar, f.issuer, interactive)
-	case policy.NeedSecondFactor, policy.NeedEnrollment:
+	case askSecondFactor, askEnroll:
 		if !interactive {
 			return idp.Step{}, oidc.ErrInteractionRequired().WithDescription("The user must prove a second factor.")
 		}
 		step.Reason = userReason(d)
-		if methods, uv := f.challenge(d, enrolled, sess); methods != nil {
-			step.Kind, step.Methods, step.RequireUV = idp.StepSecondFactor, methodNames(methods), uv
-			if d.Need == policy.NeedSecondFactor {
-				step.RememberDevice = d.RememberFor
-			}
-		} else {
-			step.Kind, step.Methods, step.RequireUV = idp.StepEnroll, methodNames(d.Methods), d.RequireUV
+		step.Kind, step.Methods, step.RequireUV, step.RememberDevice = idp.StepSecondFactor, methodNames(a.methods), a.uv, a.remember
+		if a.kind == askEnroll {
+			step.Kind = idp.StepEnroll
 		}
 		return step, nil
 	}
@@ -247,6 +240,58 @@ func (f *Flow) next(ctx context.Context, ar *storage.AuthRequest, b idp.Browser,
 	f.sessions.Touch(ctx, sess)
 	step.Kind, step.RedirectURL = idp.StepRedirect, f.callbackURL(ar.ID)
 	return step, nil
+}
+
+// usableSession is sess as the sign-in of ar may use it: none when the
+// relying party expects another user (id_token_hint), or when the person is
+// to choose the account again (prompt=select_account).
+func usableSession(ar *storage.AuthRequest, sess *storage.Session, interactive bool) *storage.Session {
+	if sess != nil && ar.IDTokenHintSubject != "" && sess.UserID != ar.IDTokenHintSubject {
+		return nil // the relying party expects another user
+	}
+	if sess != nil && interactive && slices.Contains(ar.Prompt, oidc.PromptSelectAccount) && sess.AuthTime.Before(ar.CreatedAt) {
+		return nil // let the person choose (sign in) again
+	}
+	return sess
+}
+
+type askKind int
+
+const (
+	askNothing      askKind = iota // the policy is met
+	askSignIn                      // the first factor
+	askSecondFactor                // one of methods
+	askEnroll                      // enroll one of methods
+	askUnmet                       // unmet_authentication_requirements
+)
+
+// asked is what the person is asked after a decision.
+type asked struct {
+	kind     askKind
+	methods  []policy.Method
+	uv       bool          // WebAuthn must verify the user
+	remember time.Duration // askSecondFactor: how long the device may be remembered (0: not offered)
+}
+
+// ask turns decision d for sess into what the person is asked: the one
+// mapping real sign-ins (next) and the simulator share.
+func (f *Flow) ask(d policy.Decision, enrolled factors.Enrollment, sess *storage.Session) asked {
+	switch d.Need {
+	case policy.NeedFirstFactor:
+		return asked{kind: askSignIn}
+	case policy.NeedImpossible:
+		return asked{kind: askUnmet}
+	case policy.NeedSecondFactor, policy.NeedEnrollment:
+		if methods, uv := f.challenge(d, enrolled, sess); methods != nil {
+			a := asked{kind: askSecondFactor, methods: methods, uv: uv}
+			if d.Need == policy.NeedSecondFactor {
+				a.remember = d.RememberFor
+			}
+			return a
+		}
+		return asked{kind: askEnroll, methods: d.Methods, uv: d.RequireUV}
+	}
+	return asked{kind: askNothing}
 }
 
 // challenge says which second factors the flow asks for now (nil: none, so

@@ -66,14 +66,14 @@ func (m *MFA) asked(ctx context.Context, id string, b idp.Browser, method string
 	if !ok {
 		return nil, nil, policy.Decision{}, idp.ErrAuthRequestNotFound
 	}
-	d, enrolled, err := m.decide(ctx, l.ar, l.client, l.user, l.sess, b)
+	d, err := m.decide(ctx, l.ar, l.client, l.user, l.sess, b)
 	if err != nil {
 		return nil, nil, policy.Decision{}, err
 	}
-	if methods, _ := m.challenge(d, enrolled, l.sess); !slices.Contains(methods, f.Method()) {
+	if methods, _ := m.challenge(d.Decision, d.enrolled, l.sess); !slices.Contains(methods, f.Method()) {
 		return nil, nil, policy.Decision{}, idp.ErrAuthRequestNotFound
 	}
-	return l, f, d, nil
+	return l, f, d.Decision, nil
 }
 
 // BeginFactor starts the challenge of method (WebAuthn: the options for
@@ -198,14 +198,14 @@ func (m *MFA) enrollment(ctx context.Context, id string, b idp.Browser, method p
 	if err != nil {
 		return nil, err
 	}
-	d, enrolled, err := m.decide(ctx, l.ar, l.client, l.user, l.sess, b)
+	d, err := m.decide(ctx, l.ar, l.client, l.user, l.sess, b)
 	if err != nil {
 		return nil, err
 	}
 	if d.Need != policy.NeedEnrollment || !slices.Contains(d.Methods, method) {
 		return nil, idp.ErrAuthRequestNotFound
 	}
-	if len(enrolled.Methods) > 0 && !session.FreshSecondFactor(l.sess, m.now(), session.FreshProof) {
+	if len(d.enrolled.Methods) > 0 && !session.FreshSecondFactor(l.sess, m.now(), session.FreshProof) {
 		return nil, idp.ErrAuthRequestNotFound
 	}
 	return l, nil

@@ -2,7 +2,6 @@ package op
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -14,6 +13,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/op"
 
 	"github.com/twofold-idp/twofold/idp"
+	"github.com/twofold-idp/twofold/idp/login"
 	"github.com/twofold-idp/twofold/storage"
 )
 
@@ -123,11 +123,8 @@ func (p *Provider) authorize(ctx context.Context, client opClient, form url.Valu
 		return nil, err
 	}
 	claims := form.Get("claims")
-	if claims != "" {
-		var obj map[string]json.RawMessage
-		if json.Unmarshal([]byte(claims), &obj) != nil {
-			return nil, oidc.ErrInvalidRequest().WithDescription("The claims parameter is not a JSON object.")
-		}
+	if login.CheckClaims(claims) != nil {
+		return nil, oidc.ErrInvalidRequest().WithDescription("The claims parameter is not a JSON object.")
 	}
 	hintSubject, err := op.ValidateAuthReqIDTokenHint(ctx, req.IDTokenHint, p.op.IDTokenHintVerifier(ctx))
 	if err != nil {

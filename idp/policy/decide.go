@@ -101,10 +101,12 @@ type Request struct {
 	PromptLogin  bool           // prompt=login, and the user has not signed in during this request yet
 }
 
-// Named is a policy with where it came from, for the audit trail.
+// Named is a policy with where it came from, for the audit trail and
+// explanations.
 type Named struct {
 	Policy Policy
-	Source string // "client app", "group staff", "default"
+	Source string     // "client app", "group staff", "default": Via in words
+	Via    Attachment // where the policy is attached (zero when unknown)
 }
 
 // Methods say what the second-factor methods are. The factor registry
@@ -172,25 +174,18 @@ type Decision struct {
 
 // Decide is the step-up policy: from what was asked and what was proven, it
 // says what must still be proven. The strongest requirement wins.
-func Decide(in Input) Decision {
+func Decide(in Input) Decision { return decide(in, nil) }
+
+// decide is Decide, telling x (when not nil) every rule that shaped the
+// decision as it applies it: Decide and Explain run this one function, so
+// an explanation cannot describe a decision other than the one made.
+func decide(in Input, x *explainer) Decision {
 	d := Decision{MaxAge: mfaMaxAge(in.Policies)}
 	var reasons []string
-	if in.Session == nil {
-		d.Need, d.Reason = NeedFirstFactor, "nobody is signed in"
-		return d
-	}
-	if in.Request.PromptLogin {
-		d.Need, d.Reason = NeedFirstFactor, "the application asked to sign in again (prompt=login)"
-		return d
-	}
-	// max_age bounds the age of the first factor: a later second factor
-	// does not make an old sign-in fresh (OIDC Core §3.1.2.1).
-	if m := in.Request.MaxAge; m != nil && in.Now.Sub(FirstFactorAt(in.Session)) > *m {
-		d.Need, d.Reason = NeedFirstFactor, fmt.Sprintf("the sign-in is older than the application's max_age (%s)", *m)
-		return d
-	}
 
-	// What policy demands; only methods every policy allows count.
+	// What policy demands; only methods every policy allows count. Read
+	// before the session so that an explanation lists every policy rule
+	// whatever the outcome.
 	methods := slices.Clone(AllMethods)
 	target, enrollRequired := LevelPassword, false
 	for _, n := range in.Policies {
@@ -207,9 +202,34 @@ func Decide(in Input) Decision {
 			}
 			enrollRequired = enrollRequired || p.Enrollment == EnrollRequired
 		}
+		x.policy(n, p, want)
 	}
+	x.policies(in.Policies, methods, target)
+	if in.Session == nil {
+		d.Need, d.Reason = NeedFirstFactor, "nobody is signed in"
+		x.session(in, methods, d.MaxAge)
+		return d
+	}
+	if in.Request.PromptLogin {
+		d.Need, d.Reason = NeedFirstFactor, "the application asked to sign in again (prompt=login)"
+		x.add(Rule{Source: SourceRequest, Field: "prompt", Value: "login", Effect: "asks for the first factor again: the sign-in happened before this request"})
+		return d
+	}
+	// max_age bounds the age of the first factor: a later second factor
+	// does not make an old sign-in fresh (OIDC Core §3.1.2.1).
+	if m := in.Request.MaxAge; m != nil {
+		age := in.Now.Sub(FirstFactorAt(in.Session))
+		if age > *m {
+			d.Need, d.Reason = NeedFirstFactor, fmt.Sprintf("the sign-in is older than the application's max_age (%s)", durationWords(*m))
+			x.add(Rule{Source: SourceRequest, Field: "max_age", Value: durationWords(*m), Effect: "asks for the first factor again: it was proven " + durationWords(age) + " ago"})
+			return d
+		}
+		x.add(Rule{Source: SourceRequest, Field: "max_age", Value: durationWords(*m), Effect: "met: the first factor was proven " + durationWords(age) + " ago"})
+	}
+
 	d.Allowed = slices.Clone(methods)
 	d.Level = sessionLevel(in.Session, methods, d.MaxAge, in.Now)
+	x.session(in, methods, d.MaxAge)
 	policyTarget := target
 	never := slices.ContainsFunc(in.Policies, func(n Named) bool { return n.Policy.RequireMFA == Never })
 
@@ -240,16 +260,26 @@ func Decide(in Input) Decision {
 	if len(in.Request.EssentialACR) > 0 && essential == LevelNone {
 		d.Need, d.Target = NeedImpossible, LevelNone
 		d.Reason = "the application requires an acr value Twofold does not know (essential acr)"
+		x.add(Rule{Source: SourceRequest, Field: "essential_acr", Value: strings.Join(in.Request.EssentialACR, " "),
+			Effect: "cannot be met: Twofold knows none of these values (unmet_authentication_requirements)"})
 		return d
 	}
 	if essential > target {
 		target = essential
 		reasons = append(reasons, "the application requires "+levelWords(essential)+" (essential acr)")
 	}
+	if len(in.Request.EssentialACR) > 0 {
+		x.add(Rule{Source: SourceRequest, Field: "essential_acr", Value: strings.Join(in.Request.EssentialACR, " "),
+			Effect: "requires at least " + essential.String() + " (the weakest value listed); never downgraded"})
+	}
 
 	// What the request prefers: the first listed level that is reached or
 	// reachable; if none is, the closest level the user can reach below
 	// the strongest one asked for (voluntary: never claimed unperformed).
+	if never && len(in.Request.ACRValues) > 0 {
+		x.add(Rule{Source: SourceRequest, Field: "acr_values", Value: strings.Join(in.Request.ACRValues, " "),
+			Effect: "ignored: a policy never requires MFA"})
+	}
 	if !never {
 		aim, strongest := LevelNone, LevelNone
 		for _, v := range in.Request.ACRValues {
@@ -268,6 +298,7 @@ func Decide(in Input) Decision {
 				aim = l
 			}
 		}
+		x.acrValues(in.Request.ACRValues, aim, strongest, target)
 		if aim > target {
 			target = aim
 			reasons = append(reasons, "the application asked for "+levelWords(aim)+" (acr_values)")
@@ -285,6 +316,7 @@ func Decide(in Input) Decision {
 		level, d.DeviceUsed = LevelMFA, true // a remembered device stands in for policy-demanded MFA only
 		d.Reason = join(d.Reason, "this device is remembered")
 	}
+	x.device(in, d, target, policyTarget, essential)
 	if level >= target {
 		d.Need, d.Level = NeedNothing, max(level, d.Level)
 		d.ACR = acrClaim(in.Request, d.Level)

@@ -30,18 +30,22 @@ func with(s *Session, m string, ago time.Duration, uv bool) *Session {
 }
 func dur(d time.Duration) *time.Duration { return &d }
 
-func TestDecideReadsLikeTheAdminGuide(t *testing.T) {
+// decideCase is one sentence of the admin guide: a situation and what
+// Decide answers.
+type decideCase struct {
+	name     string
+	in       Input
+	need     Need
+	level    Level // Level when need is NeedNothing, else Target
+	methods  []Method
+	uv       bool
+	reasonIn string
+}
+
+func adminGuide() []decideCase {
 	strict := pol("strict", Always)
 	relaxed := pol("relaxed", OnRequest)
-	tests := []struct {
-		name     string
-		in       Input
-		need     Need
-		level    Level // Level when need is NeedNothing, else Target
-		methods  []Method
-		uv       bool
-		reasonIn string
-	}{
+	return []decideCase{
 		{"nobody signed in must sign in first", Input{Policies: []Named{relaxed}}, NeedFirstFactor, LevelNone, nil, false, "nobody"},
 		{"prompt=login asks for the first factor again", Input{Policies: []Named{relaxed}, Session: pwdSession(time.Minute), Request: Request{PromptLogin: true}}, NeedFirstFactor, LevelNone, nil, false, "prompt=login"},
 		{"max_age older than the sign-in asks for the first factor again", Input{Session: pwdSession(time.Hour), Request: Request{MaxAge: dur(10 * time.Minute)}}, NeedFirstFactor, LevelNone, nil, false, "max_age"},
@@ -94,7 +98,10 @@ func TestDecideReadsLikeTheAdminGuide(t *testing.T) {
 		// Issue 9 item 7: a remembered device honours the policy that asks.
 		{"a device remembered longer ago than the shortest remember_device does not count", Input{Policies: []Named{pol("s", Always, remember(time.Minute))}, Session: pwdSession(0), Enrolled: []Method{TOTP}, RememberedAt: ptr(t0.Add(-48 * time.Hour))}, NeedSecondFactor, LevelMFA, []Method{TOTP}, false, ""},
 	}
-	for _, tc := range tests {
+}
+
+func TestDecideReadsLikeTheAdminGuide(t *testing.T) {
+	for _, tc := range adminGuide() {
 		t.Run(tc.name, func(t *testing.T) {
 			in := tc.in
 			in.Now, in.Methods = t0, twofoldMethods

@@ -74,6 +74,50 @@ type App struct {
 	Server    *ui.Server
 }
 
+// newFlow wires the login flow with its factor registry and sessions.
+func newFlow(o Options, iu *url.URL, dir *directory.Directory, limiter *throttle.Limiter) (*factors.Registry, *session.Service, *login.Flow) {
+	store, ring, log, now := o.Store, o.Ring, o.Logger, o.Now
+	codeParams := o.BackupCodeParams
+	if codeParams == (backupcodes.Params{}) {
+		codeParams = backupcodes.DefaultParams
+	}
+	// The WebAuthn relying party is the issuer's host; its origin is the
+	// issuer's origin (ARCHITECTURE.md: never an IP address).
+	wa, err := webauthn.New(webauthn.Config{
+		RPID: iu.Hostname(), RPDisplayName: "Twofold", Origins: []string{iu.Scheme + "://" + iu.Host}, Now: now,
+	})
+	if err != nil {
+		log.Warn("WebAuthn is off: the issuer's host cannot be a WebAuthn relying party ID", "host", iu.Hostname(), "err", err)
+		wa = nil
+	}
+	reg := factors.NewRegistry(store, limiter, store, log,
+		factors.NewWebAuthn(store, wa, log, now),
+		factors.NewTOTP(store, ring, o.Issuer, log, now),
+		factors.NewBackupCodes(store, backupcodes.NewHasher(ring.SubKey("backup-code-pepper"), codeParams), log, now),
+	)
+	sessions := session.New(store, session.Config{IdleTimeout: o.SessionIdleTimeout, Lifetime: o.SessionLifetime}, log, now)
+	return reg, sessions, login.New(o.Issuer, store, dir, sessions, reg, limiter, log, now)
+}
+
+// Flow builds only the login flow, as Build wires it (the same factor
+// registry and lookups), for commands that simulate sign-ins
+// (`twofold policy explain`): unlike Build it writes nothing — no signing
+// key, no built-in client. o.Directory must be set.
+func Flow(o Options) (*login.Flow, error) {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	iu, err := url.Parse(o.Issuer)
+	if err != nil || iu.Host == "" {
+		return nil, fmt.Errorf("issuer %q is not a URL", o.Issuer)
+	}
+	if o.Directory == nil {
+		return nil, fmt.Errorf("wire.Flow needs a directory")
+	}
+	_, _, flow := newFlow(o, iu, o.Directory, throttle.New(o.Store, o.Logger, o.Now))
+	return flow, nil
+}
+
 // Build wires every service, makes sure the signing keys and the built-in
 // account client exist, and builds the hosted pages.
 func Build(ctx context.Context, o Options) (*App, error) {
@@ -98,28 +142,9 @@ func Build(ctx context.Context, o Options) (*App, error) {
 		return nil, fmt.Errorf("signing keys: %w", err)
 	}
 
-	codeParams := o.BackupCodeParams
-	if codeParams == (backupcodes.Params{}) {
-		codeParams = backupcodes.DefaultParams
-	}
-	// The WebAuthn relying party is the issuer's host; its origin is the
-	// issuer's origin (ARCHITECTURE.md: never an IP address).
-	wa, err := webauthn.New(webauthn.Config{
-		RPID: iu.Hostname(), RPDisplayName: "Twofold", Origins: []string{iu.Scheme + "://" + iu.Host}, Now: now,
-	})
-	if err != nil {
-		log.Warn("WebAuthn is off: the issuer's host cannot be a WebAuthn relying party ID", "host", iu.Hostname(), "err", err)
-		wa = nil
-	}
 	limiter := throttle.New(store, log, now)
-	a.Factors = factors.NewRegistry(store, limiter, store, log,
-		factors.NewWebAuthn(store, wa, log, now),
-		factors.NewTOTP(store, ring, o.Issuer, log, now),
-		factors.NewBackupCodes(store, backupcodes.NewHasher(ring.SubKey("backup-code-pepper"), codeParams), log, now),
-	)
-	a.Sessions = session.New(store, session.Config{IdleTimeout: o.SessionIdleTimeout, Lifetime: o.SessionLifetime}, log, now)
+	a.Factors, a.Sessions, a.Flow = newFlow(o, iu, a.Directory, limiter)
 	logouts := session.NewLogouts(a.Sessions, ring)
-	a.Flow = login.New(o.Issuer, store, a.Directory, a.Sessions, a.Factors, limiter, log, now)
 	a.MFA = login.NewMFA(a.Flow)
 	a.Account = account.New(o.Issuer, store, a.Directory, a.Flow, a.Sessions, a.Factors, log, now)
 	if err := a.Account.EnsureClient(ctx); err != nil {
