@@ -36,6 +36,7 @@ type outcome struct {
 	d    time.Duration
 	err  error
 	skip bool     // stopped before the request was made: not counted
+	done bool     // the worker has nothing left to do (its stock of codes is used up)
 	amr  []string // the amr of a verified sign-in, when one was verified
 	sub  string   // the path a mix drew
 }
@@ -70,7 +71,7 @@ var paths = []path{
 	{"password", "hosted sign-in in a new browser: /authorize, form#login, code at the redirect_uri", preparePassword},
 	{"totp", "the same at a client whose policy requires TOTP: form#login, then form#mfa-totp", prepareTOTP},
 	{"sso", "silent SSO: /authorize with prompt=none in a signed-in browser, code at once", prepareSSO},
-	{"code", "code exchange at /token (PKCE S256); the code comes from an untimed silent SSO", prepareCode},
+	{"code", "code exchange at /token (PKCE S256) alone: each worker first gets its stock of codes by silent SSO, untimed", prepareCode},
 	{"refresh", "refresh_token grant; each answer's rotated token is used for the next", prepareRefresh},
 	{"introspection", "POST /introspect of an access token (client_secret_basic)", prepareIntrospection},
 	{"client_credentials", "client_credentials grant (client_secret_basic)", prepareClientCredentials},
@@ -178,19 +179,57 @@ func prepareSSO(ctx context.Context, w *world, _ int) (op, error) {
 	}, nil
 }
 
+// prepareCode gets the worker's stock of codes first (silent SSOs, before
+// the clock starts: a code lives 60 s), so that the timed part is the code
+// exchange alone; a worker whose stock is used up stops.
 func prepareCode(ctx context.Context, w *world, _ int) (op, error) {
+	return codeOp(ctx, w, w.codeStock, false)
+}
+
+// prepareMixCode gets each code by an untimed silent SSO just before it is
+// exchanged: a mix runs for its whole duration.
+func prepareMixCode(ctx context.Context, w *world, _ int) (op, error) {
+	return codeOp(ctx, w, 0, true)
+}
+
+// stockedCode is a code waiting for its exchange.
+type stockedCode struct {
+	a    authorization
+	code string
+}
+
+// codeOp exchanges codes from the shared stock, to which this worker first
+// adds n (any worker may exchange any code: the exchange is the client's
+// back channel). With the stock used up, the worker stops — or, with
+// refill, gets its next code by an untimed silent SSO.
+func codeOp(ctx context.Context, w *world, n int, refill bool) (op, error) {
 	b, _, err := w.session(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return func(ctx, _ context.Context) outcome {
+	for range n {
 		a := newAuthorization(&w.plain)
 		code, err := w.silent(ctx, b, a)
 		if err != nil {
-			return outcome{err: fmt.Errorf("silent SSO for a code: %w", err)}
+			return nil, fmt.Errorf("silent SSO for a code: %w", err)
+		}
+		w.codePool <- stockedCode{a, code}
+	}
+	return func(ctx, _ context.Context) outcome {
+		var c stockedCode
+		select {
+		case c = <-w.codePool:
+		default:
+			if !refill {
+				return outcome{skip: true, done: true}
+			}
+			c.a = newAuthorization(&w.plain)
+			if c.code, err = w.silent(ctx, b, c.a); err != nil {
+				return outcome{err: fmt.Errorf("silent SSO for a code: %w", err)}
+			}
 		}
 		return timed(ctx, func(ctx context.Context) error {
-			tok, err := w.exchange(ctx, a, code)
+			tok, err := w.exchange(ctx, c.a, c.code)
 			if err == nil && tok.Extra("id_token") == nil {
 				err = errors.New("token response without an ID token")
 			}
@@ -287,7 +326,7 @@ var mixWeights = []struct {
 	prepare func(ctx context.Context, w *world, worker int) (op, error)
 }{
 	{"discovery", 5, prepareDiscovery}, {"jwks", 10, prepareJWKS}, {"password", 4, preparePassword},
-	{"totp", 2, prepareTOTP}, {"sso", 10, prepareSSO}, {"code", 15, prepareCode}, {"refresh", 20, prepareRefresh},
+	{"totp", 2, prepareTOTP}, {"sso", 10, prepareSSO}, {"code", 15, prepareMixCode}, {"refresh", 20, prepareRefresh},
 	{"introspection", 24, prepareIntrospection}, {"client_credentials", 10, prepareClientCredentials},
 }
 

@@ -28,6 +28,9 @@ type Config struct {
 	HTTPTimeout time.Duration // per request; 0: 30 s
 	// Progress receives a live progress line per path (nil: none).
 	Progress io.Writer
+	// CodeStock is how many codes each worker of the code path gets first
+	// (0: Count/Workers with a count, else 250).
+	CodeStock int
 }
 
 // Run measures each path in turn, each with its own fresh worker state,
@@ -66,6 +69,14 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 		return nil, err
 	}
 	defer w.transport.CloseIdleConnections()
+	w.codeStock = c.CodeStock
+	if w.codeStock <= 0 {
+		w.codeStock = 250
+		if c.Count > 0 {
+			w.codeStock = (c.Count + c.Workers - 1) / c.Workers
+		}
+	}
+	w.codePool = make(chan stockedCode, w.codeStock*c.Workers)
 	r := &Report{Issuer: c.Issuer, Workers: c.Workers, Count: c.Count, Started: time.Now().UTC(),
 		Machine: Machine{OS: runtime.GOOS, Arch: runtime.GOARCH, CPUs: runtime.NumCPU(), Go: runtime.Version()}}
 	if c.Count <= 0 {
@@ -133,6 +144,9 @@ func (t *tally) merge(o *tally) {
 }
 
 func runPath(ctx context.Context, c Config, w *world, p path) (Result, error) {
+	for len(w.codePool) > 0 { // an earlier path's codes may have expired
+		<-w.codePool
+	}
 	// Every worker's state first, untimed and in parallel.
 	ops := make([]op, c.Workers)
 	errs := make([]error, c.Workers)
@@ -166,6 +180,9 @@ func runPath(ctx context.Context, c Config, w *world, p path) (Result, error) {
 					return
 				}
 				o := ops[i](ctx, stop)
+				if o.done {
+					return
+				}
 				if o.skip {
 					continue
 				}

@@ -33,6 +33,10 @@ type world struct {
 	setup      *Setup
 	users      *users
 	plain, mfa oauth2.Config
+	// codeStock is how many codes each worker of the code path adds to
+	// codePool before the timed part starts.
+	codeStock int
+	codePool  chan stockedCode
 }
 
 func newWorld(ctx context.Context, issuer string, workers int, timeout time.Duration, setup *Setup, now func() time.Time) (*world, error) {
