@@ -198,6 +198,9 @@ func (s *Store) LockTx(ctx context.Context, name string) error {
 // Dialect reports which database this is.
 func (s *Store) Dialect() migrations.Dialect { return s.dialect }
 
+// DBStats reports the connection pool (for metrics).
+func (s *Store) DBStats() sql.DBStats { return s.sqlDB.Stats() }
+
 // Close releases the connections.
 func (s *Store) Close() error { return s.sqlDB.Close() }
 

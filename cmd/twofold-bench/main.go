@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -60,6 +61,9 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	config := fs.String("config", "", "passed to the twofold CLI as --config (the server's configuration file)")
 	jsonPath := fs.String("json", "", "also write the results as JSON to this file")
 	timeout := fs.Duration("timeout", 30*time.Second, "per HTTP request")
+	overload := fs.Int("overload", 0, "instead of the paths: start this many password sign-ins at once and report how they were refused")
+	soak := fs.Duration("soak", 0, "instead of the paths: run the mix this long, sampling the server's memory, goroutines and database connections")
+	sampleEvery := fs.Duration("sample-every", 10*time.Second, "how often --soak reads /metrics")
 	idTokenAlg := fs.String("id-token-alg", "ES256", "the seeded clients' ID token algorithm (RS256 costs ~25x ES256 per token)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -76,8 +80,11 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	if set["count"] && set["duration"] {
 		problems = append(problems, "give --duration or --count, not both")
 	}
-	if *count < 0 || *duration <= 0 || *workers < 1 || *seed < 0 {
-		problems = append(problems, "--count, --duration, --workers and --seed must be positive")
+	if *count < 0 || *duration <= 0 || *workers < 1 || *seed < 0 || *overload < 0 || *soak < 0 || *sampleEvery <= 0 {
+		problems = append(problems, "--count, --duration, --workers, --seed, --overload, --soak and --sample-every must be positive")
+	}
+	if *overload > 0 && *soak > 0 {
+		problems = append(problems, "give --overload or --soak, not both")
 	}
 	if fs.NArg() > 0 {
 		problems = append(problems, "unexpected arguments: "+strings.Join(fs.Args(), " "))
@@ -95,7 +102,7 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	if err := measure(ctx, options{
 		issuer: strings.TrimRight(*issuer, "/"), workers: *workers, duration: *duration, count: *count, paths: paths,
 		seed: *seed, state: *state, twofold: *twofold, config: *config, json: *jsonPath, timeout: *timeout, environ: environ,
-		idTokenAlg: *idTokenAlg,
+		idTokenAlg: *idTokenAlg, overload: *overload, soak: *soak, sampleEvery: *sampleEvery,
 	}, stdout, stderr); err != nil {
 		fmt.Fprintln(stderr, "twofold-bench:", err)
 		return 1
@@ -113,6 +120,8 @@ type options struct {
 	config, json      string
 	environ           []string
 	idTokenAlg        string
+	overload          int
+	soak, sampleEvery time.Duration
 }
 
 func measure(ctx context.Context, o options, stdout, stderr io.Writer) error {
@@ -142,8 +151,26 @@ func measure(ctx context.Context, o options, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	report, runErr := bench.Run(ctx, bench.Config{Issuer: o.issuer, Workers: o.workers, Duration: o.duration, Count: o.count,
-		Paths: o.paths, Setup: setup, HTTPTimeout: o.timeout, Progress: stderr})
+	cfg := bench.Config{Issuer: o.issuer, Workers: o.workers, Duration: o.duration, Count: o.count,
+		Paths: o.paths, Setup: setup, HTTPTimeout: o.timeout, Progress: stderr}
+	switch {
+	case o.overload > 0:
+		r, err := bench.Overload(ctx, cfg, o.overload)
+		if err != nil {
+			return err
+		}
+		r.WriteText(stdout)
+		return writeJSON(o.json, r)
+	case o.soak > 0:
+		cfg.Duration = o.soak
+		r, err := bench.Soak(ctx, cfg, o.sampleEvery)
+		if err != nil {
+			return err
+		}
+		r.WriteText(stdout)
+		return writeJSON(o.json, r)
+	}
+	report, runErr := bench.Run(ctx, cfg)
 	if setup != nil && o.state != "" {
 		// The TOTP steps used, so that the next run does not replay them.
 		if err := bench.SaveSetup(o.state, setup); err != nil {
@@ -156,16 +183,17 @@ func measure(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	if err := report.WriteTable(stdout); err != nil {
 		return err
 	}
-	if o.json != "" {
-		f, err := os.Create(o.json)
-		if err != nil {
-			return err
-		}
-		if err := report.WriteJSON(f); err != nil {
-			f.Close()
-			return err
-		}
-		return f.Close()
+	return writeJSON(o.json, report)
+}
+
+// writeJSON writes v, indented, to path ("": nowhere).
+func writeJSON(path string, v any) error {
+	if path == "" {
+		return nil
 	}
-	return nil
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
 }

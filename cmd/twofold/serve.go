@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"net"
@@ -46,6 +47,7 @@ func runServe(ctx context.Context, e env, args []string) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	registerPoolMetrics(reg, a.store)
 	built, err := wire.Build(ctx, wire.Options{
 		Issuer: a.cfg.Issuer, Store: a.store, Ring: a.keys, Logger: a.log, Registry: reg, Directory: a.dir,
 		SessionIdleTimeout:   time.Duration(a.cfg.SessionIdleTimeout),
@@ -114,6 +116,22 @@ func runServe(ctx context.Context, e env, args []string) error {
 	}
 	a.log.Info("stopped")
 	return nil
+}
+
+// registerPoolMetrics exports the database connection pool: a soak test
+// watches these stay flat.
+func registerPoolMetrics(reg prometheus.Registerer, store interface{ DBStats() sql.DBStats }) {
+	for _, g := range []struct {
+		name, help string
+		value      func(sql.DBStats) float64
+	}{
+		{"twofold_db_open_connections", "Database connections open, in use or idle.", func(s sql.DBStats) float64 { return float64(s.OpenConnections) }},
+		{"twofold_db_in_use_connections", "Database connections in use.", func(s sql.DBStats) float64 { return float64(s.InUse) }},
+		{"twofold_db_wait_count", "Requests that waited for a free database connection, since start.", func(s sql.DBStats) float64 { return float64(s.WaitCount) }},
+	} {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: g.name, Help: g.help},
+			func() float64 { return g.value(store.DBStats()) }))
+	}
 }
 
 // applyConfig makes the database match the file's policies, groups, clients and users, in one transaction:

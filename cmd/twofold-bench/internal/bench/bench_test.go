@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/twofold-idp/twofold/apptest"
 	"github.com/twofold-idp/twofold/cmd/twofold-bench/internal/bench"
@@ -203,5 +204,34 @@ func TestPathsNeedingAccountsRefuseToRunWithoutASetup(t *testing.T) {
 	r, err := bench.Run(context.Background(), bench.Config{Issuer: s.URL, Workers: 2, Count: 3, Paths: []string{"discovery", "jwks"}})
 	if err != nil || r.Paths[0].Requests != 3 || r.Paths[1].Errors != 0 {
 		t.Fatalf("anonymous paths: %+v, %v", r, err)
+	}
+}
+
+// A burst of simultaneous sign-ins is accounted for in full: each one
+// succeeded or was refused with 429/503, none failed otherwise, and
+// discovery kept answering meanwhile.
+func TestOverloadAccountsForEverySignIn(t *testing.T) {
+	s, setup := seeded(t)
+	const n = 40
+	r, err := bench.Overload(context.Background(), bench.Config{Issuer: s.URL, Setup: setup}, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Succeeded+r.TooMany+r.Unavailable+r.Other != n || r.Other != 0 || r.Succeeded == 0 ||
+		r.WithRetryAfter != r.TooMany+r.Unavailable || r.Discovery.Requests == 0 || r.Discovery.Errors != 0 {
+		t.Fatalf("overload report: %+v", r)
+	}
+}
+
+// A soak runs the mix for its duration and reports it.
+func TestSoakRunsTheMix(t *testing.T) {
+	s, setup := seeded(t)
+	r, err := bench.Soak(context.Background(), bench.Config{Issuer: s.URL, Workers: 2, Duration: 500 * time.Millisecond,
+		Setup: setup, Now: s.Clock.Now}, 100*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Mix.Path != "mix" || r.Mix.Requests == 0 || r.Mix.Errors != 0 {
+		t.Fatalf("soak: %+v", r.Mix)
 	}
 }

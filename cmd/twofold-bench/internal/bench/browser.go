@@ -46,6 +46,7 @@ func sameOrigin(a, b *url.URL) bool { return a.Scheme == b.Scheme && a.Host == b
 // from it (Redirect set).
 type page struct {
 	status   int
+	header   http.Header
 	url      *url.URL
 	body     string
 	redirect *url.URL
@@ -80,7 +81,7 @@ func (b *browser) do(req *http.Request) (*page, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &page{status: resp.StatusCode, url: resp.Request.URL, body: string(body)}
+	p := &page{status: resp.StatusCode, header: resp.Header, url: resp.Request.URL, body: string(body)}
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
 		loc, err := resp.Request.URL.Parse(resp.Header.Get("Location"))
 		if err != nil {

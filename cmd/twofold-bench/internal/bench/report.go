@@ -61,13 +61,20 @@ func (t *tally) result(name string, elapsed time.Duration) Result {
 	if elapsed > 0 {
 		r.PerSec = float64(n) / elapsed.Seconds()
 	}
-	msgs := slices.SortedFunc(maps.Keys(t.errSeen), func(a, b string) int {
-		return cmp.Or(t.errSeen[b]-t.errSeen[a], cmp.Compare(a, b))
-	})
-	for _, m := range msgs[:min(len(msgs), 5)] {
-		r.ErrorSamples = append(r.ErrorSamples, fmt.Sprintf("%d× %s", t.errSeen[m], m))
-	}
+	r.ErrorSamples = topErrors(t.errSeen)
 	return r
+}
+
+// topErrors is the five most frequent messages with their counts.
+func topErrors(seen map[string]int) []string {
+	msgs := slices.SortedFunc(maps.Keys(seen), func(a, b string) int {
+		return cmp.Or(seen[b]-seen[a], cmp.Compare(a, b))
+	})
+	var out []string
+	for _, m := range msgs[:min(len(msgs), 5)] {
+		out = append(out, fmt.Sprintf("%d× %s", seen[m], m))
+	}
+	return out
 }
 
 // percentile is the nearest-rank percentile of sorted latencies.
