@@ -60,6 +60,11 @@ func TestAccountChangesRevokeTheUsersTokens(t *testing.T) {
 					t.Fatal(err)
 				}
 				tt.want("userinfo before the change", tt.userinfo(tok.AccessToken), http.StatusOK, "")
+				// Introspected once before: the replica now remembers the token's
+				// signature as checked, which must not keep it alive.
+				if a := tt.introspect("app", appSecret, tok.AccessToken); a.JSON["active"] != true {
+					t.Fatalf("introspection before the change: %s", a.Body)
+				}
 
 				c.change(t, s, b)
 

@@ -21,7 +21,8 @@ import (
 // (see Provider.Authorize and Provider.EndSession).
 type opServer struct {
 	*op.LegacyServer
-	p *Provider
+	p        *Provider
+	verified verifiedTokens
 }
 
 // VerifyClient authenticates the client at the token, introspection and
@@ -157,10 +158,15 @@ func (s *opServer) tokenIDAndSubject(ctx context.Context, token string) (id, sub
 			return id, subject, true
 		}
 	}
+	now := time.Now()
+	if id, subject, ok := s.verified.get(token, now); ok {
+		return id, subject, true
+	}
 	claims, err := op.VerifyAccessToken[*oidc.AccessTokenClaims](ctx, token, s.Provider().AccessTokenVerifier(ctx))
 	if err != nil {
 		return "", "", false
 	}
+	s.verified.put(token, claims.JWTID, claims.Subject, claims.GetExpiration())
 	return claims.JWTID, claims.Subject, true
 }
 
