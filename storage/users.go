@@ -221,3 +221,38 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	}
 	return nil
 }
+
+// SearchUsers returns up to limit users whose username or email contains
+// query (case-insensitively; "" matches all), ordered by username key,
+// starting after afterKey.
+func (s *Store) SearchUsers(ctx context.Context, query, afterKey string, limit int) ([]User, error) {
+	if limit <= 0 || limit > 1000 {
+		limit = 1000
+	}
+	q := s.db.WithContext(ctx).Where("username_key > ?", afterKey).Order("username_key").Limit(limit)
+	if query = strings.ToLower(strings.TrimSpace(query)); query != "" {
+		like := "%" + likeEscaper.Replace(query) + "%"
+		q = q.Where("(username_key LIKE ? ESCAPE '\\' OR LOWER(email) LIKE ? ESCAPE '\\')", like, like)
+	}
+	var users []User
+	if err := q.Find(&users).Error; err != nil {
+		return nil, translate("search users", err)
+	}
+	if len(users) == 0 {
+		return users, nil
+	}
+	ids := make([]string, len(users))
+	for i, u := range users {
+		ids[i] = u.ID
+	}
+	groups, err := s.userGroups(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	for i := range users {
+		users[i].Groups = groups[users[i].ID]
+	}
+	return users, nil
+}
+
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)

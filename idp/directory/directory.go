@@ -112,10 +112,12 @@ const (
 	GrantClientCredentials = rules.GrantClientCredentials
 	MinPasswordLength      = rules.MinPasswordLength
 	MinClientSecretLength  = rules.MinClientSecretLength
+	ScopeAdmin             = rules.ScopeAdmin
 )
 
 var (
 	DefaultGrantTypes  = rules.DefaultGrantTypes
+	PrivilegedScopes   = rules.PrivilegedScopes
 	ValidatePassword   = rules.ValidatePassword
 	ValidateNewUser    = rules.ValidateNewUser
 	ValidateClientSpec = rules.ValidateClientSpec
