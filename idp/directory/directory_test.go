@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -211,8 +212,8 @@ func TestFirstRunSetup(t *testing.T) {
 			t.Fatalf("CompleteSetup: %v", err)
 		}
 		u, err := f.dir.GetUserByUsername(ctx, "root")
-		if err != nil || !u.Admin {
-			t.Fatalf("setup user = %+v, %v", u, err)
+		if err != nil || !u.Admin || !slices.Contains(u.Groups, directory.DefaultAdminGroup) {
+			t.Fatalf("setup user = %+v, %v; want a member of %q", u, err, directory.DefaultAdminGroup)
 		}
 		if err := f.dir.CompleteSetup(ctx, token, directory.NewUser{Username: "again", Password: "correct horse battery"}); !errors.Is(err, idp.ErrSetupTokenInvalid) {
 			t.Fatalf("reused token: %v", err)

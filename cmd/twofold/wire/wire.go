@@ -59,6 +59,8 @@ type Options struct {
 	// MaxPendingSignIns bounds unfinished sign-ins per client address (0: op's default).
 	MaxPendingSignIns int
 	AssetsDir         string
+	// AdminGroup names the administrators' group when Directory is nil.
+	AdminGroup string
 }
 
 // App is a built server and its services.
@@ -91,7 +93,7 @@ func Build(ctx context.Context, o Options) (*App, error) {
 		if params == (password.Params{}) {
 			params = password.DefaultParams
 		}
-		a.Directory = directory.New(store, password.New(params, 0), ring, log, now)
+		a.Directory = directory.New(store, password.New(params, 0), ring, log, now, directory.WithAdminGroup(o.AdminGroup))
 	}
 	a.Keys = keys.New(store, ring, log, now, keys.Options{})
 	if err := a.Keys.Ensure(ctx); err != nil {
