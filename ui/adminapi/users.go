@@ -75,8 +75,12 @@ func (a *API) createUser(r *http.Request, c *call) (*response, error) {
 	return &response{Status: http.StatusCreated, Body: toUserJSON(u), Version: u.Version, Location: Prefix + "/users/" + url.PathEscape(u.ID)}, nil
 }
 
-func (a *API) disableUser(r *http.Request, c *call) (*response, error) { return a.setDisabled(r, c, true) }
-func (a *API) enableUser(r *http.Request, c *call) (*response, error)  { return a.setDisabled(r, c, false) }
+func (a *API) disableUser(r *http.Request, c *call) (*response, error) {
+	return a.setDisabled(r, c, true)
+}
+func (a *API) enableUser(r *http.Request, c *call) (*response, error) {
+	return a.setDisabled(r, c, false)
+}
 
 func (a *API) setDisabled(r *http.Request, c *call, disabled bool) (*response, error) {
 	u, err := a.dir.SetUserDisabledByID(r.Context(), a.actor(r), chi.URLParam(r, "id"), c.ifMatch, disabled)
