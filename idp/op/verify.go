@@ -5,6 +5,8 @@ import (
 	"errors"
 	"time"
 
+	zop "github.com/zitadel/oidc/v3/pkg/op"
+
 	"github.com/twofold-idp/twofold/storage"
 )
 
@@ -33,6 +35,9 @@ var ErrInvalidToken = errors.New("op: the access token is invalid, expired or re
 // verified against our keys, then the stored row: neither revoked nor
 // expired) and says what it grants.
 func (p *Provider) VerifyAccessToken(ctx context.Context, token string) (*AccessToken, error) {
+	// The library's verifier reads the issuer from the context, which its
+	// own handlers set; this is called from outside them.
+	ctx = zop.ContextWithIssuer(ctx, p.cfg.Issuer)
 	id, subject, ok := p.server.tokenIDAndSubject(ctx, token)
 	if !ok {
 		return nil, ErrInvalidToken

@@ -107,7 +107,8 @@ const (
 
 // Routes lists every operation as "METHOD /pattern" (the OpenAPI test
 // compares it with the document).
-func (a *API) Routes() []string {
+func Routes() []string {
+	var a *API // the table only names the handlers
 	var out []string
 	for _, rt := range a.table() {
 		out = append(out, rt.method+" "+rt.pattern)

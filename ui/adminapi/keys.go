@@ -27,10 +27,7 @@ func (a *API) listKeys(r *http.Request, c *call) (*response, error) {
 	if err != nil {
 		return nil, err
 	}
-	return ok(struct {
-		Items     []keyJSON      `json:"items"`
-		Rotations []rotationJSON `json:"rotations"`
-	}{
+	return ok(keysJSON{
 		mapItems(ks, func(k keys.KeyStatus) keyJSON {
 			return keyJSON{k.ID, k.Alg, k.State, k.CreatedAt, k.ActiveAt, k.RetireAt, k.ExpiresAt}
 		}),
@@ -41,9 +38,7 @@ func (a *API) listKeys(r *http.Request, c *call) (*response, error) {
 // rotateKey gives an algorithm a new key now: published at once, signing
 // after the publish lead.
 func (a *API) rotateKey(r *http.Request, c *call) (*response, error) {
-	var b struct {
-		Alg string `json:"alg"`
-	}
+	var b rotateKeyBody
 	if err := decode(c, &b); err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package adminapi
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"reflect"
 	"regexp"
@@ -36,33 +37,33 @@ type (
 	listSessions  = list[sessionJSON]
 	listDevices   = list[deviceJSON]
 	listAuditJSON = list[auditJSON]
-	factorsJSON   = struct {
+	factorsJSON   struct {
 		Items           []factorJSON `json:"items"`
 		BackupCodesLeft int          `json:"backup_codes_left"`
 	}
-	keysJSON = struct {
+	keysJSON struct {
 		Items     []keyJSON      `json:"items"`
 		Rotations []rotationJSON `json:"rotations"`
 	}
-	endedJSON = struct {
+	endedJSON struct {
 		Ended int `json:"ended"`
 	}
-	defaultPolicyBody = struct {
+	defaultPolicyBody struct {
 		Policy string `json:"policy"`
 	}
-	userCreateBody = struct {
+	userCreateBody struct {
 		Username string   `json:"username"`
 		Email    string   `json:"email"`
 		Password string   `json:"password"`
 		Groups   []string `json:"groups"`
 	}
-	userGroupsBody = struct {
+	userGroupsBody struct {
 		Groups []string `json:"groups"`
 	}
-	reasonBody = struct {
+	reasonBody struct {
 		Reason string `json:"reason"`
 	}
-	rotateKeyBody = struct {
+	rotateKeyBody struct {
 		Alg string `json:"alg"`
 	}
 )
@@ -241,7 +242,8 @@ func operationID(method, pattern string) string {
 // schemaGen turns Go types into JSON Schema (2020-12, as OpenAPI 3.1 uses).
 type schemaGen struct {
 	defs    obj
-	request bool // a request body: no field is required
+	types   map[string]reflect.Type // each name is one type
+	request bool                    // a request body: no field is required
 }
 
 var timeType = reflect.TypeOf(time.Time{})
@@ -249,6 +251,13 @@ var timeType = reflect.TypeOf(time.Time{})
 func (g *schemaGen) ref(t reflect.Type) obj {
 	if t.Kind() == reflect.Struct && t != timeType {
 		name := schemaName(t)
+		if g.types == nil {
+			g.types = map[string]reflect.Type{}
+		}
+		if other, taken := g.types[name]; taken && other != t {
+			panic(fmt.Sprintf("adminapi: schema name %s for both %s and %s", name, other, t))
+		}
+		g.types[name] = t
 		if _, done := g.defs[name]; !done {
 			g.defs[name] = obj{} // placeholder against recursion
 			g.defs[name] = g.object(t)

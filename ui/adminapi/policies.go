@@ -240,9 +240,7 @@ func (a *API) getDefaultPolicy(r *http.Request, c *call) (*response, error) {
 }
 
 func (a *API) setDefaultPolicy(r *http.Request, c *call) (*response, error) {
-	var b struct {
-		Policy string `json:"policy"`
-	}
+	var b defaultPolicyBody
 	if err := decode(c, &b); err != nil {
 		return nil, err
 	}

@@ -59,12 +59,7 @@ func (a *API) getUser(r *http.Request, c *call) (*response, error) {
 }
 
 func (a *API) createUser(r *http.Request, c *call) (*response, error) {
-	var b struct {
-		Username string   `json:"username"`
-		Email    string   `json:"email"`
-		Password string   `json:"password"`
-		Groups   []string `json:"groups"`
-	}
+	var b userCreateBody
 	if err := decode(c, &b); err != nil {
 		return nil, err
 	}
@@ -91,9 +86,7 @@ func (a *API) setDisabled(r *http.Request, c *call, disabled bool) (*response, e
 }
 
 func (a *API) setUserGroups(r *http.Request, c *call) (*response, error) {
-	var b struct {
-		Groups []string `json:"groups"`
-	}
+	var b userGroupsBody
 	if err := decode(c, &b); err != nil {
 		return nil, err
 	}
@@ -121,10 +114,7 @@ func (a *API) userFactors(r *http.Request, c *call) (*response, error) {
 	if err != nil {
 		return nil, err
 	}
-	return ok(struct {
-		Items           []factorJSON `json:"items"`
-		BackupCodesLeft int          `json:"backup_codes_left"`
-	}{mapItems(fs, func(f idp.FactorView) factorJSON {
+	return ok(factorsJSON{mapItems(fs, func(f idp.FactorView) factorJSON {
 		return factorJSON{f.ID, f.Method, f.Kind, f.Name, f.Passkey, f.Blocked, f.CreatedAt, f.LastUsedAt}
 	}), codes}, "")
 }
@@ -132,9 +122,7 @@ func (a *API) userFactors(r *http.Request, c *call) (*response, error) {
 // resetMFA removes every second factor, ends the sessions and revokes the
 // tokens; the reason is required and kept in the audit log.
 func (a *API) resetMFA(r *http.Request, c *call) (*response, error) {
-	var b struct {
-		Reason string `json:"reason"`
-	}
+	var b reasonBody
 	if err := decode(c, &b); err != nil {
 		return nil, err
 	}
@@ -181,9 +169,7 @@ func (a *API) endUserSessions(r *http.Request, c *call) (*response, error) {
 	if err != nil {
 		return nil, err
 	}
-	return ok(struct {
-		Ended int `json:"ended"`
-	}{n}, "")
+	return ok(endedJSON{n}, "")
 }
 
 type deviceJSON struct {
