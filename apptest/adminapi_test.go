@@ -225,6 +225,19 @@ func TestAdminAPIAccess(t *testing.T) {
 		if r := get(clientToken(t, s, adminBotID, adminBotSecret).AccessToken); r.Status != http.StatusOK {
 			t.Fatalf("admin-bot: %d %s", r.Status, r.Body)
 		}
+		// Nor does an application's sign-in grant it, even asked for.
+		apprp := apptest.NewRP(t, s, "app", appSecret, appRedirect, "openid", directory.ScopeAdmin)
+		code, _ := apptest.Code(t, apptest.NewBrowser(t, s).Login(apprp.AuthURL("s", "n", pkce), "root", rootPassword))
+		apptok, err := apprp.Exchange(code, pkce)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sc, _ := apptok.Extra("scope").(string); strings.Contains(sc, directory.ScopeAdmin) {
+			t.Fatalf("app was granted %q", sc)
+		}
+		if r := get(apptok.AccessToken); r.Status != http.StatusForbidden {
+			t.Fatalf("an admin's token for another application: %d %s", r.Status, r.Body)
+		}
 		// A user who is not an administrator: 403, whatever the level.
 		if r := get(passwordToken(t, s, "alice", alicePassword).AccessToken); r.Status != http.StatusForbidden {
 			t.Fatalf("a non-admin user's token: %d %s", r.Status, r.Body)
