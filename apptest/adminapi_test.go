@@ -387,6 +387,7 @@ func TestAdminAPIRoutes(t *testing.T) {
 		c.want(c.do("POST", "/users/{id}/unlock", []string{carol}, nil, nil), 204)
 		c.want(c.do("POST", "/users/{id}/reset-mfa", []string{carol}, nil, map[string]any{"reason": ""}), 400)
 		c.want(c.do("POST", "/users/{id}/reset-mfa", []string{carol}, nil, map[string]any{"reason": "lost phone, ticket 42"}), 204)
+		c.want(c.do("POST", "/users/{id}/force-reenrollment", []string{carol}, nil, map[string]any{"reason": "suspected compromise"}), 204)
 		// The device forget reached a real route with a 404; mark it.
 		reached["POST /users/{id}/devices/{did}/forget"] = true
 
@@ -528,6 +529,29 @@ func TestAdminAPIIdempotentCreate(t *testing.T) {
 		}
 		if count != 1 {
 			t.Fatalf("%d groups called once", count)
+		}
+	})
+}
+
+// Forced re-enrollment: the next sign-in enrolls a new second factor even
+// where no policy asks for one; once enrolled, the policies apply again.
+func TestAdminAPIForceReenrollment(t *testing.T) {
+	eachDatabaseServer(t, adminFixture(), func(t *testing.T, s *apptest.Server) {
+		c := newAPIClient(t, s, clientToken(t, s, adminBotID, adminBotSecret).AccessToken, nil)
+		alice := c.want(c.do("GET", "/users", nil, url.Values{"q": {"alice"}}, nil), 200).json(t)["items"].([]any)[0].(map[string]any)["id"].(string)
+		rp := apptest.NewRP(t, s, "app", appSecret, appRedirect)
+		// Before: a password is enough for app.
+		apptest.Code(t, apptest.NewBrowser(t, s).Login(rp.AuthURL("s", "n", pkce), "alice", alicePassword))
+
+		c.want(c.do("POST", "/users/{id}/force-reenrollment", []string{alice}, nil, map[string]any{"reason": "new phone policy"}), 204)
+		_, _, end := enrollTOTP(t, s, apptest.NewBrowser(t, s), rp) // fails unless enrollment is forced
+		apptest.Code(t, end)
+		// Enrolled: the mark is gone and app asks for a password only again.
+		s.Clock.Advance(30 * time.Second)
+		apptest.Code(t, apptest.NewBrowser(t, s).Login(rp.AuthURL("s", "n", pkce), "alice", alicePassword))
+		ev := c.want(c.do("GET", "/audit", nil, url.Values{"user": {alice}, "action": {"mfa.reenrollment_forced"}}, nil), 200).json(t)["items"].([]any)
+		if len(ev) != 1 || ev[0].(map[string]any)["details"].(map[string]any)["reason"] != "new phone policy" {
+			t.Fatalf("audit: %v", ev)
 		}
 	})
 }

@@ -19,6 +19,7 @@ type adminStore interface {
 	CountUsersInGroups(ctx context.Context, groups []string) (int64, error)
 	SearchUsers(ctx context.Context, query, afterKey string, limit int) ([]storage.User, error)
 	UpdateUser(ctx context.Context, u *storage.User) error
+	ForceReenrollment(ctx context.Context, userID string) (storage.MFAReset, error)
 }
 
 // GroupRecord is a group as the admin API shows it.

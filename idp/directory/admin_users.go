@@ -189,6 +189,32 @@ func (d *Directory) ResetMFAByID(ctx context.Context, actor idp.Actor, id, reaso
 	return nil
 }
 
+// ForceReenrollment removes every second factor of the account with id,
+// ends its sessions and revokes its tokens, and makes its next sign-in
+// enroll a new second factor whatever the policies say (ReenrollmentPolicy),
+// with the reason the administrator gave.
+func (d *Directory) ForceReenrollment(ctx context.Context, actor idp.Actor, id, reason string) error {
+	if err := ValidateReason(reason); err != nil {
+		return err
+	}
+	u, err := d.store.GetUser(ctx, id)
+	if err != nil {
+		return notFound(err)
+	}
+	r, err := d.store.ForceReenrollment(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	if err := d.store.RevokeUserTokens(ctx, u.ID); err != nil {
+		return err
+	}
+	d.audit(ctx, actor, "mfa.reenrollment_forced", u.ID, map[string]any{
+		"username": u.Username, "reason": strings.TrimSpace(reason),
+		"totp": r.TOTP, "webauthn": r.WebAuthn, "sessions_ended": r.SessionsEnded,
+	})
+	return nil
+}
+
 func shorten(s string) string {
 	if len(s) > 64 {
 		return s[:64] + "..."

@@ -148,6 +148,7 @@ func (a *API) table() []route {
 		{"PUT", "/users/{id}/groups", a.setUserGroups, edit},
 		{"GET", "/users/{id}/factors", a.userFactors, read},
 		{"POST", "/users/{id}/reset-mfa", a.resetMFA, command},
+		{"POST", "/users/{id}/force-reenrollment", a.forceReenrollment, command},
 		{"POST", "/users/{id}/unlock", a.unlockUser, command},
 		{"GET", "/users/{id}/sessions", a.userSessions, read},
 		{"POST", "/users/{id}/sessions/end-all", a.endUserSessions, command},

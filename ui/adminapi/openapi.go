@@ -101,6 +101,7 @@ var docs = map[string]opDoc{
 	"PUT /users/{id}/groups":                {summary: "Replace a user's groups", body: userGroupsBody{}, status: 200, resp: userJSON{}, ifMatch: true, etag: true},
 	"GET /users/{id}/factors":               {summary: "List a user's second factors (names, kinds, last use; never secrets)", status: 200, resp: factorsJSON{}},
 	"POST /users/{id}/reset-mfa":            {summary: "Remove every second factor, end the sessions (reason required, audited)", body: reasonBody{}, status: 204},
+	"POST /users/{id}/force-reenrollment":   {summary: "Reset MFA and make the next sign-in enroll a new second factor (reason required, audited)", body: reasonBody{}, status: 204},
 	"POST /users/{id}/unlock":               {summary: "Forget the failed attempts counted against the account", status: 204},
 	"GET /users/{id}/sessions":              {summary: "List a user's live sessions", status: 200, resp: listSessions{}},
 	"POST /users/{id}/sessions/end-all":     {summary: "End every session of a user and revoke their tokens", status: 200, resp: endedJSON{}},

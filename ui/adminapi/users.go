@@ -132,6 +132,19 @@ func (a *API) resetMFA(r *http.Request, c *call) (*response, error) {
 	return &response{Status: http.StatusNoContent}, nil
 }
 
+// forceReenrollment is resetMFA plus: the next sign-in must enroll a new
+// second factor, whatever the policies say.
+func (a *API) forceReenrollment(r *http.Request, c *call) (*response, error) {
+	var b reasonBody
+	if err := decode(c, &b); err != nil {
+		return nil, err
+	}
+	if err := a.dir.ForceReenrollment(r.Context(), a.actor(r), chi.URLParam(r, "id"), b.Reason); err != nil {
+		return nil, err
+	}
+	return &response{Status: http.StatusNoContent}, nil
+}
+
 func (a *API) unlockUser(r *http.Request, c *call) (*response, error) {
 	if err := a.acc.UnlockUser(r.Context(), a.actor(r), chi.URLParam(r, "id")); err != nil {
 		return nil, err
