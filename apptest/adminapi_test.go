@@ -310,6 +310,14 @@ func TestAdminAPIRoutes(t *testing.T) {
 			t.Fatalf("read-only reason: %v", ro)
 		}
 
+		// Bounded, typed bodies.
+		c.want(c.do("POST", "/groups", nil, nil, map[string]any{"name": strings.Repeat("x", 70<<10)}), 413)
+		c.want(c.do("POST", "/groups", nil, nil, map[string]any{"name": "typed"}, "Content-Type", "text/plain"), 415)
+		unknown := c.want(c.do("POST", "/groups", nil, nil, map[string]any{"name": "typed", "polcy": "strict"}), 400).json(t)
+		if unknown["errors"].([]any)[0].(map[string]any)["field"] != "polcy" {
+			t.Fatalf("unknown field: %v", unknown)
+		}
+
 		// Groups: attach the policy, then preview an edit of it.
 		c.want(c.do("GET", "/groups", nil, nil, nil), 200)
 		grp := c.want(c.do("POST", "/groups", nil, nil, map[string]any{"name": "finance-team"}), 201)

@@ -284,6 +284,16 @@ func TestValidateClientSpec(t *testing.T) {
 		}, ""},
 		{"refresh_token without a code grant is refused", func(c *directory.ClientSpec) { c.GrantTypes = []string{"refresh_token"} }, "grant_types"},
 		{"a configured secret under 16 characters is refused", func(c *directory.ClientSpec) { c.Secret = "s3cret" }, "secret"},
+		{"twofold:admin for a confidential client is valid", func(c *directory.ClientSpec) {
+			c.Secret, c.AllowedScopes = "a-long-enough-secret", []string{directory.ScopeAdmin}
+		}, ""},
+		{"twofold:admin for a public client is refused", func(c *directory.ClientSpec) { c.AllowedScopes = []string{directory.ScopeAdmin} }, "allowed_scopes[0]"},
+		{"an unknown allowed scope is refused", func(c *directory.ClientSpec) {
+			c.Secret, c.AllowedScopes = "a-long-enough-secret", []string{"twofold:root"}
+		}, "allowed_scopes[0]"},
+		{"an allowed scope is listed once", func(c *directory.ClientSpec) {
+			c.Secret, c.AllowedScopes = "a-long-enough-secret", []string{directory.ScopeAdmin, directory.ScopeAdmin}
+		}, "allowed_scopes[1]"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

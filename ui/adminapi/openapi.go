@@ -209,6 +209,10 @@ func buildOpenAPI() obj {
 		if method != "GET" {
 			responses["409"] = problemResp("Read-only (managed by the configuration file) or conflicting")
 		}
+		if d.body != nil {
+			responses["413"] = problemResp("Body over 64 KiB")
+			responses["415"] = problemResp("Body not application/json")
+		}
 		if d.ifMatch {
 			responses["412"] = problemResp("Changed since it was read")
 			responses["428"] = problemResp("If-Match missing")
