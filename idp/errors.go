@@ -41,11 +41,42 @@ func InputErrorf(field, format string, args ...any) error {
 // (SECURITY-RULES: no account enumeration).
 var ErrInvalidCredentials = errors.New("idp: invalid username or password")
 
+// ConflictError refuses a change that clashes with the current state (a
+// name already taken, an object still in use). Its message is safe to show.
+type ConflictError struct{ Reason string }
+
+func (e *ConflictError) Error() string { return e.Reason }
+
+// Is makes errors.Is(err, ErrConflict) true.
+func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
+
+// Conflictf builds a ConflictError.
+func Conflictf(format string, args ...any) error {
+	return &ConflictError{Reason: fmt.Sprintf(format, args...)}
+}
+
+// ErrPreconditionFailed: an edit named the version it was based on, and the
+// object has changed since (or the version is not the current one).
+var ErrPreconditionFailed = errors.New("idp: the object changed since it was read")
+
 // Actor is who made a change, for the audit trail.
 type Actor struct {
-	ID        string // a user id, or "cli", "config", "setup", "system"
+	ID        string // a user id, "client:ID" (a client's own token), or "cli", "config", "setup", "system"
 	IP        string
 	RequestID string
+	UserAgent string // recorded in the event's details when set
+}
+
+// Details returns details with what the actor adds (the user agent).
+func (a Actor) Details(details map[string]any) map[string]any {
+	if a.UserAgent == "" {
+		return details
+	}
+	if details == nil {
+		details = map[string]any{}
+	}
+	details["user_agent"] = a.UserAgent
+	return details
 }
 
 // Well-known actors.

@@ -67,7 +67,7 @@ type Auditor struct {
 
 // Record appends one event by actor.
 func (a Auditor) Record(ctx context.Context, actor Actor, action, target string, details map[string]any) {
-	e := &storage.AuditEvent{Actor: actor.ID, Action: action, Target: target, IP: actor.IP, RequestID: actor.RequestID, Details: details}
+	e := &storage.AuditEvent{Actor: actor.ID, Action: action, Target: target, IP: actor.IP, RequestID: actor.RequestID, Details: actor.Details(details)}
 	if err := a.Store.AppendAudit(ctx, e); err != nil {
 		a.Log.ErrorContext(ctx, "audit event not recorded", "action", action, "target", target, "err", err)
 	}

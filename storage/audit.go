@@ -35,6 +35,13 @@ type AuditFilter struct {
 	Action   string // "" for any
 	BeforeID int64  // 0 for the newest; else events with a smaller id (paging)
 	Limit    int    // default and maximum 500
+	// Party: "" for any; else events whose actor or target it is (a user
+	// id or a client id).
+	Party string
+	// Actions, when set, selects any of these actions (with Action too).
+	Actions []string
+	// Since and Until bound At (zero: unbounded; Until is exclusive).
+	Since, Until time.Time
 }
 
 // ListAudit returns events matching f, newest first.
@@ -48,6 +55,18 @@ func (s *Store) ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, err
 	}
 	if f.Action != "" {
 		q = q.Where("action = ?", f.Action)
+	}
+	if f.Party != "" {
+		q = q.Where("(actor = ? OR target = ?)", f.Party, f.Party)
+	}
+	if len(f.Actions) > 0 {
+		q = q.Where("action IN ?", f.Actions)
+	}
+	if !f.Since.IsZero() {
+		q = q.Where("at >= ?", f.Since.UTC())
+	}
+	if !f.Until.IsZero() {
+		q = q.Where("at < ?", f.Until.UTC())
 	}
 	if f.BeforeID > 0 {
 		q = q.Where("id < ?", f.BeforeID)

@@ -23,6 +23,8 @@ type Client struct {
 	AccessTokenType        string `gorm:"default:jwt"` // jwt | opaque
 	IDTokenAlg             string `gorm:"column:id_token_signed_response_alg;default:RS256"`
 	JWKS                   string `gorm:"column:jwks"` // public JWK set (JSON) for private_key_jwt
+	// AllowedScopes are the scopes beyond the standard ones the client may be granted (twofold:admin).
+	AllowedScopes Strings
 	// Disabled: the configuration file no longer declares the client. GetClient does not find it.
 	Disabled bool
 	// ManagedBy is who may change the client: ManagedByDatabase (the zero value's column default),
@@ -45,7 +47,7 @@ func (s *Store) UpsertClient(ctx context.Context, c *Client) error {
 	defer s.clients.invalidate()
 	return s.upsert(ctx, "upsert client", c, "id",
 		"name", "secret_hash", "redirect_uris", "post_logout_redirect_uris", "grant_types", "skip_consent", "policy",
-		"auth_method", "access_token_type", "id_token_signed_response_alg", "jwks", "disabled", "managed_by")
+		"auth_method", "access_token_type", "id_token_signed_response_alg", "jwks", "allowed_scopes", "disabled", "managed_by")
 }
 
 // GetClient returns the enabled client with id; a disabled client is

@@ -68,6 +68,7 @@ func cloneClient(c *Client) *Client {
 	d.RedirectURIs = slices.Clone(c.RedirectURIs)
 	d.PostLogoutRedirectURIs = slices.Clone(c.PostLogoutRedirectURIs)
 	d.GrantTypes = slices.Clone(c.GrantTypes)
+	d.AllowedScopes = slices.Clone(c.AllowedScopes)
 	if c.Policy != nil {
 		p := *c.Policy
 		d.Policy = &p

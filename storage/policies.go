@@ -119,3 +119,39 @@ func (s *Store) deleteByKey(ctx context.Context, op string, model any, key, valu
 	}
 	return nil
 }
+
+// CreateGroupIfAbsent creates the group called name without a policy,
+// unless it exists (whoever manages it then); it reports whether it did.
+func (s *Store) CreateGroupIfAbsent(ctx context.Context, name string) (bool, error) {
+	res := s.db.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&Group{Name: name})
+	return res.RowsAffected == 1, translate("create group", res.Error)
+}
+
+// CountGroupMembers returns how many users belong to each of groups.
+func (s *Store) CountGroupMembers(ctx context.Context, groups []string) (map[string]int64, error) {
+	out := make(map[string]int64, len(groups))
+	if len(groups) == 0 {
+		return out, nil
+	}
+	var rows []struct {
+		GroupName string
+		N         int64
+	}
+	err := s.db.WithContext(ctx).Table("user_groups").Select("group_name, COUNT(*) AS n").
+		Where("group_name IN ?", groups).Group("group_name").Scan(&rows).Error
+	for _, r := range rows {
+		out[r.GroupName] = r.N
+	}
+	return out, translate("count group members", err)
+}
+
+// CountUsersInGroups returns how many distinct users belong to any of groups.
+func (s *Store) CountUsersInGroups(ctx context.Context, groups []string) (int64, error) {
+	if len(groups) == 0 {
+		return 0, nil
+	}
+	var n int64
+	err := s.db.WithContext(ctx).Table("user_groups").Where("group_name IN ?", groups).
+		Distinct("user_id").Count(&n).Error
+	return n, translate("count users in groups", err)
+}

@@ -74,10 +74,15 @@ func (s *Store) ListTOTP(ctx context.Context, userID string, confirmedOnly bool)
 // conditional statement and succeeds once: an authenticator already
 // confirmed, another user's or an absent one → ErrNotFound.
 func (s *Store) ConfirmTOTP(ctx context.Context, userID, id string, step int64) error {
-	res := s.db.WithContext(ctx).Model(&TOTPAuthenticator{}).
-		Where("id = ? AND user_id = ? AND confirmed_at IS NULL AND last_step < ?", id, userID, step).
-		Updates(map[string]any{"confirmed_at": s.clock(), "last_step": step})
-	return affectedOne("confirm totp", res)
+	return translate("confirm totp", s.transaction(ctx, func(tx *gorm.DB) error {
+		res := tx.Model(&TOTPAuthenticator{}).
+			Where("id = ? AND user_id = ? AND confirmed_at IS NULL AND last_step < ?", id, userID, step).
+			Updates(map[string]any{"confirmed_at": s.clock(), "last_step": step})
+		if err := affectedOne("confirm totp", res); err != nil {
+			return err
+		}
+		return clearMustEnroll(tx, userID)
+	}))
 }
 
 // AdvanceTOTPStep records that a code of step was verified with an active

@@ -12,14 +12,17 @@ import (
 
 // User is an account. Groups is loaded from user_groups.
 type User struct {
-	ID                string `gorm:"primaryKey"`
-	Username          string
-	UsernameKey       string // NormalizeUsername(Username): unique
-	Email             string
-	PasswordHash      string // argon2id PHC string; empty: no password (passkey-only or not yet set)
-	Admin             bool
-	Disabled          bool
-	ManagedBy         string   `gorm:"default:database"` // see Client.ManagedBy
+	ID           string `gorm:"primaryKey"`
+	Username     string
+	UsernameKey  string // NormalizeUsername(Username): unique
+	Email        string
+	PasswordHash string // argon2id PHC string; empty: no password (passkey-only or not yet set)
+	Admin        bool
+	Disabled     bool
+	ManagedBy    string `gorm:"default:database"` // see Client.ManagedBy
+	// MustEnroll: an administrator forced re-enrollment; cleared when the
+	// user confirms a new second factor.
+	MustEnroll        bool
 	Groups            []string `gorm:"-"`
 	CreatedAt         time.Time
 	UpdatedAt         time.Time
@@ -234,4 +237,59 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 		return translate("delete user", gorm.ErrRecordNotFound)
 	}
 	return nil
+}
+
+// SearchUsers returns up to limit users whose username or email contains
+// query (case-insensitively; "" matches all), ordered by username key,
+// starting after afterKey.
+func (s *Store) SearchUsers(ctx context.Context, query, afterKey string, limit int) ([]User, error) {
+	if limit <= 0 || limit > 1000 {
+		limit = 1000
+	}
+	q := s.db.WithContext(ctx).Where("username_key > ?", afterKey).Order("username_key").Limit(limit)
+	if query = strings.ToLower(strings.TrimSpace(query)); query != "" {
+		like := "%" + likeEscaper.Replace(query) + "%"
+		q = q.Where("(username_key LIKE ? ESCAPE '\\' OR LOWER(email) LIKE ? ESCAPE '\\')", like, like)
+	}
+	var users []User
+	if err := q.Find(&users).Error; err != nil {
+		return nil, translate("search users", err)
+	}
+	if len(users) == 0 {
+		return users, nil
+	}
+	ids := make([]string, len(users))
+	for i, u := range users {
+		ids[i] = u.ID
+	}
+	groups, err := s.userGroups(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	for i := range users {
+		users[i].Groups = groups[users[i].ID]
+	}
+	return users, nil
+}
+
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+
+// ForceReenrollment removes every second factor of the user and ends their
+// sessions (as ResetSecondFactors), and marks the account so that its next
+// sign-in must enroll a new second factor, in one transaction.
+func (s *Store) ForceReenrollment(ctx context.Context, userID string) (MFAReset, error) {
+	var r MFAReset
+	err := s.InTx(ctx, func(tx *Store) error {
+		var err error
+		if r, err = tx.ResetSecondFactors(ctx, userID); err != nil {
+			return err
+		}
+		return tx.updateUserColumns(ctx, "force re-enrollment", userID, map[string]any{"must_enroll": true})
+	})
+	return r, err
+}
+
+// clearMustEnroll drops the re-enrollment mark once a factor is confirmed.
+func clearMustEnroll(db *gorm.DB, userID string) error {
+	return db.Model(&User{}).Where("id = ? AND must_enroll", userID).Update("must_enroll", false).Error
 }

@@ -71,7 +71,12 @@ func (s *Store) CreateWebAuthnCredential(ctx context.Context, c *WebAuthnCredent
 		c.CreatedAt = s.clock()
 	}
 	c.CreatedAt, c.LastUsedAt = stored(c.CreatedAt), storedPtr(c.LastUsedAt)
-	return translate("create webauthn credential", s.db.WithContext(ctx).Create(c).Error)
+	return translate("create webauthn credential", s.transaction(ctx, func(tx *gorm.DB) error {
+		if err := tx.Create(c).Error; err != nil {
+			return err
+		}
+		return clearMustEnroll(tx, c.UserID)
+	}))
 }
 
 // GetWebAuthnCredential returns the credential with id, whoever owns it (a

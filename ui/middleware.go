@@ -216,6 +216,13 @@ func remoteIP(r *http.Request) string {
 // like the load balancer, and per-address sign-in throttling would lock
 // out everyone at once. Entries a client writes itself are never trusted:
 // only the rightmost untrusted one, appended by the first trusted proxy, is.
+// ClientIP is the client's address as every page sees it (X-Forwarded-For
+// only from a trusted proxy), for handlers mounted on Router.
+func (s *Server) ClientIP(r *http.Request) string { return s.clientIP(r) }
+
+// RequestID is the id the request middleware gave the request ("" outside one).
+func RequestID(ctx context.Context) string { return requestIDFrom(ctx) }
+
 func (s *Server) clientIP(r *http.Request) string {
 	peer := remoteIP(r)
 	if !s.trusted(peer) {

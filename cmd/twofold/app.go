@@ -85,7 +85,7 @@ func openApp(ctx context.Context, e env, configPath string, migrate bool) (*app,
 		}
 	}
 	hasher := password.New(password.DefaultParams, 0)
-	return &app{cfg: cfg, log: log, store: store, keys: keys, dir: directory.New(store, hasher, keys, log, nil)}, nil
+	return &app{cfg: cfg, log: log, store: store, keys: keys, dir: directory.New(store, hasher, keys, log, nil, directory.WithAdminGroup(cfg.AdminGroup))}, nil
 }
 
 func (a *app) Close() error { return a.store.Close() }

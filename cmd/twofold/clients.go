@@ -28,10 +28,11 @@ func runClientAdd(ctx context.Context, e env, args []string) error {
 	configPath := configFlag(fs)
 	id := fs.String("id", "", "client id (required)")
 	name := fs.String("name", "", "display name shown to users (default: the id)")
-	var redirects, logoutRedirects, grants stringList
+	var redirects, logoutRedirects, grants, scopes stringList
 	fs.Var(&redirects, "redirect-uri", "an allowed redirect URI, matched exactly (repeatable)")
 	fs.Var(&logoutRedirects, "post-logout-redirect-uri", "an allowed post-logout redirect URI (repeatable)")
 	fs.Var(&grants, "grant-type", "authorization_code, refresh_token, client_credentials (default: the first two)")
+	fs.Var(&scopes, "allowed-scope", "a privileged scope the client may be granted: twofold:admin (the admin API) (repeatable)")
 	public := fs.Bool("public", false, "no client secret (PKCE S256 required)")
 	skipConsent := fs.Bool("skip-consent", false, "first-party client: do not ask users for consent")
 	policyName := fs.String("policy", "", "the step-up policy for this client (default: the server default)")
@@ -60,7 +61,7 @@ func runClientAdd(ctx context.Context, e env, args []string) error {
 	c, secret, err := a.dir.AddClient(ctx, idp.ActorCLI, directory.ClientSpec{
 		ID: *id, Name: *name, GenerateSecret: !*public && jwks == "", JWKS: jwks, RedirectURIs: redirects,
 		PostLogoutRedirectURIs: logoutRedirects, GrantTypes: grants, SkipConsent: *skipConsent, Policy: *policyName,
-		IDTokenAlg: *idTokenAlg, AccessTokenType: *accessTokenType,
+		IDTokenAlg: *idTokenAlg, AccessTokenType: *accessTokenType, AllowedScopes: scopes,
 	})
 	if err != nil {
 		return err

@@ -30,6 +30,8 @@ type Store interface {
 	UpsertClient(ctx context.Context, c *storage.Client) error
 	GetClient(ctx context.Context, id string) (*storage.Client, error)
 	AppendAudit(ctx context.Context, e *storage.AuditEvent) error
+	ResetThrottle(ctx context.Context, key string) error
+	GetUser(ctx context.Context, id string) (*storage.User, error)
 }
 
 var _ Store = (*storage.Store)(nil)

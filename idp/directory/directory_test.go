@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -211,8 +212,8 @@ func TestFirstRunSetup(t *testing.T) {
 			t.Fatalf("CompleteSetup: %v", err)
 		}
 		u, err := f.dir.GetUserByUsername(ctx, "root")
-		if err != nil || !u.Admin {
-			t.Fatalf("setup user = %+v, %v", u, err)
+		if err != nil || !u.Admin || !slices.Contains(u.Groups, directory.DefaultAdminGroup) {
+			t.Fatalf("setup user = %+v, %v; want a member of %q", u, err, directory.DefaultAdminGroup)
 		}
 		if err := f.dir.CompleteSetup(ctx, token, directory.NewUser{Username: "again", Password: "correct horse battery"}); !errors.Is(err, idp.ErrSetupTokenInvalid) {
 			t.Fatalf("reused token: %v", err)
@@ -283,6 +284,16 @@ func TestValidateClientSpec(t *testing.T) {
 		}, ""},
 		{"refresh_token without a code grant is refused", func(c *directory.ClientSpec) { c.GrantTypes = []string{"refresh_token"} }, "grant_types"},
 		{"a configured secret under 16 characters is refused", func(c *directory.ClientSpec) { c.Secret = "s3cret" }, "secret"},
+		{"twofold:admin for a confidential client is valid", func(c *directory.ClientSpec) {
+			c.Secret, c.AllowedScopes = "a-long-enough-secret", []string{directory.ScopeAdmin}
+		}, ""},
+		{"twofold:admin for a public client is refused", func(c *directory.ClientSpec) { c.AllowedScopes = []string{directory.ScopeAdmin} }, "allowed_scopes[0]"},
+		{"an unknown allowed scope is refused", func(c *directory.ClientSpec) {
+			c.Secret, c.AllowedScopes = "a-long-enough-secret", []string{"twofold:root"}
+		}, "allowed_scopes[0]"},
+		{"an allowed scope is listed once", func(c *directory.ClientSpec) {
+			c.Secret, c.AllowedScopes = "a-long-enough-secret", []string{directory.ScopeAdmin, directory.ScopeAdmin}
+		}, "allowed_scopes[1]"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

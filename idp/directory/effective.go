@@ -15,6 +15,13 @@ type PolicyStore interface {
 	GetSetting(ctx context.Context, key string) (string, error)
 }
 
+// ReenrollmentPolicy applies to a user whose re-enrollment an administrator
+// forced (storage.User.MustEnroll) until they confirm a new second factor:
+// the sign-in requires one, so a user without any enrolls.
+var ReenrollmentPolicy = policy.Policy{
+	Name: "re-enrollment", RequireMFA: policy.Always, Methods: policy.AllMethods, Enrollment: policy.EnrollRequired,
+}
+
 // EffectivePolicies are the client's policy, every policy of the user's
 // groups and the default policy, each with where it is attached (Via, and
 // Source in words). They are read from the database on every decision, so a
@@ -54,6 +61,9 @@ func EffectivePolicies(ctx context.Context, s PolicyStore, client *storage.Clien
 				}
 			}
 		}
+	}
+	if user != nil && user.MustEnroll {
+		out = append(out, policy.Named{Policy: ReenrollmentPolicy, Source: "re-enrollment forced by an administrator"})
 	}
 	def, err := s.GetSetting(ctx, storage.SettingDefaultPolicy)
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {

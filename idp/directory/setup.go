@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/twofold-idp/twofold/idp"
@@ -31,6 +32,7 @@ type setupStore interface {
 	CreateSetupToken(ctx context.Context, tokenHash string, expiresAt time.Time) error
 	CheckSetupToken(ctx context.Context, tokenHash string) error
 	CompleteSetup(ctx context.Context, tokenHash string, u *storage.User) error
+	CreateGroupIfAbsent(ctx context.Context, name string) (bool, error)
 }
 
 // Setup creates the first administrator through a one-time link.
@@ -76,13 +78,29 @@ func (d *Setup) CheckSetupToken(ctx context.Context, token string) error {
 }
 
 // CompleteSetup validates nu, then consumes token and creates nu as the
-// first administrator in one transaction. Bad input leaves the token usable.
+// first administrator, a member of the admin group, in one transaction.
+// Bad input leaves the token usable.
 func (d *Setup) CompleteSetup(ctx context.Context, token string, nu NewUser) error {
 	nu.Admin = true
 	nu.PasswordHash = ""
+	if !slices.Contains(nu.Groups, d.dir.adminGroup) {
+		nu.Groups = append(slices.Clone(nu.Groups), d.dir.adminGroup)
+	}
 	u, err := d.dir.prepareUser(ctx, nu)
 	if err != nil {
 		return err
+	}
+	// The group is created (if absent) before the transaction that creates
+	// the user, and only for a token that can still finish; a setup that
+	// fails after it leaves an empty group, which the next attempt uses.
+	if d.CheckSetupToken(ctx, token) == nil {
+		created, err := d.store.CreateGroupIfAbsent(ctx, d.dir.adminGroup)
+		if err != nil {
+			return err
+		}
+		if created {
+			d.dir.audit(ctx, idp.ActorSetup, "group.created", d.dir.adminGroup, map[string]any{"via": "setup"})
+		}
 	}
 	switch err := d.store.CompleteSetup(ctx, setupTokenHash(token), u); {
 	case errors.Is(err, storage.ErrNotFound):

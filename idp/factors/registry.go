@@ -183,12 +183,16 @@ func (r *Registry) Verify(ctx context.Context, user *storage.User, m policy.Meth
 	return proof, err
 }
 
+// OTPThrottleKey is the key under which failed one-time codes (TOTP and
+// backup codes together) of the user with id are counted.
+func OTPThrottleKey(userID string) string { return "otp:user:" + userID }
+
 // CheckOTP runs verify under the per-user throttle of the one-time-code
 // factors: the attempt is counted first, and verify runs only if the
 // counter admits it.
 func (r *Registry) CheckOTP(ctx context.Context, userID string, m policy.Method, verify func() error) error {
 	actor := idp.UserActor(userID)
-	attempt, err := r.throttle.Begin(ctx, throttle.Limit{Key: "otp:user:" + userID, Rule: otpRule})
+	attempt, err := r.throttle.Begin(ctx, throttle.Limit{Key: OTPThrottleKey(userID), Rule: otpRule})
 	var throttled *idp.ThrottledError
 	if errors.As(err, &throttled) {
 		r.audit.Record(ctx, actor, "mfa.throttled", userID, map[string]any{"method": m})

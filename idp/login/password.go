@@ -45,10 +45,14 @@ func (f *Flow) passwordLimits(ctx context.Context, name string, b idp.Browser) (
 	}
 	return []throttle.Limit{
 		pair,
-		{Key: "login:name:" + name, Rule: accountRule},
+		{Key: AccountThrottleKey(name), Rule: accountRule},
 		{Key: "login:ip:" + b.IP, Rule: addressRule},
 	}, nil
 }
+
+// AccountThrottleKey is the key under which password attempts at the
+// account called name (normalised) are counted from unknown browsers.
+func AccountThrottleKey(name string) string { return "login:name:" + name }
 
 // rememberedBrowser reports whether b carries a live remembered-device
 // cookie of the account called name.

@@ -2,11 +2,13 @@ package op
 
 import (
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
+	"github.com/twofold-idp/twofold/idp/directory"
 	"github.com/twofold-idp/twofold/idp/op/tokens"
 	"github.com/twofold-idp/twofold/storage"
 )
@@ -84,8 +86,12 @@ func (c opClient) RestrictAdditionalAccessTokenScopes() func([]string) []string 
 	return func(s []string) []string { return s }
 }
 
-// IsScopeAllowed: only the standard scopes (the library keeps those itself).
-func (c opClient) IsScopeAllowed(string) bool { return false }
+// IsScopeAllowed: the standard scopes (the library keeps those itself) and
+// the privileged ones the client is registered with (twofold:admin); any
+// other scope is dropped from the request.
+func (c opClient) IsScopeAllowed(s string) bool {
+	return slices.Contains(directory.PrivilegedScopes, s) && slices.Contains(c.row.AllowedScopes, s)
+}
 
 // IDTokenUserinfoClaimsAssertion: profile and email claims go in the ID
 // token even when an access token is issued, which is what most relying
@@ -96,5 +102,5 @@ func (c opClient) ClockSkew() time.Duration { return 0 }
 
 // tokenClient is what token minting needs of the client.
 func (c opClient) tokenClient() tokens.Client {
-	return tokens.Client{ID: c.row.ID, GrantTypes: c.row.GrantTypes, OpaqueAccessTokens: c.row.AccessTokenType == "opaque", IDTokenAlg: c.row.IDTokenAlg}
+	return tokens.Client{ID: c.row.ID, GrantTypes: c.row.GrantTypes, OpaqueAccessTokens: c.row.AccessTokenType == "opaque", IDTokenAlg: c.row.IDTokenAlg, AllowedScopes: c.row.AllowedScopes}
 }

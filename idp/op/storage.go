@@ -165,10 +165,12 @@ func (s *opStorage) liveAccessToken(ctx context.Context, id string) (*storage.Ac
 		return nil, err
 	}
 	if at.RevokedAt != nil || !s.p.now().Before(at.ExpiresAt) {
-		return nil, errors.New("access token revoked or expired")
+		return nil, errTokenNotLive
 	}
 	return at, nil
 }
+
+var errTokenNotLive = errors.New("access token revoked or expired")
 
 // SetUserinfoFromToken answers /userinfo, checking revocation.
 func (s *opStorage) SetUserinfoFromToken(ctx context.Context, info *oidc.UserInfo, tokenID, subject, _ string) error {

@@ -43,8 +43,11 @@ type Config struct {
 	TrustedProxies []string `yaml:"trusted_proxies,omitempty"`
 	// MaxPendingSignIns bounds the sign-ins one client address (an IPv6 /64) may have started and not finished:
 	// raise it for many people behind one NAT address.
-	MaxPendingSignIns int      `yaml:"max_pending_sign_ins"`
-	Policies          []Policy `yaml:"policies"`
+	MaxPendingSignIns int `yaml:"max_pending_sign_ins"`
+	// AdminGroup: its members may use the admin API (and the console) once they have signed in with two
+	// factors; the first-run setup makes its administrator a member.
+	AdminGroup string   `yaml:"admin_group"`
+	Policies   []Policy `yaml:"policies"`
 	// DefaultPolicy names the policy applied to every login; empty (or "none") means no default policy.
 	DefaultPolicy string   `yaml:"default_policy"`
 	Groups        []Group  `yaml:"groups"`
@@ -95,6 +98,8 @@ type Client struct {
 	IDTokenSignedResponseAlg string `yaml:"id_token_signed_response_alg"`
 	// JWKS is the client's public JWK set (JSON) for private_key_jwt client authentication (RFC 7523).
 	JWKS string `yaml:"jwks"`
+	// AllowedScopes are the privileged scopes the client may be granted: twofold:admin (the admin API).
+	AllowedScopes []string `yaml:"allowed_scopes,omitempty"`
 }
 
 // User is created at start if absent and then managed by the file; an existing user's changed password is never
@@ -143,6 +148,8 @@ const (
 	DefaultAccessTokenLifetime  = Duration(15 * time.Minute)
 	DefaultRefreshTokenLifetime = Duration(30 * 24 * time.Hour)
 	DefaultAccessTokenAlg       = "ES256"
+	// DefaultAdminGroup is admin_group when unset.
+	DefaultAdminGroup = directory.DefaultAdminGroup
 	// DefaultMaxPendingSignIns is max_pending_sign_ins when unset.
 	DefaultMaxPendingSignIns = 100
 )
@@ -249,6 +256,7 @@ func (c *Config) applyDefaults() {
 	setIfEmpty(&c.LogLevel, DefaultLogLevel)
 	setIfEmpty(&c.LogFormat, DefaultLogFormat)
 	setIfEmpty(&c.AccessTokenAlg, DefaultAccessTokenAlg)
+	setIfEmpty(&c.AdminGroup, DefaultAdminGroup)
 	if c.MaxPendingSignIns == 0 {
 		c.MaxPendingSignIns = DefaultMaxPendingSignIns
 	}

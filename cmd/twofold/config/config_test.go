@@ -49,6 +49,7 @@ func TestDefaultsApplyWithoutAFile(t *testing.T) {
 		RefreshTokenLifetime: DefaultRefreshTokenLifetime,
 		AccessTokenAlg:       DefaultAccessTokenAlg,
 		MaxPendingSignIns:    DefaultMaxPendingSignIns,
+		AdminGroup:           DefaultAdminGroup,
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Load(\"\", nil) = %+v, want %+v", c, want)
@@ -79,6 +80,7 @@ func TestTheArchitectureExampleParses(t *testing.T) {
 		AccessTokenLifetime:  DefaultAccessTokenLifetime,
 		RefreshTokenLifetime: DefaultRefreshTokenLifetime,
 		MaxPendingSignIns:    DefaultMaxPendingSignIns,
+		AdminGroup:           DefaultAdminGroup,
 		AccessTokenAlg:       DefaultAccessTokenAlg,
 		Policies: []Policy{
 			{Name: "strict", RequireMFA: "always", Methods: []string{"totp", "webauthn", "backup_code"},

@@ -82,6 +82,9 @@ func (c *Config) Validate() error {
 		p.add("session_idle_timeout", "%s is longer than session_lifetime (%s)", c.SessionIdleTimeout, c.SessionLifetime)
 	}
 	checkOneOf(&p, "access_token_alg", c.AccessTokenAlg, signingAlgValues)
+	if err := directory.ValidateGroup(directory.Group{Name: c.AdminGroup}); err != nil {
+		p.add("admin_group", "%s", strings.TrimPrefix(err.Error(), "name: "))
+	}
 	if c.MaxPendingSignIns < 1 || c.MaxPendingSignIns > maxPendingSignIns {
 		p.add("max_pending_sign_ins", "must be between 1 and %d", maxPendingSignIns)
 	}

@@ -52,6 +52,7 @@ func TestEachValidationRuleNamesItsKey(t *testing.T) {
 		{"the shutdown timeout is at most 5m", func(c *Config) { c.ShutdownTimeout = Duration(10 * time.Minute) }, "shutdown_timeout: 10m is too long"},
 		{"the pending sign-ins per address are at least 1", func(c *Config) { c.MaxPendingSignIns = -1 }, "max_pending_sign_ins: must be between 1 and 100000"},
 		{"the pending sign-ins per address are bounded", func(c *Config) { c.MaxPendingSignIns = 1 << 30 }, "max_pending_sign_ins: must be between 1 and 100000"},
+		{"the admin group is a valid group name", func(c *Config) { c.AdminGroup = "Admins!" }, "admin_group: must be 1-63 characters"},
 		// policies
 		{"a policy needs a name", func(c *Config) { c.Policies[1].Name = "" }, "policies[1].name: must be set"},
 		{"a policy name is lower case", func(c *Config) { c.Policies[1].Name = "Relaxed" }, "policies[1].name: must be 1-63 characters of a-z"},
@@ -73,6 +74,7 @@ func TestEachValidationRuleNamesItsKey(t *testing.T) {
 		{"a group's policy must exist", func(c *Config) { c.Groups[0].Policy = "lax" }, "groups[0].policy: \"lax\" is not a policy"},
 		// clients
 		{"a client needs an id", func(c *Config) { c.Clients[0].ID = "" }, "clients[0].id: must be set"},
+		{"a client's allowed scopes are known ones", func(c *Config) { c.Clients[0].AllowedScopes = []string{"admin"} }, "clients[0].allowed_scopes[0]: \"admin\" is not a scope Twofold grants"},
 		{"a client id has no spaces", func(c *Config) { c.Clients[0].ID = "my app" }, "clients[0].id: must be 1-128 characters of"},
 		{"a client id is at most 128 characters", func(c *Config) { c.Clients[0].ID = strings.Repeat("a", 129) }, "clients[0].id:"},
 		{"client ids are unique", func(c *Config) { c.Clients = append(c.Clients, c.Clients[0]) }, "clients[1].id: \"app\" is already used by clients[0]"},

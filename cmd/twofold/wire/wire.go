@@ -14,9 +14,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/twofold-idp/twofold/idp"
 	"github.com/twofold-idp/twofold/idp/account"
 	"github.com/twofold-idp/twofold/idp/directory"
 	"github.com/twofold-idp/twofold/idp/factors"
+	"github.com/twofold-idp/twofold/idp/idempotency"
 	"github.com/twofold-idp/twofold/idp/keys"
 	"github.com/twofold-idp/twofold/idp/login"
 	"github.com/twofold-idp/twofold/idp/op"
@@ -29,6 +31,7 @@ import (
 	"github.com/twofold-idp/twofold/mfa/webauthn"
 	"github.com/twofold-idp/twofold/storage"
 	"github.com/twofold-idp/twofold/ui"
+	"github.com/twofold-idp/twofold/ui/adminapi"
 )
 
 // Options are everything a server is built from.
@@ -59,6 +62,8 @@ type Options struct {
 	// MaxPendingSignIns bounds unfinished sign-ins per client address (0: op's default).
 	MaxPendingSignIns int
 	AssetsDir         string
+	// AdminGroup names the administrators' group when Directory is nil.
+	AdminGroup string
 }
 
 // App is a built server and its services.
@@ -135,7 +140,7 @@ func Build(ctx context.Context, o Options) (*App, error) {
 		if params == (password.Params{}) {
 			params = password.DefaultParams
 		}
-		a.Directory = directory.New(store, password.New(params, 0), ring, log, now)
+		a.Directory = directory.New(store, password.New(params, 0), ring, log, now, directory.WithAdminGroup(o.AdminGroup))
 	}
 	a.Keys = keys.New(store, ring, log, now, keys.Options{})
 	if err := a.Keys.Ensure(ctx); err != nil {
@@ -167,5 +172,14 @@ func Build(ctx context.Context, o Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	api, err := adminapi.New(adminapi.Options{
+		Tokens: a.Provider, Directory: a.Directory, Accounts: a.Account, Keys: a.Keys,
+		Idempotency: idempotency.New(store, ring, now), Audit: idp.Auditor{Store: store, Log: log},
+		ClientIP: a.Server.ClientIP, RequestID: ui.RequestID, Logger: log, Now: now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.Server.Router().Mount(adminapi.Prefix, api.Handler())
 	return a, nil
 }

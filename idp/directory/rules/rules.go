@@ -45,7 +45,18 @@ type ClientSpec struct {
 	AccessTokenType        string // jwt (default) or opaque
 	IDTokenAlg             string // id_token_signed_response_alg: RS256 (default), ES256, EdDSA
 	JWKS                   string // public JWK set (JSON): the client authenticates with private_key_jwt
+	// AllowedScopes are the scopes beyond the standard ones the client may
+	// be granted: ScopeAdmin (the admin API) is the only one today.
+	AllowedScopes []string
 }
+
+// ScopeAdmin grants access to the admin API (/api/admin/v1). Only a client
+// registered with it in AllowedScopes is ever granted it.
+const ScopeAdmin = "twofold:admin"
+
+// PrivilegedScopes are the scopes a client gets only when it is registered
+// with them: requested by any other client, they are dropped.
+var PrivilegedScopes = []string{ScopeAdmin}
 
 // Group is a named set of users with an optional policy.
 type Group struct {
@@ -199,6 +210,19 @@ func ValidateClientSpec(c ClientSpec) error {
 	}
 	if !slices.Contains([]string{"", "RS256", "ES256", "EdDSA"}, c.IDTokenAlg) {
 		errs = append(errs, idp.InputErrorf("id_token_signed_response_alg", "must be RS256, ES256 or EdDSA"))
+	}
+	for i, sc := range c.AllowedScopes {
+		field := fmt.Sprintf("allowed_scopes[%d]", i)
+		switch {
+		case !slices.Contains(PrivilegedScopes, sc):
+			errs = append(errs, idp.InputErrorf(field, "%q is not a scope Twofold grants (use %s)", sc, strings.Join(PrivilegedScopes, ", ")))
+		case slices.Index(c.AllowedScopes, sc) != i:
+			errs = append(errs, idp.InputErrorf(field, "%q is listed twice", sc))
+		case !confidential:
+			// An admin credential held by a public client would be one
+			// anybody who copies the app can use.
+			errs = append(errs, idp.InputErrorf(field, "%q needs a confidential client (a secret or a jwks)", sc))
+		}
 	}
 	if slices.Contains(grants, GrantAuthorizationCode) && len(c.RedirectURIs) == 0 {
 		errs = append(errs, idp.InputErrorf("redirect_uris", "at least one is needed for authorization_code"))

@@ -24,8 +24,9 @@ import (
 type Client struct {
 	ID                 string
 	GrantTypes         []string
-	OpaqueAccessTokens bool   // opaque instead of RFC 9068 JWT access tokens
-	IDTokenAlg         string // id_token_signed_response_alg; "" is RS256
+	OpaqueAccessTokens bool     // opaque instead of RFC 9068 JWT access tokens
+	IDTokenAlg         string   // id_token_signed_response_alg; "" is RS256
+	AllowedScopes      []string // privileged scopes it may be granted (directory.PrivilegedScopes)
 }
 
 func (c Client) hasGrant(g string) bool { return slices.Contains(c.GrantTypes, g) }
@@ -258,6 +259,9 @@ func (p *Service) ClientCredentials(ctx context.Context, client Client, req *oid
 		return nil, oidc.ErrUnauthorizedClient().WithDescription("The client may not use the client_credentials grant.")
 	}
 	scopes := slices.DeleteFunc(slices.Clone([]string(req.Scope)), func(s string) bool {
+		if slices.Contains(directory.PrivilegedScopes, s) && !slices.Contains(client.AllowedScopes, s) {
+			return true // twofold:admin only for a client registered with it, whatever it asks
+		}
 		return s == oidc.ScopeOpenID || s == oidc.ScopeOfflineAccess // user scopes mean nothing here
 	})
 	return p.issue(ctx, grant{client: client, scopes: scopes}, nil)
