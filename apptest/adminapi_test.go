@@ -3,6 +3,7 @@ package apptest_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -398,6 +399,16 @@ func TestAdminAPIRoutes(t *testing.T) {
 		c.want(c.do("POST", "/users/{id}/force-reenrollment", []string{carol}, nil, map[string]any{"reason": "suspected compromise"}), 204)
 		// The device forget reached a real route with a 404; mark it.
 		reached["POST /users/{id}/devices/{did}/forget"] = true
+
+		// The policy simulator: the login flow's own decision, nothing written.
+		sim := c.want(c.do("POST", "/simulate", nil, nil, map[string]any{"user": "root", "client_id": consoleID}), 200).json(t)
+		if sim["outcome"] == nil || sim["summary"] == "" || len(sim["policies"].([]any)) == 0 {
+			t.Fatalf("simulate: %v", sim)
+		}
+		badSim := c.want(c.do("POST", "/simulate", nil, nil, map[string]any{"user": "nobody-at-all", "client_id": consoleID}), 400).json(t)
+		if !strings.Contains(fmt.Sprint(badSim["errors"]), "user") {
+			t.Fatalf("simulate with an unknown user: %v", badSim)
+		}
 
 		// Signing keys.
 		c.want(c.do("GET", "/keys", nil, nil, nil), 200)

@@ -14,6 +14,7 @@ import (
 	"github.com/twofold-idp/twofold/idp/directory"
 	"github.com/twofold-idp/twofold/idp/idempotency"
 	"github.com/twofold-idp/twofold/idp/keys"
+	"github.com/twofold-idp/twofold/idp/login"
 	"github.com/twofold-idp/twofold/idp/op"
 )
 
@@ -23,6 +24,12 @@ const Prefix = "/api/admin/v1"
 // TokenVerifier checks our own access tokens as /userinfo does (*op.Provider).
 type TokenVerifier interface {
 	VerifyAccessToken(ctx context.Context, token string) (*op.AccessToken, error)
+}
+
+// Simulator answers what a sign-in would ask, by the login flow's own
+// decision (*login.Flow).
+type Simulator interface {
+	Simulate(ctx context.Context, sim login.Simulation) (login.SimulationResult, error)
 }
 
 // Auditor records an event (idp.Auditor).
@@ -39,6 +46,7 @@ type Options struct {
 	Keys        *keys.Manager
 	Idempotency *idempotency.Service
 	Audit       Auditor
+	Simulator   Simulator
 	// ClientIP is the client's address as the hosted pages see it (trusted
 	// proxies applied).
 	ClientIP func(*http.Request) string
@@ -56,6 +64,7 @@ type API struct {
 	keys   *keys.Manager
 	idem   *idempotency.Service
 	audit  Auditor
+	sim    Simulator
 	ip     func(*http.Request) string
 	reqID  func(context.Context) string
 	log    *slog.Logger
@@ -65,12 +74,13 @@ type API struct {
 
 // New builds the API.
 func New(o Options) (*API, error) {
-	if o.Tokens == nil || o.Directory == nil || o.Accounts == nil || o.Keys == nil || o.Idempotency == nil || o.Audit == nil || o.ClientIP == nil {
-		return nil, errors.New("adminapi: Tokens, Directory, Accounts, Keys, Idempotency, Audit and ClientIP are required")
+	if o.Tokens == nil || o.Directory == nil || o.Accounts == nil || o.Keys == nil || o.Idempotency == nil || o.Audit == nil ||
+		o.Simulator == nil || o.ClientIP == nil {
+		return nil, errors.New("adminapi: Tokens, Directory, Accounts, Keys, Idempotency, Audit, Simulator and ClientIP are required")
 	}
 	a := &API{
 		tokens: o.Tokens, dir: o.Directory, acc: o.Accounts, keys: o.Keys, idem: o.Idempotency, audit: o.Audit,
-		ip: o.ClientIP, reqID: o.RequestID, log: o.Logger, now: o.Now,
+		sim: o.Simulator, ip: o.ClientIP, reqID: o.RequestID, log: o.Logger, now: o.Now,
 	}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
@@ -159,6 +169,8 @@ func (a *API) table() []route {
 
 		{"GET", "/keys", a.listKeys, read},
 		{"POST", "/keys/rotate", a.rotateKey, command},
+
+		{"POST", "/simulate", a.simulate, command},
 
 		{"GET", "/audit", a.listAudit, read},
 		{"GET", "/audit/export", a.exportAudit, stream},

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/twofold-idp/twofold/idp/login"
 )
 
 // The OpenAPI 3.1 document is generated from the operations' docs below
@@ -111,6 +113,7 @@ var docs = map[string]opDoc{
 	"POST /users/{id}/devices/{did}/forget": {summary: "Forget one remembered device", status: 204},
 
 	"GET /keys":         {summary: "List signing keys, their state and the next rotation", status: 200, resp: keysJSON{}},
+	"POST /simulate":    {summary: "Simulate a sign-in: the effective policies, every rule that contributed, and what the user would be asked (the login flow's own decision; nothing is written)", body: login.Simulation{}, status: 200, resp: login.SimulationResult{}},
 	"POST /keys/rotate": {summary: "Rotate an algorithm's signing key now", body: rotateKeyBody{}, status: 200, resp: keysJSON{}},
 
 	"GET /audit":        {summary: "List audit events, newest first", query: []string{"user", "client", "action", "since", "until", "cursor", "limit"}, status: 200, resp: listAuditJSON{}},

@@ -174,7 +174,7 @@ func Build(ctx context.Context, o Options) (*App, error) {
 	}
 	api, err := adminapi.New(adminapi.Options{
 		Tokens: a.Provider, Directory: a.Directory, Accounts: a.Account, Keys: a.Keys,
-		Idempotency: idempotency.New(store, ring, now), Audit: idp.Auditor{Store: store, Log: log},
+		Idempotency: idempotency.New(store, ring, now), Audit: idp.Auditor{Store: store, Log: log}, Simulator: a.Flow,
 		ClientIP: a.Server.ClientIP, RequestID: ui.RequestID, Logger: log, Now: now,
 	})
 	if err != nil {
