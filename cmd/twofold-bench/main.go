@@ -28,6 +28,7 @@ func main() {
 }
 
 const usage = `Usage: twofold-bench --issuer URL [--seed N | --state FILE] [flags]
+       twofold-bench fill --database URL --users N [--refresh-tokens M] [--client ID]
 
 Drives a running Twofold with --workers concurrent clients, each path for
 --duration (or --count requests), and prints requests, errors, req/s and
@@ -44,6 +45,9 @@ Paths (--paths, comma-separated; default all, in this order):
 `
 
 func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "fill" {
+		return runFill(ctx, args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("twofold-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
