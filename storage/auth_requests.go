@@ -3,7 +3,6 @@ package storage
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"time"
 
@@ -274,46 +273,58 @@ func (s *Store) DeleteExpired(ctx context.Context) (int64, error) {
 		{"throttles", "drained_at <= ? AND updated_at <= ? AND (succeeded_at IS NULL OR succeeded_at <= ?)",
 			[]any{now.UnixMilli(), now.Add(-throttleRetention), now.Add(-ThrottleSuccessRetention)}},
 	}
-	batch := s.purgeBatch
 	var total int64
 	for _, d := range deletes {
-		q, args := purgeBatchStatement(s.dialect, d.table, d.where, d.args, batch)
-		for {
-			if err := ctx.Err(); err != nil {
-				return total, translate("delete expired", err)
-			}
-			res := s.db.WithContext(ctx).Exec(q, args...)
-			if res.Error != nil {
-				return total, translate("delete expired", res.Error)
-			}
-			total += res.RowsAffected
-			// Fewer than a batch: this table is clean (or another
-			// replica purging it at the same time took the rest).
-			if res.RowsAffected < int64(batch) {
-				break
-			}
+		n, err := s.purge(ctx, d.table, d.where, d.args...)
+		total += n
+		if err != nil {
+			return total, translate("delete expired", err)
 		}
 	}
 	return total, nil
 }
 
+// purge deletes the rows of table matching where, one batch per statement,
+// until a batch finds fewer rows than it may delete; it stops between
+// batches when ctx is done. It returns how many rows it deleted.
+func (s *Store) purge(ctx context.Context, table, where string, args ...any) (int64, error) {
+	q, all := purgeBatchStatement(s.dialect, table, where, args, s.purgeBatch)
+	var total int64
+	for {
+		if err := ctx.Err(); err != nil {
+			return total, err
+		}
+		res := s.db.WithContext(ctx).Exec(q, all...)
+		if res.Error != nil {
+			return total, res.Error
+		}
+		total += res.RowsAffected
+		// Fewer than a batch: the table is clean (or another replica
+		// purging it at the same time took the rest).
+		if res.RowsAffected < int64(s.purgeBatch) {
+			return total, nil
+		}
+	}
+}
+
 // purgeBatchStatement is a DELETE of at most batch rows of table matching
 // where. DELETE … LIMIT is not portable (PostgreSQL has none, SQLite only
 // when compiled with it), so a subquery picks the rows by their physical
-// address — SQLite's rowid, PostgreSQL's ctid, which a TID scan reaches
-// directly — and the DELETE repeats the condition: on PostgreSQL a row
-// changed by a concurrent writer after the subquery read it (a throttle
-// counting again) is checked again and kept.
+// address, which the DELETE then reaches directly: SQLite's rowid (its one
+// writer runs the statement alone); PostgreSQL's ctid (a TID scan), the
+// subquery locking the rows it picks (FOR UPDATE: a row a concurrent writer
+// changed is checked against where again, in its new version) and skipping
+// rows locked by others (a replica purging at the same time, a throttle
+// counting an attempt), so that purges never wait on each other.
 func purgeBatchStatement(d migrations.Dialect, table, where string, args []any, batch int) (string, []any) {
-	pick := "SELECT %[1]s FROM " + table + " WHERE " + where + " LIMIT ?"
 	var q string
 	if d == migrations.Postgres {
-		q = "DELETE FROM " + table + " WHERE ctid = ANY (ARRAY(" + fmt.Sprintf(pick, "ctid") + ")) AND (" + where + ")"
+		q = "DELETE FROM " + table + " WHERE ctid = ANY (ARRAY(SELECT ctid FROM " + table + " WHERE " + where +
+			" LIMIT ? FOR UPDATE SKIP LOCKED))"
 	} else {
-		q = "DELETE FROM " + table + " WHERE rowid IN (" + fmt.Sprintf(pick, "rowid") + ") AND (" + where + ")"
+		q = "DELETE FROM " + table + " WHERE rowid IN (SELECT rowid FROM " + table + " WHERE " + where + " LIMIT ?)"
 	}
-	all := slices.Concat(args, []any{batch}, args)
-	return q, all
+	return q, slices.Concat(args, []any{batch})
 }
 
 // affectedOne turns a conditional update's result into nil (it matched) or

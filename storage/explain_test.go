@@ -423,6 +423,8 @@ func hotWorkload(t *testing.T, s *Store, now time.Time) {
 	must(err)
 	_, err = s.DeleteExpiredMFA(ctx)
 	must(err)
+	_, err = s.DeleteStaleTOTP(ctx, now.Add(-24*time.Hour))
+	must(err)
 }
 
 func ptrTo(s string) *string { return &s }
