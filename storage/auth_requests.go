@@ -3,10 +3,13 @@ package storage
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
+
+	"github.com/twofold-idp/twofold/migrations"
 )
 
 // ErrCodeReused is returned by ConsumeAuthCode, together with the request,
@@ -245,33 +248,83 @@ func (s *Store) DeleteAuthRequest(ctx context.Context, id string) error {
 // tokens, expired client assertions and stale throttles (drained, idle for
 // 24 hours and without a success in the last 90 days), and returns how many
 // rows it removed. It is called periodically, by every replica. Each table
-// is cleaned by its own statement, not in one transaction: nothing depends
-// on the deletions happening together, and short statements keep locks
-// short (SQLite has a single writer).
+// is cleaned by its own statements, not in one transaction: nothing depends
+// on the deletions happening together. Each statement deletes at most one
+// batch of rows (see WithPurgeBatch) found through an index, so that a
+// backlog of a million expired rows never makes one long transaction holding
+// its locks (SQLite has a single writer): other writers get their turn
+// between batches, and a cancelled ctx stops the purge between batches.
 func (s *Store) DeleteExpired(ctx context.Context) (int64, error) {
 	now := s.clock()
 	deletes := []struct {
-		model any
-		where string
-		args  []any
+		table, where string
+		args         []any
 	}{
-		{&AuthRequest{}, "expires_at <= ? AND (code_expires_at IS NULL OR code_expires_at <= ?)", []any{now, now}},
-		{&Session{}, "ended_at IS NOT NULL OR expires_at <= ? OR idle_expires_at <= ?", []any{now, now}},
-		{&AccessToken{}, "expires_at <= ?", []any{now}},
-		{&RefreshToken{}, "expires_at <= ?", []any{now}},
-		{&clientAssertion{}, "expires_at <= ?", []any{now}},
-		{&Throttle{}, "drained_at <= ? AND updated_at <= ? AND (succeeded_at IS NULL OR succeeded_at <= ?)",
+		{"auth_requests", "expires_at <= ? AND (code_expires_at IS NULL OR code_expires_at <= ?)", []any{now, now}},
+		// A session goes when it has ended, or expired, or idled out: one
+		// statement per part, each reached through its own index (SQLite's
+		// planner, without statistics, scans the whole table for the OR).
+		{"sessions", "ended_at IS NOT NULL", nil},
+		{"sessions", "expires_at <= ?", []any{now}},
+		{"sessions", "idle_expires_at <= ?", []any{now}},
+		{"access_tokens", "expires_at <= ?", []any{now}},
+		{"refresh_tokens", "expires_at <= ?", []any{now}},
+		{"client_assertions", "expires_at <= ?", []any{now}},
+		{"throttles", "drained_at <= ? AND updated_at <= ? AND (succeeded_at IS NULL OR succeeded_at <= ?)",
 			[]any{now.UnixMilli(), now.Add(-throttleRetention), now.Add(-ThrottleSuccessRetention)}},
 	}
 	var total int64
 	for _, d := range deletes {
-		res := s.db.WithContext(ctx).Where(d.where, d.args...).Delete(d.model)
-		if res.Error != nil {
-			return total, translate("delete expired", res.Error)
+		n, err := s.purge(ctx, d.table, d.where, d.args...)
+		total += n
+		if err != nil {
+			return total, translate("delete expired", err)
 		}
-		total += res.RowsAffected
 	}
 	return total, nil
+}
+
+// purge deletes the rows of table matching where, one batch per statement,
+// until a batch finds fewer rows than it may delete; it stops between
+// batches when ctx is done. It returns how many rows it deleted.
+func (s *Store) purge(ctx context.Context, table, where string, args ...any) (int64, error) {
+	q, all := purgeBatchStatement(s.dialect, table, where, args, s.purgeBatch)
+	var total int64
+	for {
+		if err := ctx.Err(); err != nil {
+			return total, err
+		}
+		res := s.db.WithContext(ctx).Exec(q, all...)
+		if res.Error != nil {
+			return total, res.Error
+		}
+		total += res.RowsAffected
+		// Fewer than a batch: the table is clean (or another replica
+		// purging it at the same time took the rest).
+		if res.RowsAffected < int64(s.purgeBatch) {
+			return total, nil
+		}
+	}
+}
+
+// purgeBatchStatement is a DELETE of at most batch rows of table matching
+// where. DELETE … LIMIT is not portable (PostgreSQL has none, SQLite only
+// when compiled with it), so a subquery picks the rows by their physical
+// address, which the DELETE then reaches directly: SQLite's rowid (its one
+// writer runs the statement alone); PostgreSQL's ctid (a TID scan), the
+// subquery locking the rows it picks (FOR UPDATE: a row a concurrent writer
+// changed is checked against where again, in its new version) and skipping
+// rows locked by others (a replica purging at the same time, a throttle
+// counting an attempt), so that purges never wait on each other.
+func purgeBatchStatement(d migrations.Dialect, table, where string, args []any, batch int) (string, []any) {
+	var q string
+	if d == migrations.Postgres {
+		q = "DELETE FROM " + table + " WHERE ctid = ANY (ARRAY(SELECT ctid FROM " + table + " WHERE " + where +
+			" LIMIT ? FOR UPDATE SKIP LOCKED))"
+	} else {
+		q = "DELETE FROM " + table + " WHERE rowid IN (SELECT rowid FROM " + table + " WHERE " + where + " LIMIT ?)"
+	}
+	return q, slices.Concat(args, []any{batch})
 }
 
 // affectedOne turns a conditional update's result into nil (it matched) or

@@ -32,7 +32,14 @@ type Store struct {
 	// clients caches GetClient briefly; shared with InTx's copies.
 	clients *clientCache
 	inTx    bool // a copy bound to InTx's transaction: reads bypass the cache
+	// purgeBatch is how many rows one DeleteExpired statement removes.
+	purgeBatch int
 }
+
+// defaultPurgeBatch is how many expired rows one DeleteExpired statement
+// removes: enough that a backlog goes quickly, few enough that each
+// statement is short.
+const defaultPurgeBatch = 5000
 
 // Option configures Open.
 type Option func(*Store)
@@ -41,13 +48,17 @@ type Option func(*Store)
 // checks (tests inject a fixed clock).
 func WithNow(now func() time.Time) Option { return func(s *Store) { s.now = now } }
 
+// WithPurgeBatch sets how many rows one DeleteExpired statement removes at
+// most (default 5000); n < 1 is taken as 1.
+func WithPurgeBatch(n int) Option { return func(s *Store) { s.purgeBatch = max(n, 1) } }
+
 // WithLogger sets the logger used for migrations.
 func WithLogger(l *slog.Logger) Option { return func(s *Store) { s.logger = l } }
 
 // Open connects to url: "sqlite:PATH", "sqlite::memory:" or
 // "postgres://…"/"postgresql://…". It does not migrate; call Migrate.
 func Open(ctx context.Context, rawURL string, opts ...Option) (*Store, error) {
-	s := &Store{now: time.Now, logger: slog.New(slog.DiscardHandler), clients: newClientCache()}
+	s := &Store{now: time.Now, logger: slog.New(slog.DiscardHandler), clients: newClientCache(), purgeBatch: defaultPurgeBatch}
 	for _, o := range opts {
 		o(s)
 	}

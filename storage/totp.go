@@ -133,12 +133,10 @@ func (s *Store) DeleteTOTP(ctx context.Context, userID, id string) error {
 
 // DeleteStaleTOTP removes the unconfirmed authenticators created before
 // before (abandoned enrollments: their secret was shown but never proven)
-// and returns how many.
+// and returns how many, in batches as DeleteExpired does.
 func (s *Store) DeleteStaleTOTP(ctx context.Context, before time.Time) (int64, error) {
-	res := s.db.WithContext(ctx).
-		Where("confirmed_at IS NULL AND created_at < ?", stored(before)).
-		Delete(&TOTPAuthenticator{})
-	return res.RowsAffected, translate("delete stale totp", res.Error)
+	n, err := s.purge(ctx, "totp_authenticators", "confirmed_at IS NULL AND created_at < ?", stored(before))
+	return n, translate("delete stale totp", err)
 }
 
 // FactorCounts is how many usable second factors a user has.

@@ -41,6 +41,7 @@ func providerTests() []conformanceTest {
 		{"attempts decay one per period, a refusal counts nothing, a returned attempt comes back and a reset remembers the success", testThrottleDecay},
 		{"a client assertion is accepted once while it lives", testClientAssertions},
 		{"expired rows are deleted and live ones kept", testDeleteExpired},
+		{"expired rows are deleted in batches: every expired row goes, every live one stays", testDeleteExpiredInBatches},
 		{"deleting a user or a client removes what hangs off it", testProviderCascades},
 	}
 }
