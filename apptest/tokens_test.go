@@ -29,6 +29,7 @@ import (
 	"github.com/twofold-idp/twofold/apptest"
 	"github.com/twofold-idp/twofold/idp"
 	"github.com/twofold-idp/twofold/idp/directory"
+	"github.com/twofold-idp/twofold/storage"
 )
 
 const (
@@ -835,6 +836,63 @@ func TestClientCredentialsGrant(t *testing.T) {
 		}
 		// A machine token is no user's: userinfo refuses it.
 		tt.want("userinfo with a machine token", tt.userinfo(a.str("access_token")), http.StatusUnauthorized, "")
+	})
+}
+
+// A client_credentials JWT is not stored (issue #12: one insert per token
+// was most of the grant's cost), yet it introspects with its claims, and
+// revoking it, revoking its client's tokens or deleting its client all
+// take effect at once.
+func TestClientCredentialsTokensAreStatelessYetRevocable(t *testing.T) {
+	eachServer(t, func(t *testing.T, s *apptest.Server) {
+		tt := tokenTest{t, s}
+		issue := func() (string, string) {
+			a := tt.post("/token", machineClientID, machineSecret, url.Values{"grant_type": {"client_credentials"}, "scope": {"reports"}})
+			tt.want("client_credentials", a, http.StatusOK, "")
+			_, c := tt.verifyJWT(a.str("access_token"))
+			return a.str("access_token"), c.JTI
+		}
+		active := func(what, tok string, want bool) {
+			t.Helper()
+			a := tt.introspect(machineClientID, machineSecret, tok)
+			if a.Status != http.StatusOK || a.JSON["active"] != want {
+				t.Fatalf("%s: introspection = %d %s, want active %v", what, a.Status, a.Body, want)
+			}
+			if want && (a.str("client_id") != machineClientID || a.str("sub") != machineClientID || a.str("scope") != "reports" ||
+				a.JSON["exp"] == nil || a.JSON["iat"] == nil) {
+				t.Fatalf("%s: introspection = %s", what, a.Body)
+			}
+		}
+		tok, jti := issue()
+		if _, err := s.Store.GetAccessToken(t.Context(), jti); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("a client_credentials JWT was stored: %v", err)
+		}
+		active("a new token", tok, true)
+		active("the same token again (its signature remembered)", tok, true)
+		tt.want("another client revoking it", tt.revoke("app", tok, ""), http.StatusBadRequest, "unauthorized_client")
+		active("after another client's attempt", tok, true)
+		tt.want("revoke", tt.revoke(machineClientID, tok, ""), http.StatusOK, "")
+		active("after /revoke", tok, false)
+		tt.want("revoke again", tt.revoke(machineClientID, tok, ""), http.StatusOK, "")
+
+		// All of the client's tokens, then a new one a second later.
+		tok2, _ := issue()
+		if err := s.Store.RevokeClientTokens(t.Context(), machineClientID); err != nil {
+			t.Fatal(err)
+		}
+		active("after RevokeClientTokens", tok2, false)
+		s.Clock.Advance(time.Second)
+		tok3, _ := issue()
+		active("a token issued after the client's tokens were revoked", tok3, true)
+		if err := s.Store.SetClientDisabled(t.Context(), machineClientID, true); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Store.SetClientDisabled(t.Context(), "app", false); err != nil {
+			t.Fatal(err)
+		}
+		if a := tt.introspect("app", appSecret, tok3); a.JSON["active"] != false {
+			t.Fatalf("a disabled client's token introspected by another: %s", a.Body)
+		}
 	})
 }
 

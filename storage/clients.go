@@ -30,8 +30,12 @@ type Client struct {
 	// ManagedBy is who may change the client: ManagedByDatabase (the zero value's column default),
 	// ManagedByConfig, ManagedByDemo or ManagedByLegacy.
 	ManagedBy string `gorm:"default:database"`
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	// TokensRevokedAt: every client_credentials token of the client issued at
+	// or before it is revoked (RevokeClientTokens sets it; those tokens are
+	// not stored one by one).
+	TokensRevokedAt *time.Time
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
 }
 
 // CreateClient registers a new client; a taken id → ErrConflict.

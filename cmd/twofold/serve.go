@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -45,6 +47,7 @@ func runServe(ctx context.Context, e env, args []string) error {
 		return err
 	}
 
+	tuneGC()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	registerPoolMetrics(reg, a.store)
@@ -116,6 +119,21 @@ func runServe(ctx context.Context, e env, args []string) error {
 	}
 	a.log.Info("stopped")
 	return nil
+}
+
+// tuneGC trades memory for CPU unless the operator set GOGC or GOMEMLIMIT:
+// a request allocates a few dozen kilobytes that die at once, so collecting
+// at twice the live heap instead of once cut the token endpoint's CPU per
+// request by about 10 % (twofold-bench, client_credentials and
+// introspection); the soft limit keeps the heap well under 1 GiB when a
+// burst of argon2id checks (19 MiB each) meets that headroom.
+func tuneGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(200)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(768 << 20)
+	}
 }
 
 // registerPoolMetrics exports the database connection pool: a soak test

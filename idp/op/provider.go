@@ -46,6 +46,7 @@ type Store interface {
 	CountPendingAuthRequests(ctx context.Context, clientAddress string) (int64, error)
 	GetAccessToken(ctx context.Context, id string) (*storage.AccessToken, error)
 	RevokeAccessToken(ctx context.Context, id string) error
+	RecordRevokedAccessToken(ctx context.Context, t *storage.AccessToken) error
 	GetRefreshTokenByHash(ctx context.Context, hash string) (*storage.RefreshToken, error)
 	RevokeRefreshFamily(ctx context.Context, familyID string) error
 	UseClientAssertion(ctx context.Context, clientID, jti string, expiresAt time.Time) error

@@ -136,8 +136,8 @@ func (s *opServer) Introspect(ctx context.Context, r *op.Request[op.Introspectio
 		return nil, op.NewStatusError(e, http.StatusUnauthorized)
 	}
 	resp := new(oidc.IntrospectionResponse)
-	tokenID, subject, ok := s.tokenIDAndSubject(ctx, r.Data.Token)
-	if ok && s.Provider().Storage().SetIntrospectionFromToken(ctx, resp, tokenID, subject, client.GetID()) == nil {
+	at, subject, err := s.liveToken(ctx, r.Data.Token)
+	if err == nil && introspection(resp, at, subject, client.GetID(), s.p.cfg.Issuer) == nil {
 		resp.Active = true
 	} else {
 		resp = new(oidc.IntrospectionResponse) // inactive says nothing more (RFC 7662 §2.2)
@@ -145,29 +145,71 @@ func (s *opServer) Introspect(ctx context.Context, r *op.Request[op.Introspectio
 	return op.NewResponse(resp), nil
 }
 
-// tokenIDAndSubject reads one of our access tokens, opaque or JWT, as the
-// library does for userinfo.
+// readToken reads one of our access tokens, opaque or JWT, as the library
+// does for userinfo: its id and subject, and for a client_credentials JWT
+// its claims.
 //
 // Opaque tokens are opened with AES-256-GCM only: the library's own crypto
 // falls back to AES-CFB, under which any string "decrypts", and even then
 // the result counts only when it has the shape of our ids.
-func (s *opServer) tokenIDAndSubject(ctx context.Context, token string) (id, subject string, ok bool) {
+func (s *opServer) readToken(ctx context.Context, token string) (verifiedToken, bool) {
 	if plain, err := s.p.opaque.Decrypt(token); err == nil {
-		id, subject, ok = strings.Cut(plain, ":")
+		id, subject, ok := strings.Cut(plain, ":")
 		if ok && tokenIDRE.MatchString(id) && subjectRE.MatchString(subject) {
-			return id, subject, true
+			return verifiedToken{id: id, subject: subject}, true
 		}
 	}
 	now := time.Now()
-	if id, subject, ok := s.verified.get(token, now); ok {
-		return id, subject, true
+	if v, ok := s.verified.get(token, now); ok {
+		return v, true
 	}
 	claims, err := op.VerifyAccessToken[*oidc.AccessTokenClaims](ctx, token, s.Provider().AccessTokenVerifier(ctx))
 	if err != nil {
-		return "", "", false
+		return verifiedToken{}, false
 	}
-	s.verified.put(token, claims.JWTID, claims.Subject, claims.GetExpiration())
-	return claims.JWTID, claims.Subject, true
+	v := verifiedToken{id: claims.JWTID, subject: claims.Subject, expires: claims.GetExpiration()}
+	if claims.Subject == claims.ClientID && claims.AuthTime == 0 {
+		v.stateless = &storage.AccessToken{
+			ID: claims.JWTID, ClientID: claims.ClientID, Scopes: storage.Strings(claims.Scopes),
+			Audience: storage.Strings(claims.Audience), CreatedAt: claims.GetIssuedAt(), ExpiresAt: claims.GetExpiration(),
+		}
+	}
+	s.verified.put(token, v)
+	return v, true
+}
+
+// liveToken is the record of a live access token: its stored row, or for a
+// client_credentials JWT (never stored) its claims — unless revoked one by
+// one (a stored row, revoked) or with all its client's tokens (the client's
+// mark), or its client is gone. The client is returned too.
+func (s *opServer) liveToken(ctx context.Context, token string) (*storage.AccessToken, string, error) {
+	v, ok := s.readToken(ctx, token)
+	if !ok {
+		return nil, "", errTokenNotLive
+	}
+	st := &opStorage{p: s.p}
+	at, err := st.liveAccessToken(ctx, v.id)
+	if !errors.Is(err, storage.ErrNotFound) || v.stateless == nil {
+		return at, v.subject, err
+	}
+	at = v.stateless
+	if !s.p.now().Before(at.ExpiresAt) {
+		return nil, "", errTokenNotLive
+	}
+	c, err := s.p.store.GetClient(ctx, at.ClientID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, "", errTokenNotLive
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	// iat has whole seconds: a token of the same second as the mark, or
+	// as the client's creation (a deleted client's id taken again), is
+	// taken as revoked.
+	if (c.TokensRevokedAt != nil && !at.CreatedAt.After(*c.TokensRevokedAt)) || at.CreatedAt.Before(c.CreatedAt.Truncate(time.Second)) {
+		return nil, "", errTokenNotLive
+	}
+	return at, v.subject, nil
 }
 
 // Shapes of what an opaque access token seals: our random ids (base64url)
@@ -189,16 +231,37 @@ func (s *opServer) Revocation(ctx context.Context, r *op.ClientRequest[oidc.Revo
 	switch {
 	case err == nil:
 	case errors.Is(err, op.ErrInvalidRefreshToken):
-		if id, subject, ok := s.tokenIDAndSubject(ctx, r.Data.Token); ok {
-			tokenID, userID = id, subject
-		} else {
+		v, ok := s.readToken(ctx, r.Data.Token)
+		if !ok {
 			return op.NewResponse(nil), nil // unknown tokens are not an error (§2.2)
 		}
+		if v.stateless != nil {
+			return s.revokeStateless(ctx, v.stateless, clientID)
+		}
+		tokenID, userID = v.id, v.subject
 	default:
 		return nil, op.RevocationError(oidc.ErrServerError().WithParent(err))
 	}
 	if err := st.RevokeToken(ctx, tokenID, userID, clientID); err != nil {
 		return nil, op.RevocationError(err)
+	}
+	return op.NewResponse(nil), nil
+}
+
+// revokeStateless revokes a client_credentials JWT, which has no row until
+// then: it gets one, revoked (one stored before such tokens stopped being
+// stored is revoked in place).
+func (s *opServer) revokeStateless(ctx context.Context, at *storage.AccessToken, clientID string) (*op.Response, error) {
+	if at.ClientID != clientID {
+		return nil, op.RevocationError(oidc.ErrUnauthorizedClient().WithDescription("The token was issued to another client."))
+	}
+	err := s.p.store.RevokeAccessToken(ctx, at.ID)
+	if errors.Is(err, storage.ErrNotFound) {
+		row := *at
+		err = s.p.store.RecordRevokedAccessToken(ctx, &row)
+	}
+	if err != nil {
+		return nil, op.RevocationError(oidc.ErrServerError().WithParent(err))
 	}
 	return op.NewResponse(nil), nil
 }

@@ -203,6 +203,12 @@ func (s *opStorage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.In
 	if err != nil {
 		return err
 	}
+	return introspection(resp, at, subject, clientID, s.p.cfg.Issuer)
+}
+
+// introspection fills resp from a live token, for the token's client or
+// audience only.
+func introspection(resp *oidc.IntrospectionResponse, at *storage.AccessToken, subject, clientID, issuer string) error {
 	if at.ClientID != clientID && !slices.Contains(at.Audience, clientID) {
 		return errors.New("not the token's client or audience")
 	}
@@ -213,7 +219,7 @@ func (s *opStorage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.In
 	resp.IssuedAt = oidc.FromTime(at.CreatedAt)
 	resp.Subject = subject
 	resp.Audience = oidc.Audience(at.Audience)
-	resp.Issuer = s.p.cfg.Issuer
+	resp.Issuer = issuer
 	resp.JWTID = at.ID
 	resp.AuthenticationMethodsReferences = oidc.AuthenticationMethodsReferences(at.AMR)
 	if at.AuthTime != nil {

@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"sync"
 	"time"
+
+	"github.com/twofold-idp/twofold/storage"
 )
 
 // verifiedTokens remembers JWT access tokens whose signature this replica
@@ -20,28 +22,32 @@ type verifiedTokens struct {
 type verifiedToken struct {
 	id, subject string
 	expires     time.Time
+	// stateless is set for a client_credentials JWT (a subject that is its
+	// client, no auth_time), which is not stored: claims stands in for its
+	// row.
+	stateless *storage.AccessToken
 }
 
 // maxVerifiedTokens bounds the memory: about 200 bytes an entry.
 const maxVerifiedTokens = 50000
 
-func (v *verifiedTokens) get(token string, now time.Time) (id, subject string, ok bool) {
+func (v *verifiedTokens) get(token string, now time.Time) (verifiedToken, bool) {
 	k := sha256.Sum256([]byte(token))
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	e, ok := v.m[k]
 	if !ok || !now.Before(e.expires) {
-		return "", "", false
+		return verifiedToken{}, false
 	}
-	return e.id, e.subject, true
+	return e, true
 }
 
-func (v *verifiedTokens) put(token, id, subject string, expires time.Time) {
+func (v *verifiedTokens) put(token string, e verifiedToken) {
 	k := sha256.Sum256([]byte(token))
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.m == nil || len(v.m) >= maxVerifiedTokens {
 		v.m = make(map[[32]byte]verifiedToken)
 	}
-	v.m[k] = verifiedToken{id: id, subject: subject, expires: expires}
+	v.m[k] = e
 }

@@ -38,12 +38,7 @@ func (p *Provider) VerifyAccessToken(ctx context.Context, token string) (*Access
 	// The library's verifier reads the issuer from the context, which its
 	// own handlers set; this is called from outside them.
 	ctx = zop.ContextWithIssuer(ctx, p.cfg.Issuer)
-	id, subject, ok := p.server.tokenIDAndSubject(ctx, token)
-	if !ok {
-		return nil, ErrInvalidToken
-	}
-	st := &opStorage{p: p}
-	at, err := st.liveAccessToken(ctx, id)
+	at, subject, err := p.server.liveToken(ctx, token)
 	if errors.Is(err, storage.ErrNotFound) || errors.Is(err, errTokenNotLive) {
 		return nil, ErrInvalidToken
 	}

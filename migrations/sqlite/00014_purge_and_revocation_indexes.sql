@@ -7,6 +7,10 @@
 --     purge removes them), so their index holds only those;
 --   * DeleteStaleTOTP finds abandoned TOTP enrollments: an index of the
 --     unconfirmed authenticators only.
+-- And four indexes of access_tokens become partial: a client_credentials
+-- token has no user, session, sign-in or refresh family, and indexing its
+-- empty values made every such insert update four more B-trees for nothing
+-- (the revocations that use them say "<> ''").
 
 -- +goose Up
 CREATE INDEX refresh_tokens_user_id ON refresh_tokens (user_id);
@@ -15,8 +19,24 @@ CREATE INDEX sessions_idle_expires_at ON sessions (idle_expires_at);
 CREATE INDEX sessions_ended_at ON sessions (ended_at) WHERE ended_at IS NOT NULL;
 CREATE INDEX throttles_updated_at ON throttles (updated_at);
 CREATE INDEX totp_authenticators_unconfirmed ON totp_authenticators (created_at) WHERE confirmed_at IS NULL;
+DROP INDEX access_tokens_user_id;
+DROP INDEX access_tokens_session_id;
+DROP INDEX access_tokens_auth_request_id;
+DROP INDEX access_tokens_refresh_family_id;
+CREATE INDEX access_tokens_user_id ON access_tokens (user_id) WHERE user_id <> '';
+CREATE INDEX access_tokens_session_id ON access_tokens (session_id) WHERE session_id <> '';
+CREATE INDEX access_tokens_auth_request_id ON access_tokens (auth_request_id) WHERE auth_request_id <> '';
+CREATE INDEX access_tokens_refresh_family_id ON access_tokens (refresh_family_id) WHERE refresh_family_id <> '';
 
 -- +goose Down
+DROP INDEX access_tokens_refresh_family_id;
+DROP INDEX access_tokens_auth_request_id;
+DROP INDEX access_tokens_session_id;
+DROP INDEX access_tokens_user_id;
+CREATE INDEX access_tokens_user_id ON access_tokens (user_id);
+CREATE INDEX access_tokens_session_id ON access_tokens (session_id);
+CREATE INDEX access_tokens_auth_request_id ON access_tokens (auth_request_id);
+CREATE INDEX access_tokens_refresh_family_id ON access_tokens (refresh_family_id);
 DROP INDEX totp_authenticators_unconfirmed;
 DROP INDEX throttles_updated_at;
 DROP INDEX sessions_ended_at;

@@ -264,7 +264,15 @@ func (p *Service) ClientCredentials(ctx context.Context, client Client, req *oid
 		}
 		return s == oidc.ScopeOpenID || s == oidc.ScopeOfflineAccess // user scopes mean nothing here
 	})
-	return p.issue(ctx, grant{client: client, scopes: scopes}, nil)
+	save := p.saveNew
+	if !client.OpaqueAccessTokens {
+		// A client_credentials JWT is not stored: its claims are its record
+		// (idp/op liveToken); revoking it stores it revoked, and revoking
+		// the client's tokens marks the client. An opaque token carries
+		// only its id, so it keeps its row.
+		save = func(context.Context, *storage.AccessToken, *storage.RefreshToken) error { return nil }
+	}
+	return p.issueWith(ctx, grant{client: client, scopes: scopes}, nil, save)
 }
 
 // issue mints the access token, the refresh token (when refresh is not
