@@ -142,7 +142,36 @@ func (s *opServer) Introspect(ctx context.Context, r *op.Request[op.Introspectio
 	} else {
 		resp = new(oidc.IntrospectionResponse) // inactive says nothing more (RFC 7662 §2.2)
 	}
-	return op.NewResponse(resp), nil
+	return op.NewResponse(plainIntrospection(resp)), nil
+}
+
+// introspectionJSON is an RFC 7662 response with the members Twofold sets,
+// encoded by encoding/json directly: the library's type merges its claims
+// map by marshalling three times, a tenth of an introspection's CPU.
+type introspectionJSON struct {
+	Active    bool     `json:"active"`
+	Scope     string   `json:"scope,omitempty"`
+	ClientID  string   `json:"client_id,omitempty"`
+	TokenType string   `json:"token_type,omitempty"`
+	Exp       int64    `json:"exp,omitempty"`
+	Iat       int64    `json:"iat,omitempty"`
+	Sub       string   `json:"sub,omitempty"`
+	Aud       []string `json:"aud,omitempty"`
+	Iss       string   `json:"iss,omitempty"`
+	JTI       string   `json:"jti,omitempty"`
+	AMR       []string `json:"amr,omitempty"`
+	AuthTime  int64    `json:"auth_time,omitempty"`
+	ACR       string   `json:"acr,omitempty"`
+}
+
+func plainIntrospection(r *oidc.IntrospectionResponse) introspectionJSON {
+	out := introspectionJSON{
+		Active: r.Active, Scope: strings.Join(r.Scope, " "), ClientID: r.ClientID, TokenType: r.TokenType,
+		Exp: int64(r.Expiration), Iat: int64(r.IssuedAt), Sub: r.Subject, Aud: r.Audience, Iss: r.Issuer, JTI: r.JWTID,
+		AMR: r.AuthenticationMethodsReferences, AuthTime: int64(r.AuthTime),
+	}
+	out.ACR, _ = r.Claims["acr"].(string)
+	return out
 }
 
 // readToken reads one of our access tokens, opaque or JWT, as the library
