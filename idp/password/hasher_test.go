@@ -291,10 +291,10 @@ func TestAdmission(t *testing.T) {
 }
 
 func TestNewDefaultsConcurrency(t *testing.T) {
-	want := 2 * runtime.GOMAXPROCS(0)
+	want := runtime.GOMAXPROCS(0)
 	for _, n := range []int{0, -3} {
 		if got := cap(New(testParams, n).slots); got != want {
-			t.Fatalf("New(p, %d) has %d slots, want 2*GOMAXPROCS = %d", n, got, want)
+			t.Fatalf("New(p, %d) has %d slots, want GOMAXPROCS = %d", n, got, want)
 		}
 	}
 	if got := cap(New(testParams, 3).slots); got != 3 {
