@@ -102,7 +102,9 @@ func (s *Store) GetAuthRequest(ctx context.Context, id string) (*AuthRequest, er
 func (s *Store) CountPendingAuthRequests(ctx context.Context, clientAddress string) (int64, error) {
 	var n int64
 	err := s.db.WithContext(ctx).Model(&AuthRequest{}).
-		Where("client_address = ? AND done = ? AND expires_at > ?", clientAddress, false, s.clock()).
+		// "NOT done" spelled out, not a parameter: the index holds only
+		// unfinished requests, and the planner must see that it may use it.
+		Where("client_address = ? AND NOT done AND expires_at > ?", clientAddress, s.clock()).
 		Count(&n).Error
 	return n, translate("count pending auth requests", err)
 }

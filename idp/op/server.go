@@ -210,7 +210,7 @@ func (s *opServer) readToken(ctx context.Context, token string) (verifiedToken, 
 // liveToken is the record of a live access token: its stored row, or for a
 // client_credentials JWT (never stored) its claims — unless revoked one by
 // one (a stored row, revoked) or with all its client's tokens (the client's
-// mark), or its client is gone. The client is returned too.
+// mark), or its client is gone; and the token's subject.
 func (s *opServer) liveToken(ctx context.Context, token string) (*storage.AccessToken, string, error) {
 	v, ok := s.readToken(ctx, token)
 	if !ok {
@@ -232,9 +232,9 @@ func (s *opServer) liveToken(ctx context.Context, token string) (*storage.Access
 	if err != nil {
 		return nil, "", err
 	}
-	// iat has whole seconds: a token of the same second as the mark, or
-	// as the client's creation (a deleted client's id taken again), is
-	// taken as revoked.
+	// iat has whole seconds: a token of the same second as the mark is
+	// taken as revoked. One issued before its client was created is a
+	// deleted client's, whose id was taken again.
 	if (c.TokensRevokedAt != nil && !at.CreatedAt.After(*c.TokensRevokedAt)) || at.CreatedAt.Before(c.CreatedAt.Truncate(time.Second)) {
 		return nil, "", errTokenNotLive
 	}

@@ -11,7 +11,8 @@ import (
 // verifiedTokens remembers JWT access tokens whose signature this replica
 // has already checked: a resource server introspects the same token many
 // times, and an ECDSA verification costs more than the rest of the
-// request. Only the signature's verdict is kept (a signed token never
+// request. Only what the signed token itself says is kept — the verdict,
+// and for a client_credentials JWT its claims (a signed token never
 // changes, and its key stays published until the token expires);
 // revocation is still read from the database on every request.
 type verifiedTokens struct {
