@@ -292,9 +292,7 @@ func schemaName(t reflect.Type) string {
 			return alias[1]
 		}
 	}
-	if strings.HasSuffix(n, "JSON") {
-		n = strings.TrimSuffix(n, "JSON")
-	}
+	n = strings.TrimSuffix(n, "JSON")
 	return strings.ToUpper(n[:1]) + n[1:]
 }
 
