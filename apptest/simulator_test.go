@@ -317,37 +317,10 @@ func signInForReal(t *testing.T, s *apptest.Server, b *apptest.Browser, rp *appt
 // allRows is every row of every table, as text: what "writes nothing" compares.
 func allRows(t *testing.T, s *apptest.Server) string {
 	t.Helper()
-	var b strings.Builder
-	for _, table := range []string{"access_tokens", "audit_events", "auth_requests", "backup_codes", "client_assertions", "clients",
-		"consents", "groups", "policies", "refresh_tokens", "remembered_devices", "sessions", "settings", "setup_tokens",
-		"signing_keys", "throttles", "totp_authenticators", "user_groups", "users", "webauthn_credentials", "webauthn_sessions"} {
-		rows, err := s.Store.SQL().QueryContext(t.Context(), "SELECT * FROM "+table+" ORDER BY 1")
-		if err != nil {
-			t.Fatal(err)
-		}
-		cols, _ := rows.Columns()
-		for rows.Next() {
-			vals := make([]any, len(cols))
-			ptrs := make([]any, len(cols))
-			for i := range vals {
-				ptrs[i] = &vals[i]
-			}
-			if err := rows.Scan(ptrs...); err != nil {
-				t.Fatal(err)
-			}
-			for i := range vals {
-				if bs, ok := vals[i].([]byte); ok {
-					vals[i] = string(bs)
-				}
-			}
-			fmt.Fprintf(&b, "%s %v\n", table, vals)
-		}
-		if err := rows.Err(); err != nil {
-			t.Fatal(err)
-		}
-		rows.Close()
-	}
-	return b.String()
+	return storagetest.SnapshotTables(t, s.Store, "access_tokens", "audit_events", "auth_requests", "backup_codes",
+		"client_assertions", "clients", "consents", "groups", "policies", "refresh_tokens", "remembered_devices", "sessions",
+		"settings", "setup_tokens", "signing_keys", "throttles", "totp_authenticators", "user_groups", "users",
+		"webauthn_credentials", "webauthn_sessions")
 }
 
 // Each step-up decision in the audit trail carries its explanation, so the audit log can show why.

@@ -391,9 +391,11 @@ func (h busyHasher) VerifyDummy(ctx context.Context, pw string) error {
 	return h.PasswordHasher.VerifyDummy(ctx, pw)
 }
 
-// SECURITY-RULES: "rate limits that cannot lock the owner out" — a flood that fills the password checks' queue is
-// answered 503 with Retry-After, alike for known and unknown accounts (no enumeration), and those refusals are not
-// counted as failed attempts: once the flood passes, the owner signs in at once.
+// SECURITY-RULES: "throttling must not enable a permanent lock-out by a stranger" — a flood that fills the password
+// checks' queue is answered 503 with Retry-After, and those refusals are not counted as failed attempts: once the
+// flood passes, the owner signs in at once.
+// SECURITY-RULES: "Unknown user, wrong password, disabled account, with or without MFA: the same status, message,
+// redirects" — while busy, a known and an unknown account get the same 503.
 func TestAFloodOfSignInsIsRefusedWith503AndCountsNoAttempt(t *testing.T) {
 	for name, newStore := range storagetest.Databases() {
 		t.Run(name, func(t *testing.T) {

@@ -158,18 +158,18 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, next *Re
 		rotated bool
 	)
 	if s.dialect == migrations.Postgres {
+		var a AccessToken // zero without an access token: the statement then inserts none
+		if access != nil {
+			a = *access
+		}
 		res := s.db.WithContext(ctx).Raw(rotateRefreshPostgres, sql.Named("now", now), sql.Named("hash", oldHash),
 			sql.Named("family", next.FamilyID), sql.Named("id", next.ID), sql.Named("token_hash", next.TokenHash),
 			sql.Named("client", next.ClientID), sql.Named("user", next.UserID), sql.Named("session", next.SessionID),
 			sql.Named("auth_request", next.AuthRequestID), sql.Named("scopes", next.Scopes), sql.Named("amr", next.AMR),
 			sql.Named("acr", next.ACR), sql.Named("auth_time", next.AuthTime), sql.Named("created", next.CreatedAt),
 			sql.Named("expires", next.ExpiresAt), sql.Named("with_access", access != nil),
-			sql.Named("a_id", accessField(access, func(a *AccessToken) any { return a.ID })),
-			sql.Named("a_scopes", accessField(access, func(a *AccessToken) any { return a.Scopes })),
-			sql.Named("a_audience", accessField(access, func(a *AccessToken) any { return a.Audience })),
-			sql.Named("a_auth_time", accessField(access, func(a *AccessToken) any { return a.AuthTime })),
-			sql.Named("a_created", accessField(access, func(a *AccessToken) any { return a.CreatedAt })),
-			sql.Named("a_expires", accessField(access, func(a *AccessToken) any { return a.ExpiresAt })),
+			sql.Named("a_id", a.ID), sql.Named("a_scopes", a.Scopes), sql.Named("a_audience", a.Audience),
+			sql.Named("a_auth_time", a.AuthTime), sql.Named("a_created", a.CreatedAt), sql.Named("a_expires", a.ExpiresAt),
 		).Scan(&old)
 		if res.Error != nil {
 			return nil, translate(op, res.Error)
@@ -234,14 +234,6 @@ WITH old AS (
 	FROM old WHERE @with_access
 )
 SELECT * FROM old`
-
-// accessField is f(a), or nil without an access token.
-func accessField(a *AccessToken, f func(*AccessToken) any) any {
-	if a == nil {
-		return nil
-	}
-	return f(a)
-}
 
 // RevokeRefreshFamily revokes every refresh token of a family and every
 // access token issued from it. A family with nothing left to revoke is not

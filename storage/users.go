@@ -103,6 +103,25 @@ func (s *Store) getUser(ctx context.Context, where string, arg string) (*User, e
 	return &u, nil
 }
 
+// withGroups fills each user's Groups with one query for them all.
+func (s *Store) withGroups(ctx context.Context, users []User) ([]User, error) {
+	if len(users) == 0 {
+		return users, nil
+	}
+	ids := make([]string, len(users))
+	for i, u := range users {
+		ids[i] = u.ID
+	}
+	groups, err := s.userGroups(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	for i := range users {
+		users[i].Groups = groups[users[i].ID]
+	}
+	return users, nil
+}
+
 func (s *Store) userGroups(ctx context.Context, ids []string) (map[string][]string, error) {
 	var rows []userGroup
 	if err := s.db.WithContext(ctx).Where("user_id IN ?", ids).Order("group_name").Find(&rows).Error; err != nil {
@@ -125,21 +144,7 @@ func (s *Store) ListUsers(ctx context.Context, afterKey string, limit int) ([]Us
 	if err := s.db.WithContext(ctx).Where("username_key > ?", afterKey).Order("username_key").Limit(limit).Find(&users).Error; err != nil {
 		return nil, translate("list users", err)
 	}
-	if len(users) == 0 {
-		return users, nil
-	}
-	ids := make([]string, len(users))
-	for i, u := range users {
-		ids[i] = u.ID
-	}
-	groups, err := s.userGroups(ctx, ids)
-	if err != nil {
-		return nil, err
-	}
-	for i := range users {
-		users[i].Groups = groups[users[i].ID]
-	}
-	return users, nil
+	return s.withGroups(ctx, users)
 }
 
 // ListUsersManagedBy returns every user managed by managedBy, by username.
@@ -255,21 +260,7 @@ func (s *Store) SearchUsers(ctx context.Context, query, afterKey string, limit i
 	if err := q.Find(&users).Error; err != nil {
 		return nil, translate("search users", err)
 	}
-	if len(users) == 0 {
-		return users, nil
-	}
-	ids := make([]string, len(users))
-	for i, u := range users {
-		ids[i] = u.ID
-	}
-	groups, err := s.userGroups(ctx, ids)
-	if err != nil {
-		return nil, err
-	}
-	for i := range users {
-		users[i].Groups = groups[users[i].ID]
-	}
-	return users, nil
+	return s.withGroups(ctx, users)
 }
 
 var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)

@@ -174,19 +174,8 @@ func (d *Directory) ResetMFAByID(ctx context.Context, actor idp.Actor, id, reaso
 	if err != nil {
 		return notFound(err)
 	}
-	r, err := d.store.ResetSecondFactors(ctx, u.ID)
-	if err != nil {
-		return err
-	}
-	if err := d.store.RevokeUserTokens(ctx, u.ID); err != nil {
-		return err
-	}
 	// No channel tells the user yet (idp/notify is not wired to accounts).
-	d.audit(ctx, actor, "mfa.reset", u.ID, map[string]any{
-		"username": u.Username, "reason": strings.TrimSpace(reason),
-		"totp": r.TOTP, "webauthn": r.WebAuthn, "sessions_ended": r.SessionsEnded,
-	})
-	return nil
+	return d.resetMFA(ctx, actor, u, map[string]any{"reason": strings.TrimSpace(reason)})
 }
 
 // ForceReenrollment removes every second factor of the account with id,

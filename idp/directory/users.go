@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 
@@ -169,6 +170,12 @@ func (d *Directory) ResetMFA(ctx context.Context, actor idp.Actor, username stri
 	if err != nil {
 		return notFound(err)
 	}
+	return d.resetMFA(ctx, actor, u, nil)
+}
+
+// resetMFA removes u's second factors, ends its sessions, revokes its
+// tokens and audits it, with extra details (the administrator's reason).
+func (d *Directory) resetMFA(ctx context.Context, actor idp.Actor, u *storage.User, extra map[string]any) error {
 	r, err := d.store.ResetSecondFactors(ctx, u.ID)
 	if err != nil {
 		return err
@@ -176,9 +183,9 @@ func (d *Directory) ResetMFA(ctx context.Context, actor idp.Actor, username stri
 	if err := d.store.RevokeUserTokens(ctx, u.ID); err != nil {
 		return err
 	}
-	d.audit(ctx, actor, "mfa.reset", u.ID, map[string]any{
-		"username": u.Username, "totp": r.TOTP, "webauthn": r.WebAuthn, "sessions_ended": r.SessionsEnded,
-	})
+	details := map[string]any{"username": u.Username, "totp": r.TOTP, "webauthn": r.WebAuthn, "sessions_ended": r.SessionsEnded}
+	maps.Copy(details, extra)
+	d.audit(ctx, actor, "mfa.reset", u.ID, details)
 	return nil
 }
 

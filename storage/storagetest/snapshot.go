@@ -12,8 +12,14 @@ import (
 // and their groups, settings, the audit trail) as text, so that a test can tell whether anything changed.
 func Snapshot(t testing.TB, s *storage.Store) string {
 	t.Helper()
+	return SnapshotTables(t, s, "policies", "groups", "clients", "users", "user_groups", "settings", "audit_events")
+}
+
+// SnapshotTables returns every row of tables as text.
+func SnapshotTables(t testing.TB, s *storage.Store, tables ...string) string {
+	t.Helper()
 	var b strings.Builder
-	for _, table := range []string{"policies", "groups", "clients", "users", "user_groups", "settings", "audit_events"} {
+	for _, table := range tables {
 		rows, err := s.SQL().QueryContext(t.Context(), "SELECT * FROM "+table+" ORDER BY 1, 2")
 		if err != nil {
 			t.Fatal(err)
