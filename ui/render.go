@@ -59,12 +59,19 @@ func (t *templates) page(name string) (*template.Template, error) {
 // after a 200, then writes it with the headers every page has: hosted pages carry per-visitor content (CSRF
 // tokens, setup tokens, later login state) and must never be cached.
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, data any) {
-	var buf bytes.Buffer
 	p, err := s.templates.page(name)
-	if err == nil {
-		err = p.ExecuteTemplate(&buf, "layout", data)
-	}
 	if err != nil {
+		s.log(r.Context()).Error("render page", "page", name, "err", err)
+		s.writeFallbackError(w, r)
+		return
+	}
+	s.write(w, r, status, name, p, data)
+}
+
+// write executes page p (named name) with data and writes it.
+func (s *Server) write(w http.ResponseWriter, r *http.Request, status int, name string, p *template.Template, data any) {
+	var buf bytes.Buffer
+	if err := p.ExecuteTemplate(&buf, "layout", data); err != nil {
 		s.log(r.Context()).Error("render page", "page", name, "err", err)
 		s.writeFallbackError(w, r)
 		return

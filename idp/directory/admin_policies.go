@@ -5,6 +5,7 @@ import (
 	"errors"
 	"reflect"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/twofold-idp/twofold/idp"
@@ -217,6 +218,22 @@ type PolicyImpact struct {
 	Users   int64 // distinct users in those groups
 	// Changes are the settings that differ, with their values before and after.
 	Changes []FieldChange
+}
+
+// Summary says whom the policy affects in one line: "3 clients and 120
+// users in 2 groups are affected".
+func (i PolicyImpact) Summary() string {
+	count := func(n int, word string) string {
+		if n == 1 {
+			return "1 " + word
+		}
+		return strconv.Itoa(n) + " " + word + "s"
+	}
+	s := count(len(i.Clients), "client") + " and " + count(int(i.Users), "user") + " in " + count(len(i.Groups), "group") + " are affected"
+	if i.Default {
+		s += "; it is the default policy, so every client and group without its own policy is affected too"
+	}
+	return s
 }
 
 // GroupImpact is one group a policy applies to and how many members it has.

@@ -199,23 +199,8 @@ func (a *API) previewPolicy(r *http.Request, c *call) (*response, error) {
 		Groups:  mapItems(imp.Groups, func(g directory.GroupImpact) groupImpact { return groupImpact{g.Name, g.Users} }),
 		Changes: mapItems(imp.Changes, func(f directory.FieldChange) changeJSON { return changeJSON{f.Field, f.Before, f.After} }),
 	}
-	out.Summary = summary(out)
+	out.Summary = imp.Summary()
 	return ok(out, "")
-}
-
-func summary(i impactJSON) string {
-	s := plural(len(i.Clients), "client") + " and " + plural(int(i.Users), "user") + " in " + plural(len(i.Groups), "group") + " are affected"
-	if i.Default {
-		s += "; it is the default policy, so every client and group without its own policy is affected too"
-	}
-	return s
-}
-
-func plural(n int, word string) string {
-	if n == 1 {
-		return "1 " + word
-	}
-	return itoa(n) + " " + word + "s"
 }
 
 type defaultPolicyJSON struct {

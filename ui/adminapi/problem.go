@@ -9,7 +9,6 @@ import (
 	"github.com/twofold-idp/twofold/idp"
 	"github.com/twofold-idp/twofold/idp/directory"
 	"github.com/twofold-idp/twofold/idp/idempotency"
-	"github.com/twofold-idp/twofold/idp/policy"
 )
 
 // problem is an RFC 9457 problem detail. Type is a short slug; it is
@@ -82,34 +81,12 @@ func (a *API) problemFor(r *http.Request, err error) *problem {
 	return internalProblem()
 }
 
-// inputErrors collects every field error in err (the domain validators
-// join them).
+// inputErrors are the field errors in err.
 func inputErrors(err error) []fieldError {
 	var out []fieldError
-	var walk func(error)
-	walk = func(e error) {
-		if e == nil {
-			return
-		}
-		var ie *idp.InputError
-		var fe *policy.FieldError
-		switch {
-		case errors.As(e, &ie) && e == error(ie):
-			out = append(out, fieldError{Field: ie.Field, Detail: ie.Message})
-			return
-		case errors.As(e, &fe) && e == error(fe):
-			out = append(out, fieldError{Field: fe.Field, Detail: fe.Message})
-			return
-		}
-		if j, ok := e.(interface{ Unwrap() []error }); ok {
-			for _, x := range j.Unwrap() {
-				walk(x)
-			}
-			return
-		}
-		walk(errors.Unwrap(e))
+	for _, e := range directory.FieldErrors(err) {
+		out = append(out, fieldError{Field: e.Field, Detail: e.Message})
 	}
-	walk(err)
 	return out
 }
 

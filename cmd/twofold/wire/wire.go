@@ -31,6 +31,7 @@ import (
 	"github.com/twofold-idp/twofold/mfa/webauthn"
 	"github.com/twofold-idp/twofold/storage"
 	"github.com/twofold-idp/twofold/ui"
+	"github.com/twofold-idp/twofold/ui/admin"
 	"github.com/twofold-idp/twofold/ui/adminapi"
 )
 
@@ -155,6 +156,10 @@ func Build(ctx context.Context, o Options) (*App, error) {
 	if err := a.Account.EnsureClient(ctx); err != nil {
 		return nil, err
 	}
+	consoleAccess := account.NewConsole(a.Account, a.Directory)
+	if err := consoleAccess.EnsureClient(ctx); err != nil {
+		return nil, fmt.Errorf("admin console client: %w", err)
+	}
 	minter := tokens.New(tokens.Config{
 		Issuer: o.Issuer, AccessTokenLifetime: o.AccessTokenLifetime, RefreshTokenLifetime: o.RefreshTokenLifetime,
 		AccessTokenAlg: o.AccessTokenAlg,
@@ -181,5 +186,13 @@ func Build(ctx context.Context, o Options) (*App, error) {
 		return nil, err
 	}
 	a.Server.Router().Mount(adminapi.Prefix, api.Handler())
+	console, err := admin.New(admin.Options{
+		Kit: a.Server.Kit(), Console: consoleAccess, Directory: a.Directory, Accounts: a.Account, Keys: a.Keys,
+		Simulator: a.Flow, Key: ring.SubKey("admin-console"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.Server.Router().Mount(admin.Prefix, console.Handler())
 	return a, nil
 }
