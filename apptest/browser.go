@@ -87,12 +87,29 @@ func (b *Browser) page(resp *http.Response) *Page {
 }
 
 var (
-	inputRE = regexp.MustCompile(`<input\b[^>]*>`)
-	attrRE  = regexp.MustCompile(`\b(name|value|type)="([^"]*)"`)
+	inputRE    = regexp.MustCompile(`<input\b[^>]*>`)
+	attrRE     = regexp.MustCompile(`\b(name|value|type)="([^"]*)"`)
+	checkedRE  = regexp.MustCompile(`\s(checked|selected)[\s>/]`)
+	selectRE   = regexp.MustCompile(`(?s)<select\b([^>]*)>(.*?)</select>`)
+	optionRE   = regexp.MustCompile(`<option\b[^>]*>`)
+	textareaRE = regexp.MustCompile(`(?s)<textarea\b([^>]*)>(.*?)</textarea>`)
 )
 
-// Form finds the form with id on the page: its action and its inputs'
-// current values (hidden ones included).
+// attrs reads the name, value and type attributes of a tag.
+func attrs(tag string) map[string]string {
+	out := map[string]string{}
+	for _, a := range attrRE.FindAllStringSubmatch(tag, -1) {
+		if _, seen := out[a[1]]; !seen {
+			out[a[1]] = html.UnescapeString(a[2])
+		}
+	}
+	return out
+}
+
+// Form finds the form with id on the page: its action and what a browser
+// would submit: its inputs' current values (hidden ones included; checkboxes
+// and radio buttons only when checked), each select's selected option (else
+// its first) and each textarea's text.
 func (p *Page) Form(t testing.TB, id string) (action string, values url.Values) {
 	t.Helper()
 	start := regexp.MustCompile(`<form\b[^>]*\bid="` + regexp.QuoteMeta(id) + `"[^>]*>`).FindStringIndex(p.Body)
@@ -107,12 +124,35 @@ func (p *Page) Form(t testing.TB, id string) (action string, values url.Values) 
 	}
 	values = url.Values{}
 	for _, in := range inputRE.FindAllString(inner, -1) {
-		attrs := map[string]string{}
-		for _, a := range attrRE.FindAllStringSubmatch(in, -1) {
-			attrs[a[1]] = html.UnescapeString(a[2])
+		a := attrs(in)
+		switch {
+		case a["name"] == "" || a["type"] == "submit":
+		case a["type"] == "checkbox" || a["type"] == "radio":
+			if checkedRE.MatchString(in) {
+				values.Add(a["name"], a["value"])
+			}
+		default:
+			values.Set(a["name"], a["value"])
 		}
-		if attrs["name"] != "" && attrs["type"] != "submit" {
-			values.Set(attrs["name"], attrs["value"])
+	}
+	for _, sel := range selectRE.FindAllStringSubmatch(inner, -1) {
+		name := attrs("<select" + sel[1] + ">")["name"]
+		options := optionRE.FindAllString(sel[2], -1)
+		if name == "" || len(options) == 0 {
+			continue
+		}
+		chosen := attrs(options[0])["value"]
+		for _, o := range options {
+			if checkedRE.MatchString(o) {
+				chosen = attrs(o)["value"]
+				break
+			}
+		}
+		values.Set(name, chosen)
+	}
+	for _, ta := range textareaRE.FindAllStringSubmatch(inner, -1) {
+		if name := attrs("<textarea" + ta[1] + ">")["name"]; name != "" {
+			values.Set(name, html.UnescapeString(strings.TrimPrefix(ta[2], "\n")))
 		}
 	}
 	return action, values

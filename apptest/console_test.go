@@ -161,6 +161,31 @@ func TestConsoleAccess(t *testing.T) {
 			t.Fatalf("the change after stepping up: %d at %s", r.Status, r.URL)
 		}
 
+		// An administrator who weakens the console's own policy (no age limit on the second factor) still gets a
+		// fresh proof before a change: the console's floor is 15 minutes whatever the policy says, and the sign-in
+		// it asks for then is a whole one, so it cannot come back as stale as it left.
+		p = b.Get(s.URL + "/admin/policies/twofold-admin")
+		if r = b.Submit(p, "policy-form", map[string]string{"mfa_max_age": "", "action": "save"}); r.Status != http.StatusOK {
+			t.Fatalf("relaxing the console's policy: %d\n%s", r.Status, r.Body)
+		}
+		if rec, _ := s.Dir.Policy(t.Context(), "twofold-admin"); rec.Policy.MFAMaxAge != 0 || rec.Policy.RequireMFA != "always" || len(rec.Policy.Methods) != 3 {
+			t.Fatalf("the console's policy after the edit: %+v", rec.Policy)
+		}
+		s.Clock.Advance(20 * time.Minute)
+		p = b.Get(s.URL + "/admin/policies/new")
+		if p.Status != http.StatusOK || !strings.Contains(p.Body, "changes will ask you to confirm") {
+			t.Fatalf("reading after 20 minutes under the relaxed policy: %d\n%s", p.Status, p.Body)
+		}
+		r = b.Submit(p, "policy-form", map[string]string{"name": "later", "action": "save"})
+		if !strings.Contains(r.Body, `id="login"`) {
+			t.Fatalf("a stale change under a relaxed console policy did not ask to sign in again: %d at %s", r.Status, r.URL)
+		}
+		r = b.Submit(r, "login", map[string]string{"username": "root", "password": rootPassword})
+		r = b.Submit(r, "mfa-totp", map[string]string{"code": totp.Code(secret, totp.Step(s.Clock.Now()))})
+		if r.Status != http.StatusOK || r.URL.Path != "/admin/policies/new" {
+			t.Fatalf("after the whole sign-in: %d at %s\n%s", r.Status, r.URL, r.Body)
+		}
+
 		// The console's cookies are host-only and SameSite=Strict; without the binding cookie (a request another
 		// site starts) the session alone does not open the console.
 		resp, err := b.Client.Get(s.URL + "/admin/callback?state=x")
