@@ -12,7 +12,7 @@ import (
 	"github.com/twofold-idp/twofold/apptest"
 	"github.com/twofold-idp/twofold/idp"
 	"github.com/twofold-idp/twofold/idp/directory"
-		"github.com/twofold-idp/twofold/mfa/totp"
+	"github.com/twofold-idp/twofold/mfa/totp"
 	"github.com/twofold-idp/twofold/storage/storagetest"
 )
 
