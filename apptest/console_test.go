@@ -233,3 +233,25 @@ func TestConsoleCookiesAreStrict(t *testing.T) {
 		t.Fatal("no state cookie on the way to sign in")
 	}
 }
+
+// TestFirstRunSetupLeadsToTheConsole: the first administrator, made by the
+// one-time setup link, continues to the console, which asks them to add a
+// second factor before anything else.
+func TestFirstRunSetupLeadsToTheConsole(t *testing.T) {
+	s := apptest.New(t, storagetest.NewSQLite, apptest.Options{})
+	token, err := s.Dir.PrepareSetup(t.Context())
+	if err != nil || token == "" {
+		t.Fatalf("setup token: %q, %v", token, err)
+	}
+	b := apptest.NewBrowser(t, s)
+	p := b.Get(s.URL + "/setup?token=" + token)
+	p = b.Submit(p, "setup", map[string]string{"username": "root", "email": "root@example.com", "password": rootPassword, "password_confirm": rootPassword})
+	m := regexp.MustCompile(`href="([^"]+)" class="button button-primary" id="setup-continue"`).FindStringSubmatch(p.Body)
+	if m == nil || m[1] != "/admin/" {
+		t.Fatalf("setup done page: %d\n%s", p.Status, p.Body)
+	}
+	p = b.Login(s.URL+m[1], "root", rootPassword)
+	if !strings.Contains(p.Body, `data-enroll="webauthn"`) || !strings.Contains(p.Body, `data-enroll="totp"`) {
+		t.Fatalf("the console did not ask the new administrator to add a second factor: %d\n%s", p.Status, p.Body)
+	}
+}
