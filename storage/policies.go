@@ -18,9 +18,14 @@ type Policy struct {
 	Enrollment            string
 	MinLevel              string  // an acr value; "" for none
 	Clients               Strings // the clients it is limited to; empty: all
-	ManagedBy             string  `gorm:"default:database"` // see Client.ManagedBy
-	CreatedAt             time.Time
-	UpdatedAt             time.Time
+	// EnrollmentGraceSeconds and EnrollmentGraceSignIns: users without a
+	// second factor may sign in without one for this long and/or this many
+	// sign-ins (0: no limit of that kind; both 0: no grace).
+	EnrollmentGraceSeconds int64
+	EnrollmentGraceSignIns int
+	ManagedBy              string `gorm:"default:database"` // see Client.ManagedBy
+	CreatedAt              time.Time
+	UpdatedAt              time.Time
 }
 
 // Group is a named set of users; Policy, when set, applies to its members.
@@ -57,7 +62,8 @@ func (s *Store) upsert(ctx context.Context, op string, row any, key string, colu
 // UpsertPolicy creates or replaces a policy.
 func (s *Store) UpsertPolicy(ctx context.Context, p *Policy) error {
 	return s.upsert(ctx, "upsert policy", p, "name",
-		"require_mfa", "methods", "mfa_max_age_seconds", "remember_device_seconds", "enrollment", "min_level", "clients", "managed_by")
+		"require_mfa", "methods", "mfa_max_age_seconds", "remember_device_seconds", "enrollment", "min_level", "clients", "managed_by",
+		"enrollment_grace_seconds", "enrollment_grace_sign_ins")
 }
 
 // GetPolicy returns the policy called name.

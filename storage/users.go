@@ -22,7 +22,20 @@ type User struct {
 	ManagedBy    string `gorm:"default:database"` // see Client.ManagedBy
 	// MustEnroll: an administrator forced re-enrollment; cleared when the
 	// user confirms a new second factor.
-	MustEnroll        bool
+	MustEnroll bool
+	// EmailVerifiedAt: the user proved they read mail at Email (nil: not
+	// verified; changing the address clears it).
+	EmailVerifiedAt *time.Time
+	// Phone is the user's number for SMS (E.164), verified at PhoneVerifiedAt.
+	Phone           string
+	PhoneVerifiedAt *time.Time
+	// ChangesBlockedAt: "this wasn't me" was followed; second factors cannot
+	// be changed until the next sign-in with every factor.
+	ChangesBlockedAt *time.Time
+	// GraceStartedAt and GraceSignIns: the enrollment grace of a user
+	// without a second factor (CountGraceSignIn).
+	GraceStartedAt    *time.Time
+	GraceSignIns      int
 	Groups            []string `gorm:"-"`
 	CreatedAt         time.Time
 	UpdatedAt         time.Time
