@@ -43,7 +43,8 @@ func consoleSignIn(t *testing.T, s *apptest.Server) (*apptest.Browser, []byte) {
 	return b, key.Secret
 }
 
-// SECURITY-RULES: "CSRF protection on every state-changing form"
+// SECURITY-RULES: "CSRF token on every state-changing POST; missing or wrong → 403, nothing changes; also refuse
+// cross-site `Sec-Fetch-Site`/`Origin` on those POSTs."
 func TestConsolePolicies(t *testing.T) {
 	eachDatabaseServer(t, adminFixture(), func(t *testing.T, s *apptest.Server) {
 		b, _ := consoleSignIn(t, s)
@@ -128,8 +129,7 @@ func TestConsolePolicies(t *testing.T) {
 	})
 }
 
-// SECURITY-RULES: "Sensitive operations (adding or removing factors, changing the password, admin actions) require
-// a fresh proof"
+// TestConsoleAccess: administrators only; every change needs a second factor proven in the last 15 minutes.
 func TestConsoleAccess(t *testing.T) {
 	eachDatabaseServer(t, adminFixture(), func(t *testing.T, s *apptest.Server) {
 		// Not an administrator: a clear 403, never the console.
