@@ -1006,7 +1006,7 @@ func TestTokensSignedBeforeAKeyRotationStillVerify(t *testing.T) {
 		oldRaw := oldTok.Extra("id_token").(string)
 		oldKid := tt.jwtHeader(oldRaw).KeyID
 
-		if err := s.Keys.Rotate(ctx, "RS256"); err != nil {
+		if err := s.Keys.Rotate(ctx, idp.Actor{ID: "test"}, "RS256"); err != nil {
 			t.Fatal(err)
 		}
 		// Published at once, signing only after the publish lead.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/twofold-idp/twofold/idp"
 	"github.com/twofold-idp/twofold/idp/keys"
 )
 
@@ -37,7 +38,7 @@ func runKeysRotate(ctx context.Context, e env, args []string) error {
 		algs = []string{*alg}
 	}
 	for _, al := range algs {
-		if err := km.Rotate(ctx, al); err != nil {
+		if err := km.Rotate(ctx, idp.ActorCLI, al); err != nil {
 			return fmt.Errorf("%s: %w", al, err)
 		}
 		fmt.Fprintf(e.stdout, "rotated %s signing key\n", al)

@@ -32,6 +32,16 @@ func clientRecord(row *storage.Client) ClientRecord {
 	}
 }
 
+// ReadOnlyReason says why the CLI, console and API may not change the
+// client, "" when they may: another source of truth manages it (and, when
+// that source no longer declares it, disabled it).
+func (c ClientRecord) ReadOnlyReason() string {
+	if !readOnly(c.ManagedBy) {
+		return ""
+	}
+	return (&ManagedError{Kind: "client", Name: c.ID, ManagedBy: c.ManagedBy, Removed: c.Disabled}).Error()
+}
+
 // clientFields are a client's settings for audit before/after (no secret).
 func clientFields(row *storage.Client) map[string]any {
 	c := clientRecord(row)

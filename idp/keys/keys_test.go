@@ -357,7 +357,7 @@ func TestKeyRotation(t *testing.T) {
 			tokens[alg] = keysSignJWT(t, before[alg], "signed-before-rotation")
 		}
 		for _, alg := range f.km.Algorithms() {
-			if err := f.km.Rotate(t.Context(), alg); err != nil {
+			if err := f.km.Rotate(t.Context(), idp.Actor{ID: "test"}, alg); err != nil {
 				t.Fatalf("Rotate(%s): %v", alg, err)
 			}
 		}
@@ -469,11 +469,41 @@ func TestKeyRotateRefusesAnUnconfiguredAlgorithm(t *testing.T) {
 	opts.Algorithms = []string{"RS256"}
 	f := newKeysFixture(t, storagetest.NewSQLite, opts)
 	var ie *idp.InputError
-	if err := f.km.Rotate(t.Context(), "ES256"); !errors.As(err, &ie) || ie.Field != "alg" {
+	if err := f.km.Rotate(t.Context(), idp.Actor{ID: "test"}, "ES256"); !errors.As(err, &ie) || ie.Field != "alg" {
 		t.Fatalf("Rotate(ES256) = %v, want an input error on alg", err)
 	}
 	if _, err := f.km.SigningKey(t.Context(), "ES256"); !errors.Is(err, keys.ErrNoSigningKey) {
 		t.Fatalf("SigningKey(ES256) = %v, want ErrNoSigningKey", err)
+	}
+}
+
+// TestKeyRotateIsAudited: every entry point (CLI, admin API, console)
+// rotates through Rotate, which records who asked, and the new key's id.
+func TestKeyRotateIsAudited(t *testing.T) {
+	f := newKeysFixture(t, storagetest.NewSQLite, keyTestOptions)
+	if err := f.km.Ensure(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.km.Rotate(t.Context(), idp.Actor{ID: "admin-1", IP: "192.0.2.1"}, "ES256"); err != nil {
+		t.Fatal(err)
+	}
+	ks, _, err := f.km.Status(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, err := f.store.ListAudit(t.Context(), storage.AuditFilter{Action: "keys.rotated"})
+	if err != nil || len(events) != 1 {
+		t.Fatalf("audit events = %+v, %v", events, err)
+	}
+	var next keys.KeyStatus
+	for _, k := range ks {
+		if k.State == "next" {
+			next = k
+		}
+	}
+	e := events[0]
+	if e.Actor != "admin-1" || e.IP != "192.0.2.1" || e.Target != "ES256" || e.Details["alg"] != "ES256" || next.Alg != "ES256" || e.Details["kid"] != next.ID {
+		t.Fatalf("audit event = %+v (keys %+v)", e, ks)
 	}
 }
 
@@ -547,7 +577,7 @@ func TestKeyReplicasConverge(t *testing.T) {
 			// A rotation on a reaches b within CacheTTL, well before the new key signs.
 			oldES := keysMustSigningKey(t, b, "ES256").ID()
 			tok := keysSignJWT(t, keysMustSigningKey(t, b, "ES256"), "before")
-			if err := a.Rotate(t.Context(), "ES256"); err != nil {
+			if err := a.Rotate(t.Context(), idp.Actor{ID: "test"}, "ES256"); err != nil {
 				t.Fatal(err)
 			}
 			seenByA, seenByB := keysJWKSKIDs(t, a), keysJWKSKIDs(t, b)
@@ -605,7 +635,7 @@ func TestKeyJWKSBytesAreReusedUntilTheSetChanges(t *testing.T) {
 	if b3 := jwks(); !same(b1, b3) {
 		t.Fatal("JWKS rebuilt after a reload that found the same keys")
 	}
-	if err := f.km.Rotate(t.Context(), "EdDSA"); err != nil {
+	if err := f.km.Rotate(t.Context(), idp.Actor{ID: "test"}, "EdDSA"); err != nil {
 		t.Fatal(err)
 	}
 	b4 := jwks()

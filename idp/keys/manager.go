@@ -55,6 +55,7 @@ type keyStore interface {
 	ListSigningKeys(ctx context.Context) ([]storage.SigningKey, error)
 	RetireSigningKeys(ctx context.Context, alg, keepID string, retireAt, expiresAt time.Time) (int64, error)
 	DeleteExpiredSigningKeys(ctx context.Context) (int64, error)
+	idp.AuditStore // a rotation an administrator asks for is audited
 }
 
 var _ keyStore = (*storage.Store)(nil)
@@ -259,7 +260,7 @@ func (m *Manager) Ensure(ctx context.Context) error {
 			m.log.InfoContext(ctx, "signing key created", "kid", k.ID, "alg", alg, "active_at", k.ActiveAt)
 			changed = true
 		case now.Sub(newest.createdAt) >= m.opts.RotateEvery:
-			if err := m.rotate(ctx, alg, now); err != nil {
+			if _, err := m.rotate(ctx, alg, now); err != nil {
 				return err
 			}
 			changed = true
@@ -275,34 +276,38 @@ func (m *Manager) Ensure(ctx context.Context) error {
 	return nil
 }
 
-// Rotate gives alg a new key now (twofold keys rotate): it is published at
-// once, signs after PublishLead, and the current key retires at that moment
-// and stays published for MaxTokenLifetime more.
-func (m *Manager) Rotate(ctx context.Context, alg string) error {
+// Rotate gives alg a new key now, at actor's request (twofold keys rotate,
+// the admin API and console): it is published at once, signs after
+// PublishLead, and the current key retires at that moment and stays
+// published for MaxTokenLifetime more. The rotation is recorded in the
+// audit trail as keys.rotated.
+func (m *Manager) Rotate(ctx context.Context, actor idp.Actor, alg string) error {
 	if !slices.Contains(m.algs, alg) {
 		return idp.InputErrorf("alg", "must be one of %s", strings.Join(m.algs, ", "))
 	}
 	m.writeMu.Lock()
 	defer m.writeMu.Unlock()
-	if err := m.rotate(ctx, alg, m.clock()); err != nil {
+	k, err := m.rotate(ctx, alg, m.clock())
+	if err != nil {
 		return err
 	}
+	idp.Auditor{Store: m.store, Log: m.log}.Record(ctx, actor, "keys.rotated", alg, map[string]any{"alg": alg, "kid": k.ID, "active_at": k.ActiveAt})
 	if _, err := m.reload(ctx); err != nil {
 		return fmt.Errorf("rotate signing key: %w", err)
 	}
 	return nil
 }
 
-func (m *Manager) rotate(ctx context.Context, alg string, now time.Time) error {
+func (m *Manager) rotate(ctx context.Context, alg string, now time.Time) (*storage.SigningKey, error) {
 	k, err := m.createKey(ctx, alg, now, now.Add(m.opts.PublishLead))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := m.retire(ctx, alg, k.ID, k.ActiveAt, k.ActiveAt.Add(m.opts.MaxTokenLifetime)); err != nil {
-		return err
+		return nil, err
 	}
 	m.log.InfoContext(ctx, "signing key rotated", "kid", k.ID, "alg", alg, "active_at", k.ActiveAt)
-	return nil
+	return k, nil
 }
 
 func (m *Manager) retire(ctx context.Context, alg, keepID string, retireAt, expiresAt time.Time) error {

@@ -60,15 +60,12 @@ func nonNil(s []string) []string {
 }
 
 func toClientJSON(c directory.ClientRecord) clientJSON {
-	ro, why := readOnly("client", c.ID, c.ManagedBy)
-	if c.Disabled && ro {
-		why = (&directory.ManagedError{Kind: "client", Name: c.ID, ManagedBy: c.ManagedBy, Removed: true}).Error()
-	}
+	why := c.ReadOnlyReason()
 	return clientJSON{
 		ID: c.ID, Name: c.Name, Public: c.Public, PrivateKeyJWT: c.PrivateKeyJWT, RedirectURIs: nonNil(c.RedirectURIs),
 		PostLogoutRedirectURIs: nonNil(c.PostLogoutRedirectURIs), GrantTypes: nonNil(c.GrantTypes), SkipConsent: c.SkipConsent,
 		Policy: c.Policy, AccessTokenType: c.AccessTokenType, IDTokenAlg: c.IDTokenAlg, AllowedScopes: nonNil(c.AllowedScopes),
-		Disabled: c.Disabled, ManagedBy: c.ManagedBy, ReadOnly: ro, ReadOnlyReason: why, ETag: etag(c.Version),
+		Disabled: c.Disabled, ManagedBy: c.ManagedBy, ReadOnly: why != "", ReadOnlyReason: why, ETag: etag(c.Version),
 		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
 	}
 }

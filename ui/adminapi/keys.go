@@ -36,15 +36,14 @@ func (a *API) listKeys(r *http.Request, c *call) (*response, error) {
 }
 
 // rotateKey gives an algorithm a new key now: published at once, signing
-// after the publish lead.
+// after the publish lead (audited by keys.Manager.Rotate).
 func (a *API) rotateKey(r *http.Request, c *call) (*response, error) {
 	var b rotateKeyBody
 	if err := decode(c, &b); err != nil {
 		return nil, err
 	}
-	if err := a.keys.Rotate(r.Context(), b.Alg); err != nil {
+	if err := a.keys.Rotate(r.Context(), a.actor(r), b.Alg); err != nil {
 		return nil, err
 	}
-	a.audit.Record(r.Context(), a.actor(r), "keys.rotated", b.Alg, map[string]any{"alg": b.Alg})
 	return a.listKeys(r, c)
 }
