@@ -162,17 +162,35 @@ func (p *Page) Form(t testing.TB, id string) (action string, values url.Values) 
 // posts it, following redirects.
 func (b *Browser) Submit(p *Page, id string, fields map[string]string) *Page {
 	b.t.Helper()
-	action, values := p.Form(b.t, id)
+	values := url.Values{}
 	for k, v := range fields {
 		values.Set(k, v)
+	}
+	return b.SubmitValues(p, id, values)
+}
+
+// SubmitValues is Submit with fields that may have several values (a set
+// of checkboxes): each replaces the form's values of its name, and an empty
+// list submits none (every box unchecked).
+func (b *Browser) SubmitValues(p *Page, id string, fields url.Values) *Page {
+	b.t.Helper()
+	action, values := p.Form(b.t, id)
+	for k, v := range fields {
+		values[k] = v
 	}
 	target, err := p.URL.Parse(action)
 	if err != nil {
 		b.t.Fatal(err)
 	}
-	resp, err := b.Client.PostForm(target.String(), values)
+	return b.Post(target.String(), values)
+}
+
+// Post posts values to u as a form, following redirects.
+func (b *Browser) Post(u string, values url.Values) *Page {
+	b.t.Helper()
+	resp, err := b.Client.PostForm(u, values)
 	if err != nil {
-		b.t.Fatalf("POST %s: %v", target, err)
+		b.t.Fatalf("POST %s: %v", u, err)
 	}
 	return b.page(resp)
 }
@@ -185,11 +203,7 @@ func (b *Browser) PostForm(u string, fields map[string]string) *Page {
 	for k, v := range fields {
 		values.Set(k, v)
 	}
-	resp, err := b.Client.PostForm(u, values)
-	if err != nil {
-		b.t.Fatalf("POST %s: %v", u, err)
-	}
-	return b.page(resp)
+	return b.Post(u, values)
 }
 
 // Login opens an authorization URL, signs in with the password form and

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"html"
-	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -23,72 +22,7 @@ import (
 	"github.com/twofold-idp/twofold/idp/keys"
 )
 
-var (
-	consoleInputRE    = regexp.MustCompile(`<input\b[^>]*>`)
-	consoleAttrRE     = regexp.MustCompile(`\b(name|value|type)="([^"]*)"`)
-	consoleTextareaRE = regexp.MustCompile(`(?s)<textarea\b[^>]*\bname="([^"]+)"[^>]*>(.*?)</textarea>`)
-	consoleSelectRE   = regexp.MustCompile(`(?s)<select\b[^>]*\bname="([^"]+)"[^>]*>(.*?)</select>`)
-	consoleSelectedRE = regexp.MustCompile(`<option value="([^"]*)" selected>`)
-	clientSecretRE    = regexp.MustCompile(`<code id="client-secret">([^<]+)</code>`)
-)
-
-// consoleForm reads form id on p as a browser would submit it: checked
-// checkboxes only, textareas and selected options included.
-func consoleForm(t *testing.T, p *apptest.Page, id string) (string, url.Values) {
-	t.Helper()
-	action, _ := p.Form(t, id)
-	start := regexp.MustCompile(`<form\b[^>]*\bid="` + regexp.QuoteMeta(id) + `"[^>]*>`).FindStringIndex(p.Body)
-	inner := p.Body[start[1]:]
-	inner = inner[:strings.Index(inner, "</form>")]
-	values := url.Values{}
-	for _, in := range consoleInputRE.FindAllString(inner, -1) {
-		attrs := map[string]string{}
-		for _, a := range consoleAttrRE.FindAllStringSubmatch(in, -1) {
-			attrs[a[1]] = html.UnescapeString(a[2])
-		}
-		if attrs["name"] == "" || (attrs["type"] == "checkbox" && !strings.Contains(in, " checked")) {
-			continue
-		}
-		values.Add(attrs["name"], attrs["value"])
-	}
-	for _, m := range consoleTextareaRE.FindAllStringSubmatch(inner, -1) {
-		values.Set(m[1], html.UnescapeString(m[2]))
-	}
-	for _, m := range consoleSelectRE.FindAllStringSubmatch(inner, -1) {
-		if sel := consoleSelectedRE.FindStringSubmatch(m[2]); sel != nil {
-			values.Set(m[1], html.UnescapeString(sel[1]))
-		} else if first := regexp.MustCompile(`<option value="([^"]*)"`).FindStringSubmatch(m[2]); first != nil {
-			values.Set(m[1], html.UnescapeString(first[1]))
-		}
-	}
-	return action, values
-}
-
-// consoleSubmit posts form id of p with fields replacing its values (an
-// empty list unchecks every box of that name).
-func consoleSubmit(t *testing.T, b *apptest.Browser, p *apptest.Page, id string, fields url.Values) *apptest.Page {
-	t.Helper()
-	action, values := consoleForm(t, p, id)
-	for k, v := range fields {
-		values[k] = v
-	}
-	target, err := p.URL.Parse(action)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return consolePost(t, b, target.String(), values)
-}
-
-func consolePost(t *testing.T, b *apptest.Browser, u string, values url.Values) *apptest.Page {
-	t.Helper()
-	resp, err := b.Client.PostForm(u, values)
-	if err != nil {
-		t.Fatalf("POST %s: %v", u, err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return &apptest.Page{Status: resp.StatusCode, URL: resp.Request.URL, Header: resp.Header, Body: string(body)}
-}
+var clientSecretRE = regexp.MustCompile(`<code id="client-secret">([^<]+)</code>`)
 
 // shownSecret is the client secret on a "shown once" page.
 func shownSecret(t *testing.T, p *apptest.Page) string {
@@ -140,7 +74,7 @@ func TestConsoleClients(t *testing.T) {
 			"grant_types":   {directory.GrantAuthorizationCode, directory.GrantRefreshToken, directory.GrantClientCredentials},
 			"policy":        {"strict"},
 		}
-		r := consoleSubmit(t, b, p, "client-form", fields)
+		r := b.SubmitValues(p, "client-form", fields)
 		if r.Status != http.StatusBadRequest || !strings.Contains(r.Body, `role="alert"`) || !strings.Contains(r.Body, `id="redirect_uris-error"`) ||
 			!strings.Contains(r.Body, "line 2:") || !strings.Contains(r.Body, `aria-describedby="redirect_uris-error"`) || !strings.Contains(r.Body, `value="billing"`) {
 			t.Fatalf("a bad redirect URI: %d\n%s", r.Status, r.Body)
@@ -150,13 +84,13 @@ func TestConsoleClients(t *testing.T) {
 		}
 		// client_credentials for a public client: refused by the same rule as the configuration's.
 		pub := url.Values{"id": {"pub"}, "confidential": {}, "redirect_uris": {"http://127.0.0.1/cb"}, "grant_types": {directory.GrantClientCredentials}}
-		if r := consoleSubmit(t, b, p, "client-form", pub); r.Status != http.StatusBadRequest || !strings.Contains(r.Body, `id="grant_types-error"`) {
+		if r := b.SubmitValues(p, "client-form", pub); r.Status != http.StatusBadRequest || !strings.Contains(r.Body, `id="grant_types-error"`) {
 			t.Fatalf("client_credentials for a public client: %d\n%s", r.Status, r.Body)
 		}
 
 		// Corrected: the secret is shown once, works at /token, and the client page never shows it.
 		fields.Set("redirect_uris", "https://billing.example.com/cb\nhttp://127.0.0.1:9999/billing")
-		r = consoleSubmit(t, b, r, "client-form", fields)
+		r = b.SubmitValues(r, "client-form", fields)
 		secret := shownSecret(t, r)
 		if err := s.Dir.VerifyClientSecret(ctx, "billing", secret); err != nil {
 			t.Fatalf("the shown secret does not verify: %v", err)
@@ -185,9 +119,9 @@ func TestConsoleClients(t *testing.T) {
 		}
 
 		// A rotation without its CSRF token: 403, the secret unchanged.
-		_, values := consoleForm(t, page, "client-rotate-secret")
+		_, values := page.Form(t, "client-rotate-secret")
 		values.Del("csrf_token")
-		if r := consolePost(t, b, s.URL+"/admin/clients/billing/rotate-secret", values); r.Status != http.StatusForbidden || strings.Contains(r.Body, `id="client-secret"`) {
+		if r := b.Post(s.URL+"/admin/clients/billing/rotate-secret", values); r.Status != http.StatusForbidden || strings.Contains(r.Body, `id="client-secret"`) {
 			t.Fatalf("a rotation without CSRF token: %d\n%s", r.Status, r.Body)
 		}
 		if err := s.Dir.VerifyClientSecret(ctx, "billing", secret); err != nil {
@@ -195,7 +129,7 @@ func TestConsoleClients(t *testing.T) {
 		}
 
 		// Rotating: the new secret is shown once; the old one is refused at once.
-		r = consoleSubmit(t, b, page, "client-rotate-secret", nil)
+		r = b.SubmitValues(page, "client-rotate-secret", nil)
 		rotated := shownSecret(t, r)
 		if rotated == secret {
 			t.Fatal("the rotated secret is the old one")
@@ -213,7 +147,7 @@ func TestConsoleClients(t *testing.T) {
 			t.Fatal("the client page shows the rotated secret")
 		}
 		// The rotate form of the page from before the rotation carries the old version: refused.
-		if r := consoleSubmit(t, b, page, "client-rotate-secret", nil); r.Status != http.StatusConflict || strings.Contains(r.Body, `id="client-secret"`) {
+		if r := b.SubmitValues(page, "client-rotate-secret", nil); r.Status != http.StatusConflict || strings.Contains(r.Body, `id="client-secret"`) {
 			t.Fatalf("a stale rotation: %d\n%s", r.Status, r.Body)
 		}
 		if err := s.Dir.VerifyClientSecret(ctx, "billing", rotated); err != nil {
@@ -222,7 +156,7 @@ func TestConsoleClients(t *testing.T) {
 
 		// Edits: saved; a form based on an older version is refused with 409 and shows the current one.
 		page = b.Get(s.URL + "/admin/clients/billing")
-		r = consoleSubmit(t, b, page, "client-form", url.Values{"name": {"Billing v2"}, "skip_consent": {"1"}, "policy": {""}})
+		r = b.SubmitValues(page, "client-form", url.Values{"name": {"Billing v2"}, "skip_consent": {"1"}, "policy": {""}})
 		if r.Status != http.StatusOK || r.URL.Path != "/admin/clients/billing" || !strings.Contains(r.Body, `id="console-notice"`) {
 			t.Fatalf("saving an edit: %d at %s\n%s", r.Status, r.URL, r.Body)
 		}
@@ -233,7 +167,7 @@ func TestConsoleClients(t *testing.T) {
 		if err := s.Dir.VerifyClientSecret(ctx, "billing", rotated); err != nil {
 			t.Fatalf("an edit changed the credentials: %v", err)
 		}
-		stale := consoleSubmit(t, b, page, "client-form", url.Values{"name": {"Billing v3"}})
+		stale := b.SubmitValues(page, "client-form", url.Values{"name": {"Billing v3"}})
 		if stale.Status != http.StatusConflict || !strings.Contains(stale.Body, `id="console-error"`) ||
 			!strings.Contains(stale.Body, `name="version" value="`+cur.Version+`"`) || !strings.Contains(stale.Body, `value="Billing v2"`) {
 			t.Fatalf("a stale edit: %d\n%s", stale.Status, stale.Body)
@@ -242,7 +176,7 @@ func TestConsoleClients(t *testing.T) {
 			t.Fatalf("a stale edit was saved: %q", now.Name)
 		}
 		// A bad post-logout URI in an edit: beside its field, nothing saved.
-		r = consoleSubmit(t, b, stale, "client-form", url.Values{"post_logout_redirect_uris": {"ftp://billing.example.com/"}})
+		r = b.SubmitValues(stale, "client-form", url.Values{"post_logout_redirect_uris": {"ftp://billing.example.com/"}})
 		if r.Status != http.StatusBadRequest || !strings.Contains(r.Body, `id="post_logout_redirect_uris-error"`) {
 			t.Fatalf("a bad post-logout URI: %d\n%s", r.Status, r.Body)
 		}
@@ -253,11 +187,11 @@ func TestConsoleClients(t *testing.T) {
 			!strings.Contains(cfg.Body, "<fieldset disabled>") || strings.Contains(cfg.Body, `id="client-rotate-secret"`) || strings.Contains(cfg.Body, `id="client-delete"`) {
 			t.Fatalf("a config client is not read-only:\n%s", cfg.Body)
 		}
-		if r := consoleSubmit(t, b, cfg, "client-form", url.Values{"name": {"Hijacked"}}); r.Status != http.StatusConflict || !strings.Contains(r.Body, "managed by the configuration file") {
+		if r := b.SubmitValues(cfg, "client-form", url.Values{"name": {"Hijacked"}}); r.Status != http.StatusConflict || !strings.Contains(r.Body, "managed by the configuration file") {
 			t.Fatalf("changing a config client: %d\n%s", r.Status, r.Body)
 		}
-		_, values = consoleForm(t, cfg, "client-form")
-		if r := consolePost(t, b, s.URL+"/admin/clients/app/rotate-secret", url.Values{"csrf_token": values["csrf_token"], "version": values["version"]}); r.Status != http.StatusConflict {
+		_, values = cfg.Form(t, "client-form")
+		if r := b.Post(s.URL+"/admin/clients/app/rotate-secret", url.Values{"csrf_token": values["csrf_token"], "version": values["version"]}); r.Status != http.StatusConflict {
 			t.Fatalf("rotating a config client's secret: %d\n%s", r.Status, r.Body)
 		}
 		if app, _ := s.Dir.ClientByID(ctx, "app"); app.Name != "Acme Notes" {
@@ -275,11 +209,11 @@ func TestConsoleClients(t *testing.T) {
 				t.Fatalf("built-in client %s: %d\n%s", id, p.Status, p.Body)
 			}
 			before, _ := s.Dir.ClientByID(ctx, id)
-			r := consolePost(t, b, s.URL+"/admin/clients/"+id, url.Values{"csrf_token": values["csrf_token"], "version": {before.Version}, "name": {"Hijacked"}, "redirect_uris": {"https://evil.example/cb"}})
+			r := b.Post(s.URL+"/admin/clients/"+id, url.Values{"csrf_token": values["csrf_token"], "version": {before.Version}, "name": {"Hijacked"}, "redirect_uris": {"https://evil.example/cb"}})
 			if r.Status != http.StatusConflict || !strings.Contains(r.Body, "built into Twofold") {
 				t.Fatalf("changing built-in client %s: %d\n%s", id, r.Status, r.Body)
 			}
-			if r := consolePost(t, b, s.URL+"/admin/clients/"+id+"/delete", url.Values{"csrf_token": values["csrf_token"], "version": {before.Version}}); r.Status != http.StatusConflict {
+			if r := b.Post(s.URL+"/admin/clients/"+id+"/delete", url.Values{"csrf_token": values["csrf_token"], "version": {before.Version}}); r.Status != http.StatusConflict {
 				t.Fatalf("deleting built-in client %s: %d", id, r.Status)
 			}
 			if after, err := s.Dir.ClientByID(ctx, id); err != nil || after.Version != before.Version {
@@ -289,7 +223,7 @@ func TestConsoleClients(t *testing.T) {
 
 		// Deleting, with the current version.
 		page = b.Get(s.URL + "/admin/clients/billing")
-		if r := consoleSubmit(t, b, page, "client-delete", nil); r.Status != http.StatusOK || r.URL.Path != "/admin/clients" || !strings.Contains(r.Body, `id="console-notice"`) {
+		if r := b.SubmitValues(page, "client-delete", nil); r.Status != http.StatusOK || r.URL.Path != "/admin/clients" || !strings.Contains(r.Body, `id="console-notice"`) {
 			t.Fatalf("deleting: %d at %s\n%s", r.Status, r.URL, r.Body)
 		}
 		if _, err := s.Dir.ClientByID(ctx, "billing"); !errors.Is(err, idp.ErrNotFound) {
@@ -301,7 +235,7 @@ func TestConsoleClients(t *testing.T) {
 
 		// A public client: no secret page, no rotate form.
 		p = b.Get(s.URL + "/admin/clients/new")
-		r = consoleSubmit(t, b, p, "client-form", url.Values{"id": {"spa2"}, "confidential": {}, "redirect_uris": {"http://127.0.0.1:5173/cb"}})
+		r = b.SubmitValues(p, "client-form", url.Values{"id": {"spa2"}, "confidential": {}, "redirect_uris": {"http://127.0.0.1:5173/cb"}})
 		if r.Status != http.StatusOK || r.URL.Path != "/admin/clients/spa2" || strings.Contains(r.Body, `id="client-secret"`) || strings.Contains(r.Body, `id="client-rotate-secret"`) {
 			t.Fatalf("a public client: %d at %s\n%s", r.Status, r.URL, r.Body)
 		}
@@ -330,7 +264,7 @@ func TestConsoleKeys(t *testing.T) {
 		}
 
 		// An algorithm the server does not sign with: beside the field, no key made.
-		r := consoleSubmit(t, b, p, "keys-rotate", url.Values{"alg": {"none"}})
+		r := b.SubmitValues(p, "keys-rotate", url.Values{"alg": {"none"}})
 		if r.Status != http.StatusBadRequest || !strings.Contains(r.Body, `id="alg-error"`) {
 			t.Fatalf("rotating alg none: %d\n%s", r.Status, r.Body)
 		}
@@ -338,7 +272,7 @@ func TestConsoleKeys(t *testing.T) {
 			t.Fatalf("a refused rotation made a key: %d keys, had %d", len(ks), len(before))
 		}
 
-		r = consoleSubmit(t, b, p, "keys-rotate", url.Values{"alg": {"ES256"}})
+		r = b.SubmitValues(p, "keys-rotate", url.Values{"alg": {"ES256"}})
 		if r.Status != http.StatusOK || r.URL.Path != "/admin/keys" || !strings.Contains(r.Body, `id="console-notice"`) {
 			t.Fatalf("rotating ES256: %d at %s\n%s", r.Status, r.URL, r.Body)
 		}
