@@ -41,9 +41,16 @@ func (d *Directory) UserByID(ctx context.Context, id string) (UserRecord, error)
 	return userRecord(u), nil
 }
 
+// MaxSearchLength bounds a user search's query (field "q").
+const MaxSearchLength = 256
+
 // SearchUsers lists accounts whose username or email contains query,
-// ordered by username, limit at a time, after the page key after.
+// ordered by username, limit at a time, after the page key after. A query
+// longer than MaxSearchLength is a field error on "q".
 func (d *Directory) SearchUsers(ctx context.Context, query, after string, limit int) (Page[UserRecord], error) {
+	if len(query) > MaxSearchLength {
+		return Page[UserRecord]{}, inputError("q", "must be at most %d characters", MaxSearchLength)
+	}
 	us, err := d.store.SearchUsers(ctx, query, after, limit+1)
 	if err != nil {
 		return Page[UserRecord]{}, err

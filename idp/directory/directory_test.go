@@ -370,3 +370,13 @@ func TestApplyStaticIsIdempotentAndKeepsChangedPasswords(t *testing.T) {
 		}
 	})
 }
+
+func TestSearchUsersBoundsTheQuery(t *testing.T) {
+	f := newFixture(t, storagetest.NewSQLite, fastParams)
+	if _, err := f.dir.SearchUsers(t.Context(), strings.Repeat("a", directory.MaxSearchLength), "", 10); err != nil {
+		t.Fatalf("a query of the longest length: %v", err)
+	}
+	if _, err := f.dir.SearchUsers(t.Context(), strings.Repeat("a", directory.MaxSearchLength+1), "", 10); inputField(err) != "q" {
+		t.Fatalf("a query one byte too long: %v", err)
+	}
+}

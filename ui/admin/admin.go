@@ -33,7 +33,9 @@ var templateFS embed.FS
 // pageNames lists the console's pages (templates/NAME.html); each is parsed
 // with the hosted pages' layout and templates/console.html (the shared
 // parts: navigation, alerts, the hidden fields of every form).
-var pageNames = []string{"home", "policies", "policy", "clients", "client", "client_secret", "keys"}
+var pageNames = []string{
+	"home", "policies", "policy", "users", "user", "groups", "group", "clients", "client", "client_secret", "keys",
+}
 
 // Simulator answers what a sign-in would ask, by the login flow's own
 // decision (*login.Flow).
@@ -95,6 +97,8 @@ func (c *Console) routes() http.Handler {
 		r.Use(c.authorize)
 		r.Get("/", c.handleHome)
 		c.policyRoutes(r)
+		c.userRoutes(r)
+		c.groupRoutes(r)
 		c.clientRoutes(r)
 		c.keyRoutes(r)
 	})
