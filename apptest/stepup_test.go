@@ -35,7 +35,12 @@ func exchange(t *testing.T, rp *apptest.RP, p *apptest.Page) apptest.Claims {
 // applies there too, even for a complete session from a laxer application.
 func TestTheAccountAsksForTheFullLevelOfItsOwnPolicy(t *testing.T) {
 	eachDatabaseServer(t, mfaFixture(), func(t *testing.T, s *apptest.Server) {
-		if err := s.Dir.AssignClientPolicy(t.Context(), idp.ActorCLI, account.ClientID, "strict"); err != nil {
+		// The account pages' own policy, made strict (the built-in client itself cannot be changed).
+		rec, err := s.Dir.Policy(t.Context(), account.AccountPolicy)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Dir.UpdatePolicy(t.Context(), idp.ActorCLI, account.AccountPolicy, rec.Version, policy.Policy{Name: account.AccountPolicy, RequireMFA: policy.Always}); err != nil {
 			t.Fatal(err)
 		}
 		relaxed := apptest.NewRP(t, s, thirdPartyID, appSecret, thirdRedirect)

@@ -43,6 +43,9 @@ const (
 	ManagedByDatabase = "database" // the CLI, console and API
 	ManagedByConfig   = "config"   // the configuration file
 	ManagedByDemo     = "demo"     // serve --demo
+	// ManagedByBuiltIn marks Twofold's own clients (the account pages, the
+	// admin console): the server registers them again at every start.
+	ManagedByBuiltIn = "builtin"
 	// ManagedByLegacy marks rows from before sources were recorded: the
 	// first apply that declares one adopts it; otherwise it counts as
 	// managed in the database.

@@ -84,14 +84,6 @@ func New(issuer string, store Store, passwords Passwords, decider Decider, sessi
 	return &Service{issuer: issuer, store: store, passwords: passwords, decider: decider, sessions: sessions, factors: reg, audit: idp.Auditor{Store: store, Log: logger}, now: now}
 }
 
-// EnsureClient registers the built-in account client.
-func (s *Service) EnsureClient(ctx context.Context) error {
-	return s.store.UpsertClient(ctx, &storage.Client{
-		ID: ClientID, Name: "Your Twofold account", RedirectURIs: []string{s.issuer + "/account/callback"},
-		GrantTypes: []string{directory.GrantAuthorizationCode}, SkipConsent: true,
-	})
-}
-
 // signedIn loads the browser's session and user. The session must be
 // complete and meet the user's full effective level at the account client
 // (its own policy included): a session that met a laxer application's

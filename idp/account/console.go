@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/url"
 	"time"
 
@@ -55,32 +56,55 @@ type Console struct {
 // sessions and step-up policy.
 func NewConsole(acc *Service, admins Admins) *Console { return &Console{acc: acc, admins: admins} }
 
-// consolePolicy is what the console's client demands unless an
-// administrator changed it: a second factor (any method, phishing-resistant
-// ones first) proven in the last 15 minutes.
-var consolePolicy = policy.Policy{
-	Name: ConsolePolicy, RequireMFA: policy.Always, Methods: policy.AllMethods, MinLevel: ConsoleLevel,
-	MFAMaxAge: ConsoleMaxAge, Enrollment: policy.EnrollRequired,
-}
+// The built-in clients' own policies, created with the clients when they
+// do not exist; an administrator may then change them (an edited policy is
+// kept). The account pages' adds nothing to the user's groups' and the
+// default policy until an administrator tightens it. The console's asks for
+// a second factor (any method, phishing-resistant ones first) proven in the
+// last 15 minutes.
+var (
+	accountPolicy = policy.Policy{Name: AccountPolicy, RequireMFA: policy.OnRequest, Methods: policy.AllMethods, Enrollment: policy.EnrollRequired}
+	consolePolicy = policy.Policy{
+		Name: ConsolePolicy, RequireMFA: policy.Always, Methods: policy.AllMethods, MinLevel: ConsoleLevel,
+		MFAMaxAge: ConsoleMaxAge, Enrollment: policy.EnrollRequired,
+	}
+)
 
-// EnsureClient registers the console's client and creates its policy when
-// missing (an edited policy is kept).
-func (c *Console) EnsureClient(ctx context.Context) error {
-	_, err := c.admins.Policy(ctx, ConsolePolicy)
-	if errors.Is(err, idp.ErrNotFound) {
-		_, err = c.admins.CreatePolicy(ctx, idp.Actor{ID: "system"}, consolePolicy)
-		if errors.Is(err, idp.ErrConflict) {
-			err = nil // another replica created it
+// AccountPolicy names the account pages' own policy.
+const AccountPolicy = "twofold-account"
+
+// EnsureClients registers Twofold's two built-in clients, the account pages
+// and the admin console, each under its own policy. They are built in: no
+// source of truth but the server changes them (their policies can be).
+func EnsureClients(ctx context.Context, acc *Service, admins Admins) error {
+	for _, c := range []struct {
+		client   storage.Client
+		callback string
+		pol      policy.Policy
+	}{
+		{storage.Client{ID: ClientID, Name: "Your Twofold account"}, "/account/callback", accountPolicy},
+		{storage.Client{ID: ConsoleClientID, Name: "Twofold admin console"}, ConsoleCallbackPath, consolePolicy},
+	} {
+		_, err := admins.Policy(ctx, c.pol.Name)
+		if errors.Is(err, idp.ErrNotFound) {
+			_, err = admins.CreatePolicy(ctx, idp.Actor{ID: "system"}, c.pol)
+			if errors.Is(err, idp.ErrConflict) {
+				err = nil // another replica created it
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("built-in client %s: %w", c.client.ID, err)
+		}
+		row := c.client
+		name := c.pol.Name
+		row.RedirectURIs = []string{acc.issuer + c.callback}
+		row.GrantTypes = []string{directory.GrantAuthorizationCode}
+		row.SkipConsent, row.Policy, row.ManagedBy = true, &name, storage.ManagedByBuiltIn
+		if err := acc.store.UpsertClient(ctx, &row); err != nil {
+			return fmt.Errorf("built-in client %s: %w", c.client.ID, err)
 		}
 	}
-	if err != nil {
-		return err
-	}
-	name := ConsolePolicy
-	return c.acc.store.UpsertClient(ctx, &storage.Client{
-		ID: ConsoleClientID, Name: "Twofold admin console", RedirectURIs: []string{c.acc.issuer + ConsoleCallbackPath},
-		GrantTypes: []string{directory.GrantAuthorizationCode}, SkipConsent: true, Policy: &name,
-	})
+	return nil
 }
 
 // Admin is a signed-in administrator.

@@ -13,6 +13,7 @@ const (
 	ManagedByDatabase = storage.ManagedByDatabase // the CLI, console and API
 	ManagedByConfig   = storage.ManagedByConfig   // the configuration file
 	ManagedByDemo     = storage.ManagedByDemo     // serve --demo
+	ManagedByBuiltIn  = storage.ManagedByBuiltIn  // Twofold itself (its own clients)
 )
 
 // ManagedError refuses a change to an object that another source of truth
@@ -27,6 +28,9 @@ type ManagedError struct {
 }
 
 func (e *ManagedError) Error() string {
+	if e.ManagedBy == ManagedByBuiltIn {
+		return fmt.Sprintf("%s %q is built into Twofold and registered again at every start, so it cannot be changed (the policy it names can be)", e.Kind, e.Name)
+	}
 	if e.Removed {
 		return fmt.Sprintf("%s %q was removed from %s, which disabled it; declare it there again to enable it", e.Kind, e.Name, SourceName(e.ManagedBy))
 	}
@@ -43,6 +47,8 @@ func SourceName(managedBy string) string {
 		return "the configuration file"
 	case ManagedByDemo:
 		return "twofold serve --demo"
+	case ManagedByBuiltIn:
+		return "Twofold itself (built in)"
 	}
 	return "the database (the CLI, console or API)"
 }
@@ -51,7 +57,7 @@ func SourceName(managedBy string) string {
 // the CLI, console and API. Legacy rows (from before sources were recorded)
 // count as managed in the database.
 func readOnly(managedBy string) bool {
-	return managedBy == ManagedByConfig || managedBy == ManagedByDemo
+	return managedBy == ManagedByConfig || managedBy == ManagedByDemo || managedBy == ManagedByBuiltIn
 }
 
 // checkWritable refuses a change to kind/name when managedBy makes it read-only.

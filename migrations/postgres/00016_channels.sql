@@ -1,8 +1,15 @@
 -- Email and SMS (issue 11): verified addresses, one-time codes and links,
 -- the "this wasn't me" block, lost-factor recoveries and the enrollment
--- grace.
+-- grace. And Twofold's own clients (the account pages, the admin console)
+-- are marked built in, so that no source of truth but the server changes
+-- them.
 
 -- +goose Up
+ALTER TABLE clients DROP CONSTRAINT clients_managed_by_check;
+ALTER TABLE clients ADD CONSTRAINT clients_managed_by_check
+    CHECK (managed_by IN ('database', 'config', 'demo', 'legacy', 'builtin'));
+UPDATE clients SET managed_by = 'builtin' WHERE id IN ('twofold-account', 'twofold-admin');
+
 ALTER TABLE users ADD COLUMN email_verified_at timestamptz;
 ALTER TABLE users ADD COLUMN phone TEXT NOT NULL DEFAULT '';
 ALTER TABLE users ADD COLUMN phone_verified_at timestamptz;
@@ -49,6 +56,10 @@ CREATE INDEX recoveries_user ON recoveries (user_id, started_at);
 CREATE UNIQUE INDEX recoveries_cancel_hash ON recoveries (cancel_hash);
 
 -- +goose Down
+UPDATE clients SET managed_by = 'database' WHERE managed_by = 'builtin';
+ALTER TABLE clients DROP CONSTRAINT clients_managed_by_check;
+ALTER TABLE clients ADD CONSTRAINT clients_managed_by_check
+    CHECK (managed_by IN ('database', 'config', 'demo', 'legacy'));
 DROP TABLE recoveries;
 DROP TABLE one_time_codes;
 ALTER TABLE policies DROP COLUMN enrollment_grace_sign_ins;

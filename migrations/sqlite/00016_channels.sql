@@ -1,8 +1,18 @@
 -- Email and SMS (issue 11): verified addresses, one-time codes and links,
 -- the "this wasn't me" block, lost-factor recoveries and the enrollment
--- grace.
+-- grace. And Twofold's own clients (the account pages, the admin console)
+-- are marked built in, so that no source of truth but the server changes
+-- them.
 
 -- +goose Up
+-- SQLite cannot change a CHECK constraint: the column is replaced.
+ALTER TABLE clients ADD COLUMN managed_by_new TEXT NOT NULL DEFAULT 'database'
+    CHECK (managed_by_new IN ('database', 'config', 'demo', 'legacy', 'builtin'));
+UPDATE clients SET managed_by_new = managed_by;
+ALTER TABLE clients DROP COLUMN managed_by;
+ALTER TABLE clients RENAME COLUMN managed_by_new TO managed_by;
+UPDATE clients SET managed_by = 'builtin' WHERE id IN ('twofold-account', 'twofold-admin');
+
 ALTER TABLE users ADD COLUMN email_verified_at DATETIME;
 ALTER TABLE users ADD COLUMN phone TEXT NOT NULL DEFAULT '';
 ALTER TABLE users ADD COLUMN phone_verified_at DATETIME;
@@ -49,6 +59,12 @@ CREATE INDEX recoveries_user ON recoveries (user_id, started_at);
 CREATE UNIQUE INDEX recoveries_cancel_hash ON recoveries (cancel_hash);
 
 -- +goose Down
+UPDATE clients SET managed_by = 'database' WHERE managed_by = 'builtin';
+ALTER TABLE clients ADD COLUMN managed_by_old TEXT NOT NULL DEFAULT 'database'
+    CHECK (managed_by_old IN ('database', 'config', 'demo', 'legacy'));
+UPDATE clients SET managed_by_old = managed_by;
+ALTER TABLE clients DROP COLUMN managed_by;
+ALTER TABLE clients RENAME COLUMN managed_by_old TO managed_by;
 DROP TABLE recoveries;
 DROP TABLE one_time_codes;
 ALTER TABLE policies DROP COLUMN enrollment_grace_sign_ins;

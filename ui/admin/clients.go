@@ -13,7 +13,6 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/twofold-idp/twofold/idp"
-	"github.com/twofold-idp/twofold/idp/account"
 	"github.com/twofold-idp/twofold/idp/directory"
 )
 
@@ -31,14 +30,6 @@ var clientNotices = map[string]string{
 	"created": "Client created.",
 	"saved":   "Client saved. Every server uses the new settings within a few seconds.",
 	"deleted": "Client deleted, with its tokens, codes and consents.",
-}
-
-// builtInClients are Twofold's own first-party clients: the server
-// registers them again at every start (account.Service.EnsureClient,
-// account.Console.EnsureClient), so a change made here would not last.
-var builtInClients = map[string]string{
-	account.ClientID:        "the account pages",
-	account.ConsoleClientID: "this admin console",
 }
 
 type clientsPage struct {
@@ -61,8 +52,7 @@ func (c *Console) handleClients(w http.ResponseWriter, r *http.Request) {
 	page := clientsPage{base: c.page(w, r, "clients"), Next: p.Next}
 	page.Notice = notice(r, clientNotices)
 	for _, cl := range p.Items {
-		_, builtIn := builtInClients[cl.ID]
-		page.Clients = append(page.Clients, clientRow{ClientRecord: cl, BuiltIn: builtIn})
+		page.Clients = append(page.Clients, clientRow{ClientRecord: cl, BuiltIn: cl.ManagedBy == directory.ManagedByBuiltIn})
 	}
 	c.render(w, r, 0, "clients", page)
 }
@@ -169,7 +159,7 @@ type clientPage struct {
 	New      bool
 	Form     clientForm
 	Record   directory.ClientRecord
-	BuiltIn  string // what the built-in client is for ("" for others)
+	BuiltIn  bool   // Twofold's own client, registered again at every start
 	ReadOnly string // why it cannot be changed here
 	Policies []string
 	Algs     []string
@@ -187,7 +177,7 @@ func (c *Console) clientPage(w http.ResponseWriter, r *http.Request, p clientPag
 		p.Algs = append(p.Algs, a) // keep what the client has, even if no longer configured
 	}
 	if !p.New {
-		p.BuiltIn = builtInClients[p.Record.ID]
+		p.BuiltIn = p.Record.ManagedBy == directory.ManagedByBuiltIn
 		p.ReadOnly = p.Record.ReadOnlyReason()
 	}
 	for after := ""; ; {
@@ -260,18 +250,11 @@ func (c *Console) showClientSecret(w http.ResponseWriter, r *http.Request, cl di
 	c.render(w, r, 0, "client_secret", clientSecretPage{base: c.page(w, r, "clients"), Record: cl, Secret: secret, Rotated: rotated})
 }
 
-// clientForChange loads the client a form changes; a built-in client is
-// refused (the next start would undo the change).
+// clientForChange loads the client a form changes.
 func (c *Console) clientForChange(w http.ResponseWriter, r *http.Request) (directory.ClientRecord, bool) {
 	cl, err := c.dir.ClientByID(r.Context(), chi.URLParam(r, "id"))
 	if err != nil {
 		c.fail(w, r, err)
-		return cl, false
-	}
-	if what, ok := builtInClients[cl.ID]; ok {
-		c.refusedClient(w, r, clientPage{Record: cl, Form: clientFormOf(cl)}, outcome{
-			Status: http.StatusConflict, Alert: "Nothing was saved: this client is built into Twofold (" + what + ") and is registered again at every start.",
-		})
 		return cl, false
 	}
 	return cl, true

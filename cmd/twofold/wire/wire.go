@@ -153,13 +153,10 @@ func Build(ctx context.Context, o Options) (*App, error) {
 	logouts := session.NewLogouts(a.Sessions, ring)
 	a.MFA = login.NewMFA(a.Flow)
 	a.Account = account.New(o.Issuer, store, a.Directory, a.Flow, a.Sessions, a.Factors, log, now)
-	if err := a.Account.EnsureClient(ctx); err != nil {
+	if err := account.EnsureClients(ctx, a.Account, a.Directory); err != nil {
 		return nil, err
 	}
 	consoleAccess := account.NewConsole(a.Account, a.Directory)
-	if err := consoleAccess.EnsureClient(ctx); err != nil {
-		return nil, fmt.Errorf("admin console client: %w", err)
-	}
 	minter := tokens.New(tokens.Config{
 		Issuer: o.Issuer, AccessTokenLifetime: o.AccessTokenLifetime, RefreshTokenLifetime: o.RefreshTokenLifetime,
 		AccessTokenAlg: o.AccessTokenAlg,
