@@ -33,7 +33,7 @@ var templateFS embed.FS
 // pageNames lists the console's pages (templates/NAME.html); each is parsed
 // with the hosted pages' layout and templates/console.html (the shared
 // parts: navigation, alerts, the hidden fields of every form).
-var pageNames = []string{"home", "policies", "policy"}
+var pageNames = []string{"home", "policies", "policy", "audit", "simulate"}
 
 // Simulator answers what a sign-in would ask, by the login flow's own
 // decision (*login.Flow).
@@ -95,6 +95,8 @@ func (c *Console) routes() http.Handler {
 		r.Use(c.authorize)
 		r.Get("/", c.handleHome)
 		c.policyRoutes(r)
+		c.auditRoutes(r)
+		c.simulateRoutes(r)
 	})
 	return r
 }
