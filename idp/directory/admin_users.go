@@ -217,34 +217,3 @@ func shorten(s string) string {
 	}
 	return s
 }
-
-// AuditQuery selects audit events, newest first.
-type AuditQuery struct {
-	Party   string   // a user id or client id: events it did or that were done to it
-	Actions []string // any of these actions ("" / empty: any)
-	Since   time.Time
-	Until   time.Time
-	Before  int64 // page: events with a smaller id
-	Limit   int
-}
-
-// AuditPage lists audit events matching q; Next is the Before of the next
-// page (0 on the last).
-func (d *Directory) AuditPage(ctx context.Context, q AuditQuery) ([]AuditEntry, int64, error) {
-	events, err := d.store.ListAudit(ctx, storage.AuditFilter{
-		Party: q.Party, Actions: q.Actions, Since: q.Since, Until: q.Until, BeforeID: q.Before, Limit: q.Limit + 1,
-	})
-	if err != nil {
-		return nil, 0, err
-	}
-	var next int64
-	if len(events) > q.Limit {
-		events = events[:q.Limit]
-		next = events[len(events)-1].ID
-	}
-	out := make([]AuditEntry, len(events))
-	for i, e := range events {
-		out[i] = AuditEntry{ID: e.ID, At: e.At, Actor: e.Actor, Action: e.Action, Target: e.Target, IP: e.IP, Details: e.Details}
-	}
-	return out, next, nil
-}

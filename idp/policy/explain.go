@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -371,4 +372,60 @@ func durationWords(d time.Duration) string {
 		}
 	}
 	return b.String()
+}
+
+// ParseCompact reads back what Compact wrote, for the audit log to show:
+// a Rule per field of each applicable policy (with Policy and Via; no
+// Effect, which the compact form does not keep), a Rule per other line,
+// and the outcome. A line it cannot read becomes a Rule holding only that
+// line as its Effect, so nothing an event holds is lost.
+func ParseCompact(lines []string) (rules []Rule, outcome string) {
+	for _, line := range lines {
+		source, rest, ok := strings.Cut(line, ": ")
+		switch {
+		case !ok:
+			rules = append(rules, Rule{Effect: line})
+		case source == "outcome":
+			outcome = rest
+		case strings.HasPrefix(source, "policy "):
+			rules = append(rules, compactPolicy(source, rest)...)
+		default:
+			field, value, ok1 := strings.Cut(rest, "=")
+			value, effect, ok2 := strings.Cut(value, ": ")
+			if !ok1 || !ok2 {
+				rules = append(rules, Rule{Effect: line})
+				continue
+			}
+			rules = append(rules, Rule{Source: source, Field: field, Value: value, Effect: effect})
+		}
+	}
+	return rules, outcome
+}
+
+// compactField starts each "field=" of a compact policy line: values may
+// hold spaces ("always (default)"), never another "name=".
+var compactField = regexp.MustCompile(`(?:^| )([a-z_]+)=`)
+
+// compactPolicy reads "policy NAME (VIA): field=value field=value …".
+func compactPolicy(source, fields string) []Rule {
+	name, via, _ := strings.Cut(strings.TrimPrefix(source, "policy "), " (")
+	via = strings.TrimSuffix(via, ")")
+	var att *Attachment
+	switch kind, n, _ := strings.Cut(via, " "); AttachmentKind(kind) {
+	case AttachedDefault, AttachedClient, AttachedGroup:
+		att = &Attachment{Kind: AttachmentKind(kind), Name: n}
+	}
+	var out []Rule
+	idx := compactField.FindAllStringSubmatchIndex(fields, -1)
+	for i, m := range idx {
+		end := len(fields)
+		if i+1 < len(idx) {
+			end = idx[i+1][0]
+		}
+		out = append(out, Rule{Source: source, Policy: name, Via: att, Field: fields[m[2]:m[3]], Value: fields[m[1]:end]})
+	}
+	if len(out) == 0 {
+		out = append(out, Rule{Source: source, Policy: name, Via: att, Effect: fields})
+	}
+	return out
 }

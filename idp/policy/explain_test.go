@@ -197,3 +197,58 @@ func TestTheCompactExplanationHasOneLinePerPolicy(t *testing.T) {
 		t.Fatalf("last line %q", last)
 	}
 }
+
+// What the audit trail keeps (Compact) reads back into the rules that made
+// the decision: every rule of every sentence of the admin guide, the
+// policies' without their effect.
+func TestParseCompactReadsBackEveryRule(t *testing.T) {
+	for _, tc := range adminGuide() {
+		t.Run(tc.name, func(t *testing.T) {
+			in := tc.in
+			in.Now, in.Methods = t0, twofoldMethods
+			ex := Explain(in)
+			got, outcome := ParseCompact(ex.Compact())
+			if outcome != ex.Decision.Summary() {
+				t.Errorf("outcome %q, want %q", outcome, ex.Decision.Summary())
+			}
+			// Compact lists a policy's fields together, where it first appears.
+			var want []Rule
+			done := map[string]bool{}
+			for i, r := range ex.Rules {
+				if r.Policy == "" {
+					want = append(want, r)
+					continue
+				}
+				if done[r.Source] || (i > 0 && ex.Rules[i-1].Source == r.Source) {
+					continue
+				}
+				for _, p := range ex.Rules[i:] {
+					if p.Source != r.Source {
+						break
+					}
+					p.Value, p.Effect = strings.ReplaceAll(p.Value, ", ", ","), ""
+					want = append(want, p)
+				}
+				done[r.Source] = true
+			}
+			// The guide's policies name their source without an attachment.
+			for i := range got {
+				got[i].Via = nil
+			}
+			for i := range want {
+				want[i].Via = nil
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("read back:\n%+v\nwant:\n%+v\nfrom:\n%s", got, want, strings.Join(ex.Compact(), "\n"))
+			}
+		})
+	}
+	staff := attached(pol("strict", Always), AttachedGroup, "staff")
+	rules, _ := ParseCompact(Explain(Input{Now: t0, Methods: twofoldMethods, Policies: []Named{staff}, Session: pwdSession(0)}).Compact())
+	if r := rules[0]; r.Policy != "strict" || r.Via == nil || *r.Via != staff.Via || r.Field != "require_mfa" || r.Value != "always" {
+		t.Fatalf("a group's policy read back: %+v", r)
+	}
+	if rules, _ := ParseCompact([]string{"something else entirely"}); len(rules) != 1 || rules[0].Effect != "something else entirely" {
+		t.Fatalf("an unreadable line: %+v", rules)
+	}
+}

@@ -34,7 +34,8 @@ var templateFS embed.FS
 // with the hosted pages' layout and templates/console.html (the shared
 // parts: navigation, alerts, the hidden fields of every form).
 var pageNames = []string{
-	"home", "policies", "policy", "users", "user", "groups", "group", "clients", "client", "client_secret", "keys",
+	"home", "policies", "policy", "simulate", "users", "user", "groups", "group", "clients", "client", "client_secret",
+	"keys", "audit",
 }
 
 // Simulator answers what a sign-in would ask, by the login flow's own
@@ -97,10 +98,12 @@ func (c *Console) routes() http.Handler {
 		r.Use(c.authorize)
 		r.Get("/", c.handleHome)
 		c.policyRoutes(r)
+		c.simulateRoutes(r)
 		c.userRoutes(r)
 		c.groupRoutes(r)
 		c.clientRoutes(r)
 		c.keyRoutes(r)
+		c.auditRoutes(r)
 	})
 	return r
 }
