@@ -34,6 +34,7 @@ var AuditActions = []string{
 	"group.created", "group.updated", "group.deleted", "group.set",
 	"client.created", "client.updated", "client.deleted", "client.disabled", "client.enabled", "client.secret_rotated",
 	"policy.created", "policy.updated", "policy.deleted", "policy.set", "policy.default_set", "policy.assigned",
+	"keys.rotated",
 }
 
 // AuditQuery selects audit events, newest first.
