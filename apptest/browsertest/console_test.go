@@ -84,4 +84,51 @@ func TestAdminConsole(t *testing.T) {
 	if rec, err := s.Dir.Policy(ctx, "engineering-mfa"); err != nil || rec.Policy.MFAMaxAge.String() != "1h0m0s" {
 		t.Fatalf("saved policy: %+v %v", rec.Policy, err)
 	}
+
+	// Simulate alice's next sign-in to the app: the policy now applies to her, and she has no second factor yet.
+	tb.do("open the simulator", chromedp.Navigate(s.URL+"/admin/simulate"))
+	tb.waitPage("the simulator", "form#simulate")
+	tb.do("describe the sign-in",
+		chromedp.SendKeys(chromedp.ID("sim-user"), "alice"),
+		chromedp.SetValue(chromedp.ID("sim-client"), appClientID),
+	)
+	tb.follow("simulate", "button#simulate-run")
+	tb.waitPage("the simulation", "#simulation-result")
+	tb.shot("console-simulation")
+	outcome := get(tb, "read the outcome", chromedp.AttributeValue(chromedp.ID("simulation-result"), "data-outcome"))
+	if outcome.Value != "enrollment" {
+		t.Fatalf("simulated outcome %q, want enrollment (a policy requires MFA; alice has no factor)", outcome.Value)
+	}
+	if got := get(tb, "read the result", text("simulation-result")); !strings.Contains(got, "engineering-mfa") {
+		t.Fatalf("the simulation does not name the policy that applies:\n%s", got)
+	}
+
+	// Reset bob's second factors, with a reason.
+	tb.do("search users", chromedp.Navigate(s.URL+"/admin/users?q=bob"))
+	tb.waitPage("the users", "table#users")
+	tb.shot("console-users")
+	tb.follow("open bob", `table#users a[href^="/admin/users/"]`)
+	tb.waitPage("bob's page", "form#user-reset-mfa")
+	tb.shot("console-user")
+	tb.do("give the reason", chromedp.SendKeys(chromedp.ID("reset-reason"), "lost his phone, ticket 4711"))
+	tb.follow("reset", `#user-reset-mfa button[type="submit"]`)
+	tb.waitPage("the reset", "#console-notice")
+	tb.shot("console-user-reset")
+
+	// The audit log has the entry, with the reason.
+	tb.do("open the audit log", chromedp.Navigate(s.URL+"/admin/audit?user=bob&action=mfa.reset"))
+	tb.waitPage("the audit log", "table#audit")
+	tb.shot("console-audit")
+	if got := get(tb, "read the audit log", text("audit")); !strings.Contains(got, "mfa.reset") || !strings.Contains(got, "ticket 4711") || !strings.Contains(got, "root") {
+		t.Fatalf("the audit log lacks the reset:\n%s", got)
+	}
+	tb.do("open the keys", chromedp.Navigate(s.URL+"/admin/keys"))
+	tb.waitPage("the keys", "table#keys")
+	tb.shot("console-keys")
+	tb.do("open the clients", chromedp.Navigate(s.URL+"/admin/clients"))
+	tb.waitPage("the clients", "table#clients")
+	tb.shot("console-clients")
+	tb.do("open the groups", chromedp.Navigate(s.URL+"/admin/groups"))
+	tb.waitPage("the groups", "table#groups")
+	tb.shot("console-groups")
 }
