@@ -88,3 +88,17 @@ func TestServeChoosesTheChannelsTheConfigurationAsksFor(t *testing.T) {
 		})
 	}
 }
+
+func TestTheREADMEMailAndSMSConfigurationIsValid(t *testing.T) {
+	cfg, err := config.Parse([]byte(readmeYAML(t, "## Mail and SMS")), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	smtp, ok := cfg.SMTPConfig()
+	if !ok || smtp.TLS != notify.TLSStartTLS || smtp.Username == "" {
+		t.Fatalf("smtp = %+v", smtp)
+	}
+	if _, ok := cfg.SMSWebhookConfig(); !ok {
+		t.Fatal("no sms_webhook")
+	}
+}
