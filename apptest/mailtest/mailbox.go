@@ -111,7 +111,7 @@ func (m *Mailbox) Config() notify.SMTPConfig {
 
 // TLSConfig trusts the mailbox's certificate (notify.WithTLSConfig).
 func (m *Mailbox) TLSConfig() *tls.Config {
-	return &tls.Config{RootCAs: m.pool, MinVersion: tls.VersionTLS12}
+	return &tls.Config{RootCAs: m.pool, ServerName: m.Host, MinVersion: tls.VersionTLS12}
 }
 
 // Mailer is a notify.SMTPMailer that delivers here.
