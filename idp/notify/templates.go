@@ -161,6 +161,14 @@ func (d Data) check(k Kind) (Data, error) {
 	if !ok {
 		return d, fmt.Errorf("notify: unknown message kind %q", k)
 	}
+	d.Site = cleanText(d.Site, maxTextField)
+	if d.Site == "" {
+		d.Site = "Twofold"
+	}
+	d.Username = cleanText(d.Username, maxTextField)
+	d.Factor = cleanText(d.Factor, maxTextField)
+	d.Device = cleanText(d.Device, maxTextField)
+	d.IP = cleanText(d.IP, 45) // the longest IPv6 text form
 	var errs []error
 	missing := func(name string) { errs = append(errs, fmt.Errorf("notify: %s needs %s", k, name)) }
 	for _, f := range spec.needs {
@@ -194,7 +202,7 @@ func (d Data) check(k Kind) (Data, error) {
 				missing("CompletesAt")
 			}
 		case needFactor:
-			if strings.TrimSpace(d.Factor) == "" {
+			if d.Factor == "" {
 				missing("Factor")
 			}
 		}
@@ -202,24 +210,16 @@ func (d Data) check(k Kind) (Data, error) {
 	if d.Code != "" && !codeRE.MatchString(d.Code) {
 		errs = append(errs, fmt.Errorf("notify: %s: Code must be 4-12 letters, digits or dashes", k))
 	}
-	for name, link := range map[string]string{"Link": d.Link, "ReportLink": d.ReportLink, "CancelLink": d.CancelLink} {
-		if link != "" {
-			if err := checkLink(link); err != nil {
-				errs = append(errs, fmt.Errorf("notify: %s: %s %w", k, name, err))
+	for _, l := range [...]struct{ name, url string }{{"Link", d.Link}, {"ReportLink", d.ReportLink}, {"CancelLink", d.CancelLink}} {
+		if l.url != "" {
+			if err := checkLink(l.url); err != nil {
+				errs = append(errs, fmt.Errorf("notify: %s: %s %w", k, l.name, err))
 			}
 		}
 	}
 	if d.Remaining < 0 {
 		errs = append(errs, fmt.Errorf("notify: %s: Remaining is negative", k))
 	}
-	d.Site = cleanText(d.Site, maxTextField)
-	if d.Site == "" {
-		d.Site = "Twofold"
-	}
-	d.Username = cleanText(d.Username, maxTextField)
-	d.Factor = cleanText(d.Factor, maxTextField)
-	d.Device = cleanText(d.Device, maxTextField)
-	d.IP = cleanText(d.IP, 45) // the longest IPv6 text form
 	return d, errors.Join(errs...)
 }
 
