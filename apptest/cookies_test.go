@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/base64"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -20,6 +21,7 @@ import (
 	"github.com/twofold-idp/twofold/apptest"
 	"github.com/twofold-idp/twofold/cmd/twofold/wire"
 	"github.com/twofold-idp/twofold/idp/directory"
+	"github.com/twofold-idp/twofold/idp/notify"
 	"github.com/twofold-idp/twofold/idp/password"
 	"github.com/twofold-idp/twofold/idp/secrets"
 	"github.com/twofold-idp/twofold/mfa/backupcodes"
@@ -147,6 +149,7 @@ func httpsApp(t *testing.T, issuer string) http.Handler {
 	app, err := wire.Build(context.Background(), wire.Options{
 		Issuer: issuer, Store: store, Ring: ring, Logger: logger, Registry: prometheus.NewRegistry(), Now: clock.Now,
 		Directory: dir, BackupCodeParams: backupcodes.Params{Memory: 64, Iterations: 1, Parallelism: 1},
+		Mailer: notify.NewConsoleMailer(io.Discard, notify.NoSMTPNote),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 	"github.com/twofold-idp/twofold/cmd/twofold/wire"
 	"github.com/twofold-idp/twofold/idp/directory"
 	"github.com/twofold-idp/twofold/idp/keys"
+	"github.com/twofold-idp/twofold/idp/notify"
 	"github.com/twofold-idp/twofold/idp/password"
 	"github.com/twofold-idp/twofold/idp/secrets"
 	"github.com/twofold-idp/twofold/mfa/backupcodes"
@@ -46,6 +47,10 @@ type Server struct {
 	Keys  *keys.Manager
 	Clock *Clock
 	Ring  *secrets.Keyring
+	// Mailbox and SMS are Options.Mailbox and Options.SMS: where the
+	// server's mail and text messages arrive (nil when not given).
+	Mailbox *Mailbox
+	SMS     *SMSReceiver
 }
 
 // Options tune a test server.
@@ -66,6 +71,13 @@ type Options struct {
 	// WrapHasher, when set, wraps the password hasher: a test can count
 	// or hold the password checks.
 	WrapHasher func(directory.PasswordHasher) directory.PasswordHasher
+	// Mailbox, when set, is the server's SMTP server: the server sends over
+	// STARTTLS with authentication, trusting the mailbox's test certificate.
+	// nil: mail is printed to the test's log (go test -v shows it).
+	Mailbox *Mailbox
+	// SMS, when set, is the server's SMS gateway (the signed webhook, retried
+	// after 1 ms instead of the production backoff); nil: SMS is off.
+	SMS *SMSReceiver
 }
 
 // fastParams keep argon2id cheap in end-to-end tests.
@@ -108,10 +120,19 @@ func New(t testing.TB, newStore storagetest.Factory, o Options) *Server {
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
 	// WebAuthn needs a host name, not an IP; localhost is a secure context.
 	issuer := "http://localhost:" + port
+	var mailer notify.Mailer = notify.NewConsoleMailer(testLog{t}, notify.NoSMTPNote)
+	if o.Mailbox != nil {
+		mailer = o.Mailbox.Mailer(t, notify.WithClock(clock.Now))
+	}
+	var sms notify.SMSSender
+	if o.SMS != nil {
+		sms = o.SMS.Sender(t)
+	}
 	app, err := wire.Build(context.Background(), wire.Options{
 		Issuer: issuer, Store: store, Ring: ring, Logger: logger, Registry: prometheus.NewRegistry(), Now: clock.Now,
 		Directory: dir, BackupCodeParams: backupcodes.Params{Memory: 64, Iterations: 1, Parallelism: 1},
 		AccessTokenAlg: o.AccessTokenAlg, CORSAllowedOrigins: o.CORSOrigins, TrustedProxies: o.TrustedProxies,
+		Mailer: mailer, SMS: sms,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -138,5 +159,5 @@ func New(t testing.TB, newStore storagetest.Factory, o Options) *Server {
 	hs.Listener = ln
 	hs.Start()
 	t.Cleanup(hs.Close)
-	return &Server{URL: issuer, Store: store, App: app, Dir: dir, Keys: app.Keys, Clock: clock, Ring: ring}
+	return &Server{URL: issuer, Store: store, App: app, Dir: dir, Keys: app.Keys, Clock: clock, Ring: ring, Mailbox: o.Mailbox, SMS: o.SMS}
 }

@@ -64,6 +64,29 @@ func TestDockerComposeRunsTwofoldOnPostgres16(t *testing.T) {
 	if !strings.HasPrefix(tf.Environment["TWOFOLD_LISTEN"], "0.0.0.0:") || len(tf.Ports) == 0 {
 		t.Fatalf("twofold is not reachable from the host: listen %q, ports %v", tf.Environment["TWOFOLD_LISTEN"], tf.Ports)
 	}
+
+	// Mail goes to Mailpit, whose inbox is on the host's loopback only.
+	mp, ok := compose.Services["mailpit"]
+	if !ok || !strings.HasPrefix(mp.Image, "axllent/mailpit") || !slices.Contains(mp.Ports, "127.0.0.1:8025:8025") {
+		t.Fatalf("mailpit service = %+v", mp)
+	}
+	if tf.DependsOn["mailpit"].Condition == "" {
+		t.Errorf("twofold does not start after mailpit: %+v", tf.DependsOn)
+	}
+	environ := []string{"TWOFOLD_SECRET_KEY=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}
+	for k, v := range tf.Environment {
+		if k != "TWOFOLD_SECRET_KEY" {
+			environ = append(environ, k+"="+v)
+		}
+	}
+	cfg, err := config.Parse(nil, environ)
+	if err != nil {
+		t.Fatalf("the compose environment is not a valid configuration: %v", err)
+	}
+	smtp, ok := cfg.SMTPConfig()
+	if !ok || smtp.Host != "mailpit" || smtp.Port != 1025 || smtp.TLS != "none" || smtp.From == "" {
+		t.Fatalf("smtp = %+v, want Mailpit's SMTP port on the compose network", smtp)
+	}
 }
 
 func TestDockerfileBuildsAStaticNonRootImage(t *testing.T) {

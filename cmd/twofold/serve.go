@@ -51,6 +51,10 @@ func runServe(ctx context.Context, e env, args []string) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	registerPoolMetrics(reg, a.store)
+	mailer, sms, err := outboundChannels(a.cfg, e.stderr, *withDemo, a.log)
+	if err != nil {
+		return fmt.Errorf("outbound channels: %w", err)
+	}
 	built, err := wire.Build(ctx, wire.Options{
 		Issuer: a.cfg.Issuer, Store: a.store, Ring: a.keys, Logger: a.log, Registry: reg, Directory: a.dir,
 		SessionIdleTimeout:   time.Duration(a.cfg.SessionIdleTimeout),
@@ -62,6 +66,8 @@ func runServe(ctx context.Context, e env, args []string) error {
 		TrustedProxies:       a.cfg.TrustedProxyPrefixes(),
 		MaxPendingSignIns:    a.cfg.MaxPendingSignIns,
 		AssetsDir:            *assetsDir,
+		Mailer:               mailer,
+		SMS:                  sms,
 	})
 	if err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/twofold-idp/twofold/idp/directory"
+	"github.com/twofold-idp/twofold/idp/notify"
 	"github.com/twofold-idp/twofold/idp/policy"
 )
 
@@ -53,6 +54,11 @@ type Config struct {
 	Groups        []Group  `yaml:"groups"`
 	Clients       []Client `yaml:"clients"`
 	Users         []User   `yaml:"users"`
+	// SMTP is the mail server Twofold sends through; without a host, mail is
+	// printed to the console (development).
+	SMTP SMTP `yaml:"smtp"`
+	// SMSWebhook is the SMS gateway's webhook; without a url, SMS is off.
+	SMSWebhook SMSWebhook `yaml:"sms_webhook"`
 	// Warnings lists non-fatal findings, such as unknown TWOFOLD_* environment variables, for the caller to log.
 	Warnings []string `yaml:"-"`
 }
@@ -111,6 +117,42 @@ type User struct {
 	PasswordHash string   `yaml:"password_hash"`
 	Groups       []string `yaml:"groups"`
 	Admin        bool     `yaml:"admin"`
+}
+
+// SMTP is the smtp block (TWOFOLD_SMTP_HOST, TWOFOLD_SMTP_PORT, …). The rules
+// are idp/notify's (notify.SMTPConfig.Validate).
+type SMTP struct {
+	Host string `yaml:"host"`
+	// Port 0 (unset) is the usual port of the TLS mode: 587, 465, or 25 for none.
+	Port int `yaml:"port"`
+	// TLS is none, starttls (the default) or tls (implicit TLS).
+	TLS      string `yaml:"tls"`
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+	// From is the sender: "Twofold <no-reply@example.com>".
+	From string `yaml:"from"`
+}
+
+// SMSWebhook is the sms_webhook block (TWOFOLD_SMS_WEBHOOK_URL,
+// TWOFOLD_SMS_WEBHOOK_SECRET); see notify.WebhookConfig.
+type SMSWebhook struct {
+	URL    string `yaml:"url"`
+	Secret string `yaml:"secret"`
+}
+
+// SMTPConfig is the smtp block for notify; false when no host is set (mail
+// goes to the console).
+func (c *Config) SMTPConfig() (notify.SMTPConfig, bool) {
+	s := c.SMTP
+	return notify.SMTPConfig{
+		Host: s.Host, Port: s.Port, TLS: notify.TLSMode(s.TLS), Username: s.Username, Password: s.Password, From: s.From,
+	}, s.Host != ""
+}
+
+// SMSWebhookConfig is the sms_webhook block for notify; false when no url is
+// set (SMS is off).
+func (c *Config) SMSWebhookConfig() (notify.WebhookConfig, bool) {
+	return notify.WebhookConfig{URL: c.SMSWebhook.URL, Secret: c.SMSWebhook.Secret}, c.SMSWebhook.URL != ""
 }
 
 // Values of the enumerated keys, as the domain spells them.
@@ -259,6 +301,10 @@ func (c *Config) applyDefaults() {
 	setIfEmpty(&c.AdminGroup, DefaultAdminGroup)
 	if c.MaxPendingSignIns == 0 {
 		c.MaxPendingSignIns = DefaultMaxPendingSignIns
+	}
+	if c.SMTP.Host != "" {
+		setIfEmpty(&c.SMTP.TLS, string(notify.TLSStartTLS))
+		c.SMTP.TLS = strings.ToLower(c.SMTP.TLS)
 	}
 	c.LogLevel = strings.ToLower(c.LogLevel)
 	c.LogFormat = strings.ToLower(c.LogFormat)

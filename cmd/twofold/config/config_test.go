@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/twofold-idp/twofold/idp/notify"
 )
 
 func readExample(t *testing.T) []byte {
@@ -100,6 +102,8 @@ func TestTheArchitectureExampleParses(t *testing.T) {
 		}},
 		Users: []User{{Username: "alice", Email: "alice@example.com", Password: "correct horse battery",
 			Groups: []string{"staff"}}},
+		SMTP:       SMTP{Host: "127.0.0.1", Port: 1025, TLS: "none", From: "Twofold <no-reply@example.com>"},
+		SMSWebhook: SMSWebhook{URL: "https://sms-gateway.example/send", Secret: "a-long-random-signing-key"},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Parse(example) =\n%+v\nwant\n%+v", c, want)
@@ -199,5 +203,39 @@ func TestParseNormalises(t *testing.T) {
 				t.Errorf("unexpected result: %+v", c)
 			}
 		})
+	}
+}
+
+func TestTheChannelBlocksBecomeNotifyConfigurations(t *testing.T) {
+	c := example(t)
+	smtp, ok := c.SMTPConfig()
+	if !ok || smtp != (notify.SMTPConfig{Host: "127.0.0.1", Port: 1025, TLS: notify.TLSNone, From: "Twofold <no-reply@example.com>"}) {
+		t.Fatalf("SMTPConfig() = %+v, %v", smtp, ok)
+	}
+	hook, ok := c.SMSWebhookConfig()
+	if !ok || hook != (notify.WebhookConfig{URL: "https://sms-gateway.example/send", Secret: "a-long-random-signing-key"}) {
+		t.Fatalf("SMSWebhookConfig() = %+v, %v", hook, ok)
+	}
+
+	// Absent blocks: console mail, no SMS.
+	c = Default()
+	if _, ok := c.SMTPConfig(); ok {
+		t.Error("SMTP is configured by default")
+	}
+	if _, ok := c.SMSWebhookConfig(); ok {
+		t.Error("SMS is configured by default")
+	}
+
+	// A host alone is STARTTLS on the submission port.
+	c, err := Parse([]byte("smtp: {host: smtp.example.com, from: no-reply@example.com}\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if smtp, _ := c.SMTPConfig(); smtp.TLS != notify.TLSStartTLS || smtp.Port != 0 {
+		t.Errorf("SMTPConfig() = %+v", smtp)
+	}
+	c, err = Parse([]byte("smtp: {host: smtp.example.com, tls: TLS, from: no-reply@example.com}\n"), nil)
+	if err != nil || c.SMTP.TLS != "tls" {
+		t.Errorf("tls is not lower-cased: %+v, %v", c, err)
 	}
 }

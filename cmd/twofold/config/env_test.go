@@ -55,6 +55,21 @@ func TestEnvironmentOverrides(t *testing.T) {
 		{"TWOFOLD_GROUPS and TWOFOLD_USERS take lists",
 			[]string{`TWOFOLD_GROUPS=[{"name": "ops"}]`, "TWOFOLD_USERS=- {username: bob, password: a long pass phrase, groups: [ops], admin: true}"},
 			func(c *Config) bool { return c.Groups[0].Name == "ops" && c.Users[0].Admin }},
+		{"TWOFOLD_SMTP_* set the smtp block",
+			[]string{"TWOFOLD_SMTP_HOST=mailpit", "TWOFOLD_SMTP_PORT=1025", "TWOFOLD_SMTP_TLS=none", "TWOFOLD_SMTP_FROM=Twofold <no-reply@localhost>"},
+			func(c *Config) bool {
+				return c.SMTP == SMTP{Host: "mailpit", Port: 1025, TLS: "none", From: "Twofold <no-reply@localhost>"}
+			}},
+		{"TWOFOLD_SMTP_USERNAME and _PASSWORD authenticate",
+			[]string{"TWOFOLD_SMTP_HOST=smtp.example.com", "TWOFOLD_SMTP_FROM=a@example.com", "TWOFOLD_SMTP_USERNAME=u", "TWOFOLD_SMTP_PASSWORD=p"},
+			func(c *Config) bool {
+				return c.SMTP.Username == "u" && c.SMTP.Password == "p" && c.SMTP.TLS == "starttls"
+			}},
+		{"TWOFOLD_SMS_WEBHOOK_URL and _SECRET set the webhook",
+			[]string{"TWOFOLD_SMS_WEBHOOK_URL=https://sms.example/send", "TWOFOLD_SMS_WEBHOOK_SECRET=0123456789abcdef"},
+			func(c *Config) bool {
+				return c.SMSWebhook == SMSWebhook{URL: "https://sms.example/send", Secret: "0123456789abcdef"}
+			}},
 		{"TWOFOLD_TEST_ variables are ignored silently", []string{"TWOFOLD_TEST_DATABASE_URL=postgres://x/y"},
 			func(c *Config) bool { return len(c.Warnings) == 0 }},
 		{"variables without the prefix are ignored", []string{"ISSUER=x", "PATH=/bin", "NOEQUALS"},
@@ -97,6 +112,12 @@ func TestBadEnvironmentValuesNameTheVariable(t *testing.T) {
 			[]string{"TWOFOLD_SHUTDOWN_TIMEOUT: \"-1s\" is negative", "TWOFOLD_POLICIES: line 1: policies: expected a list"}},
 		{"a value from the environment is still validated", []string{"TWOFOLD_LOG_LEVEL=loud"},
 			[]string{`log_level: "loud" is not one of`}},
+		{"a port that is not a number", []string{"TWOFOLD_SMTP_HOST=mailpit", "TWOFOLD_SMTP_PORT=smtp"},
+			[]string{`TWOFOLD_SMTP_PORT: "smtp" is not a whole number`}},
+		{"an smtp block from the environment is validated", []string{"TWOFOLD_SMTP_HOST=mailpit", "TWOFOLD_SMTP_TLS=ssl"},
+			[]string{`smtp.tls: "ssl" is not one of none, starttls, tls`, "smtp.from: must be set"}},
+		{"a webhook secret alone", []string{"TWOFOLD_SMS_WEBHOOK_SECRET=0123456789abcdef"},
+			[]string{"sms_webhook.url: must be set when sms_webhook.secret is"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse(nil, tc.env)
@@ -166,7 +187,9 @@ func TestEnvironmentVariablesFollowFromYAMLTags(t *testing.T) {
 		for _, want := range []string{"TWOFOLD_ISSUER", "TWOFOLD_LISTEN", "TWOFOLD_DATABASE_URL", "TWOFOLD_DATABASE",
 			"TWOFOLD_SECRET_KEY", "TWOFOLD_SECRET_KEY_FILE", "TWOFOLD_LOG_LEVEL", "TWOFOLD_LOG_FORMAT",
 			"TWOFOLD_SHUTDOWN_TIMEOUT", "TWOFOLD_POLICIES", "TWOFOLD_DEFAULT_POLICY", "TWOFOLD_GROUPS",
-			"TWOFOLD_CLIENTS", "TWOFOLD_USERS"} {
+			"TWOFOLD_CLIENTS", "TWOFOLD_USERS", "TWOFOLD_SMTP_HOST", "TWOFOLD_SMTP_PORT", "TWOFOLD_SMTP_TLS",
+			"TWOFOLD_SMTP_USERNAME", "TWOFOLD_SMTP_PASSWORD", "TWOFOLD_SMTP_FROM", "TWOFOLD_SMS_WEBHOOK_URL",
+			"TWOFOLD_SMS_WEBHOOK_SECRET"} {
 			if !slices.Contains(names, want) {
 				t.Errorf("EnvNames() lacks %s", want)
 			}

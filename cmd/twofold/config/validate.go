@@ -14,6 +14,7 @@ import (
 
 	"github.com/twofold-idp/twofold/idp"
 	"github.com/twofold-idp/twofold/idp/directory"
+	"github.com/twofold-idp/twofold/idp/notify"
 	"github.com/twofold-idp/twofold/idp/policy"
 	"github.com/twofold-idp/twofold/storage"
 )
@@ -100,8 +101,24 @@ func (c *Config) Validate() error {
 		}
 	}
 
+	c.validateChannels(&p)
 	c.validateObjects(&p)
 	return errors.Join(p...)
+}
+
+// validateChannels checks the smtp and sms_webhook blocks: notify's rules,
+// and here only that a block with settings names its server.
+func (c *Config) validateChannels(p *problems) {
+	if smtp, ok := c.SMTPConfig(); ok {
+		p.domain("smtp", smtp.Validate())
+	} else if c.SMTP != (SMTP{}) {
+		p.add("smtp.host", "must be set when other smtp keys are (or remove the smtp block: mail is then printed to the console)")
+	}
+	if hook, ok := c.SMSWebhookConfig(); ok {
+		p.domain("sms_webhook", hook.Validate())
+	} else if c.SMSWebhook != (SMSWebhook{}) {
+		p.add("sms_webhook.url", "must be set when sms_webhook.secret is (or remove the block: SMS is then off)")
+	}
 }
 func (c *Config) validateIssuer(p *problems) {
 	const path = "issuer"
@@ -301,11 +318,14 @@ func (p *problems) domain(path string, err error) {
 	}
 	var ie *idp.InputError
 	var fe *policy.FieldError
+	var ne *notify.FieldError
 	switch {
 	case errors.As(err, &ie):
 		p.add(path+"."+ie.Field, "%s", ie.Message)
 	case errors.As(err, &fe):
 		p.add(path+"."+fe.Field, "%s", fe.Message)
+	case errors.As(err, &ne):
+		p.add(path+"."+ne.Field, "%s", ne.Message)
 	default:
 		p.add(path, "%v", err)
 	}

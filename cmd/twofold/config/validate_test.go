@@ -130,6 +130,23 @@ func TestEachValidationRuleNamesItsKey(t *testing.T) {
 			c.Users[0].PasswordHash = "$2y$10$abcdefghijklmnopqrstuv"
 		}, "users[0].password_hash: must be an argon2id hash"},
 		{"a user's groups must exist", func(c *Config) { c.Users[0].Groups = []string{"staff", "admins"} }, "users[0].groups[1]: \"admins\" is not a group"},
+		// smtp
+		{"smtp settings need a host", func(c *Config) { c.SMTP.Host = "" }, "smtp.host: must be set when other smtp keys are"},
+		{"the smtp host has no port", func(c *Config) { c.SMTP.Host = "mail.example.com:25" }, "smtp.host: \"mail.example.com:25\" must be a host name or address, without a port"},
+		{"the smtp port fits in 16 bits", func(c *Config) { c.SMTP.Port = 65536 }, "smtp.port: 65536 is not a port"},
+		{"the smtp TLS mode is known", func(c *Config) { c.SMTP.TLS = "ssl" }, "smtp.tls: \"ssl\" is not one of none, starttls, tls"},
+		{"an smtp username needs a password", func(c *Config) { c.SMTP.Username = "mailer" }, "smtp.password: must be set when username is"},
+		{"an smtp password is never sent in the clear", func(c *Config) {
+			c.SMTP.Host, c.SMTP.Username, c.SMTP.Password = "smtp.example.com", "mailer", "pw"
+		}, "smtp.tls: none would send the SMTP password unencrypted"},
+		{"the sender is an address", func(c *Config) { c.SMTP.From = "no-reply" }, "smtp.from: \"no-reply\" is not a mail address like Twofold <no-reply@example.com>"},
+		{"a sender is required", func(c *Config) { c.SMTP.From = "" }, "smtp.from: must be set"},
+		// sms_webhook
+		{"a webhook secret needs a URL", func(c *Config) { c.SMSWebhook.URL = "" }, "sms_webhook.url: must be set when sms_webhook.secret is"},
+		{"the webhook uses https", func(c *Config) { c.SMSWebhook.URL = "http://sms-gateway.example/send" }, "sms_webhook.url: must use https (http is allowed only to a loopback address)"},
+		{"the webhook URL is absolute", func(c *Config) { c.SMSWebhook.URL = "sms-gateway.example/send" }, "sms_webhook.url: is not an absolute URL"},
+		{"the webhook secret is long enough", func(c *Config) { c.SMSWebhook.Secret = "short" }, "sms_webhook.secret: must be at least 16 characters"},
+		{"the webhook needs a secret", func(c *Config) { c.SMSWebhook.Secret = "" }, "sms_webhook.secret: must be at least 16 characters"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := example(t)
@@ -221,10 +238,12 @@ func TestSecretsNeverAppearInErrors(t *testing.T) {
 		shortKey   = "U0hPUlRTRUNSRVRLRVk=" // base64 of 15 bytes
 		clientSec  = "CLIENT-SECRET-VALUE"
 		password   = "USER-PASSWORD-VALUE"
+		smtpPass   = "SMTP-PASSWORD-VALUE"
+		hookSecret = "HOOK-SECRET"
 		hash       = "$bcrypt$HASH-VALUE"
 		dbPassword = "DB-PASSWORD-VALUE"
 	)
-	secrets := []string{secretKey, shortKey, clientSec, password, hash, dbPassword}
+	secrets := []string{secretKey, shortKey, clientSec, password, hash, dbPassword, smtpPass, hookSecret}
 	check := func(t *testing.T, err error) {
 		t.Helper()
 		if err == nil {
@@ -246,6 +265,8 @@ func TestSecretsNeverAppearInErrors(t *testing.T) {
 		c.Users[0].Password = password
 		c.Users[0].PasswordHash = hash
 		c.Users = append(c.Users, User{Username: "bob", PasswordHash: hash})
+		c.SMTP.Host, c.SMTP.Username, c.SMTP.Password = "smtp.example.com", "mailer", smtpPass
+		c.SMSWebhook.Secret = hookSecret
 		check(t, c.Validate())
 		c.SecretKey = shortKey
 		c.Database = "mysql://u:" + dbPassword + "@h/db"
@@ -260,6 +281,8 @@ func TestSecretsNeverAppearInErrors(t *testing.T) {
 			"TWOFOLD_SECRET_KEY=" + secretKey,
 			"TWOFOLD_DATABASE_URL=postgres://u:" + dbPassword + "@/db",
 			`TWOFOLD_USERS=[{"username": "x", "password": "` + password + `", "pasword": "` + password + `"}]`,
+			"TWOFOLD_SMTP_HOST=smtp.example.com", "TWOFOLD_SMTP_FROM=x@example.com", "TWOFOLD_SMTP_USERNAME=u", "TWOFOLD_SMTP_PASSWORD=" + smtpPass,
+			"TWOFOLD_SMS_WEBHOOK_URL=https://sms.example/send", "TWOFOLD_SMS_WEBHOOK_SECRET=" + hookSecret,
 		})
 		check(t, err)
 	})

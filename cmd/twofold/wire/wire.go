@@ -6,6 +6,7 @@ package wire
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -16,11 +17,13 @@ import (
 
 	"github.com/twofold-idp/twofold/idp"
 	"github.com/twofold-idp/twofold/idp/account"
+	"github.com/twofold-idp/twofold/idp/channels"
 	"github.com/twofold-idp/twofold/idp/directory"
 	"github.com/twofold-idp/twofold/idp/factors"
 	"github.com/twofold-idp/twofold/idp/idempotency"
 	"github.com/twofold-idp/twofold/idp/keys"
 	"github.com/twofold-idp/twofold/idp/login"
+	"github.com/twofold-idp/twofold/idp/notify"
 	"github.com/twofold-idp/twofold/idp/op"
 	"github.com/twofold-idp/twofold/idp/op/tokens"
 	"github.com/twofold-idp/twofold/idp/password"
@@ -65,6 +68,11 @@ type Options struct {
 	AssetsDir         string
 	// AdminGroup names the administrators' group when Directory is nil.
 	AdminGroup string
+	// Mailer sends mail (required): a notify.SMTPMailer, or a
+	// notify.ConsoleMailer when no SMTP server is configured.
+	Mailer notify.Mailer
+	// SMS sends text messages; nil: SMS is off (channels.ErrSMSOff).
+	SMS notify.SMSSender
 }
 
 // App is a built server and its services.
@@ -76,6 +84,7 @@ type App struct {
 	Flow      *login.Flow
 	MFA       *login.MFA
 	Account   *account.Service
+	Channels  *channels.Service // mail and SMS to people, within the sending limits
 	Provider  *op.Provider
 	Server    *ui.Server
 }
@@ -134,6 +143,9 @@ func Build(ctx context.Context, o Options) (*App, error) {
 	if err != nil || iu.Host == "" {
 		return nil, fmt.Errorf("issuer %q is not a URL", o.Issuer)
 	}
+	if o.Mailer == nil {
+		return nil, errors.New("wire: Options.Mailer is required (notify.NewConsoleMailer when no SMTP server is configured)")
+	}
 	store, ring, log, now := o.Store, o.Ring, o.Logger, o.Now
 	a := &App{Directory: o.Directory}
 	if a.Directory == nil {
@@ -149,6 +161,7 @@ func Build(ctx context.Context, o Options) (*App, error) {
 	}
 
 	limiter := throttle.New(store, log, now)
+	a.Channels = channels.New(o.Issuer, o.Mailer, o.SMS, limiter, log)
 	a.Factors, a.Sessions, a.Flow = newFlow(o, iu, a.Directory, limiter)
 	logouts := session.NewLogouts(a.Sessions, ring)
 	a.MFA = login.NewMFA(a.Flow)
