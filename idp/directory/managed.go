@@ -60,6 +60,16 @@ func readOnly(managedBy string) bool {
 	return managedBy == ManagedByConfig || managedBy == ManagedByDemo || managedBy == ManagedByBuiltIn
 }
 
+// ReadOnlyReason says why the CLI, console and API may not change the
+// object kind/name managed by managedBy, "" when they may (ARCHITECTURE.md
+// "Sources of truth").
+func ReadOnlyReason(kind, name, managedBy string) string {
+	if !readOnly(managedBy) {
+		return ""
+	}
+	return (&ManagedError{Kind: kind, Name: name, ManagedBy: managedBy}).Error()
+}
+
 // checkWritable refuses a change to kind/name when managedBy makes it read-only.
 func checkWritable(kind, name, managedBy string) error {
 	if readOnly(managedBy) {

@@ -367,6 +367,23 @@ var funcs = template.FuncMap{
 	"int":    func(n int64) int { return int(n) },
 }
 
+// all reads every page of a list (the choices of a select: groups, clients,
+// policies).
+func all[T any](r *http.Request, page func(ctx context.Context, after string, limit int) (directory.Page[T], error)) ([]T, error) {
+	var out []T
+	for after := ""; ; {
+		p, err := page(r.Context(), after, 200)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p.Items...)
+		if p.Next == "" {
+			return out, nil
+		}
+		after = p.Next
+	}
+}
+
 // plural is "1 policy", "3 policies".
 func plural(n int, one, many string) string {
 	if n == 1 {

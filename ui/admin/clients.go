@@ -180,18 +180,12 @@ func (c *Console) clientPage(w http.ResponseWriter, r *http.Request, p clientPag
 		p.BuiltIn = p.Record.ManagedBy == directory.ManagedByBuiltIn
 		p.ReadOnly = p.Record.ReadOnlyReason()
 	}
-	for after := ""; ; {
-		ps, err := c.dir.PolicyPage(r.Context(), after, 200)
-		if err != nil {
-			return p, err
-		}
-		for _, x := range ps.Items {
-			p.Policies = append(p.Policies, x.Policy.Name)
-		}
-		if ps.Next == "" {
-			break
-		}
-		after = ps.Next
+	policies, err := all(r, c.dir.PolicyPage)
+	if err != nil {
+		return p, err
+	}
+	for _, x := range policies {
+		p.Policies = append(p.Policies, x.Policy.Name)
 	}
 	if p.Form.Policy != "" && !slices.Contains(p.Policies, p.Form.Policy) {
 		p.Policies = append(p.Policies, p.Form.Policy)

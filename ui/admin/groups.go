@@ -52,21 +52,6 @@ type groupPage struct {
 	Form       groupForm
 }
 
-func allPolicies(r *http.Request, dir *directory.Directory) ([]directory.PolicyRecord, error) {
-	var out []directory.PolicyRecord
-	for after := ""; ; {
-		p, err := dir.PolicyPage(r.Context(), after, 200)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, p.Items...)
-		if p.Next == "" {
-			return out, nil
-		}
-		after = p.Next
-	}
-}
-
 func (c *Console) handleGroups(w http.ResponseWriter, r *http.Request) {
 	c.showGroups(w, r, 0, groupsPage{})
 }
@@ -84,7 +69,7 @@ func (c *Console) showGroups(w http.ResponseWriter, r *http.Request, status int,
 		return
 	}
 	p.Groups, p.Next = page.Items, page.Next
-	if p.Policies, err = allPolicies(r, c.dir); err != nil {
+	if p.Policies, err = all(r, c.dir.PolicyPage); err != nil {
 		c.internal(w, r, err)
 		return
 	}
@@ -123,11 +108,11 @@ func (c *Console) showGroup(w http.ResponseWriter, r *http.Request, status int, 
 	if status == 0 {
 		p.Notice = notice(r, groupNotices)
 	}
-	if ro, why := readOnly(p.Group.ManagedBy, "group", p.Group.Name); ro {
+	if why := directory.ReadOnlyReason("group", p.Group.Name, p.Group.ManagedBy); why != "" {
 		p.ReadOnly = why
 	}
 	var err error
-	if p.Policies, err = allPolicies(r, c.dir); err != nil {
+	if p.Policies, err = all(r, c.dir.PolicyPage); err != nil {
 		c.internal(w, r, err)
 		return
 	}

@@ -191,14 +191,12 @@ func (c *Console) policyPage(w http.ResponseWriter, r *http.Request, p policyPag
 	if p.New {
 		return p, nil
 	}
-	if ro, why := readOnly(p.Record.ManagedBy, "policy", p.Record.Policy.Name); ro {
-		p.ReadOnly = why
-	}
+	p.ReadOnly = directory.ReadOnlyReason("policy", p.Record.Policy.Name, p.Record.ManagedBy)
 	var err error
-	if p.Groups, err = allGroups(r, c.dir); err != nil {
+	if p.Groups, err = all(r, c.dir.GroupPage); err != nil {
 		return p, err
 	}
-	if p.Clients, err = allClients(r, c.dir); err != nil {
+	if p.Clients, err = all(r, c.dir.ClientPage); err != nil {
 		return p, err
 	}
 	if p.Default, err = c.dir.DefaultPolicySetting(r.Context()); err != nil {
@@ -212,45 +210,6 @@ func (c *Console) policyPage(w http.ResponseWriter, r *http.Request, p policyPag
 		p.Impact = &imp
 	}
 	return p, nil
-}
-
-// readOnly says whether an object managed by m is read-only here, and why
-// (ARCHITECTURE.md "Sources of truth").
-func readOnly(m, kind, name string) (bool, string) {
-	if m == directory.ManagedByDatabase {
-		return false, ""
-	}
-	return true, (&directory.ManagedError{Kind: kind, Name: name, ManagedBy: m}).Error()
-}
-
-func allGroups(r *http.Request, dir *directory.Directory) ([]directory.GroupRecord, error) {
-	var out []directory.GroupRecord
-	for after := ""; ; {
-		p, err := dir.GroupPage(r.Context(), after, 200)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, p.Items...)
-		if p.Next == "" {
-			return out, nil
-		}
-		after = p.Next
-	}
-}
-
-func allClients(r *http.Request, dir *directory.Directory) ([]directory.ClientRecord, error) {
-	var out []directory.ClientRecord
-	for after := ""; ; {
-		p, err := dir.ClientPage(r.Context(), after, 200)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, p.Items...)
-		if p.Next == "" {
-			return out, nil
-		}
-		after = p.Next
-	}
 }
 
 func (c *Console) showPolicy(w http.ResponseWriter, r *http.Request, status int, p policyPage) {

@@ -131,7 +131,7 @@ type simPolicy struct {
 func (c *Console) handleSimulate(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	p := simulatePage{base: c.page(w, r, "simulate"), Form: readSimulateForm(q), Prompts: promptValues}
-	clients, err := allClients(r, c.dir)
+	clients, err := all(r, c.dir.ClientPage)
 	if err != nil {
 		c.internal(w, r, err)
 		return

@@ -162,7 +162,7 @@ func (c *Console) showNewUser(w http.ResponseWriter, r *http.Request, status int
 	p.base, p.New = c.page(w, r, "users"), true
 	p.outcome = o
 	var err error
-	if p.Groups, err = allGroups(r, c.dir); err != nil {
+	if p.Groups, err = all(r, c.dir.GroupPage); err != nil {
 		c.internal(w, r, err)
 		return
 	}
@@ -208,10 +208,10 @@ func (c *Console) showUser(w http.ResponseWriter, r *http.Request, status int, p
 	}
 	p.User, p.Self = u, u.ID == adminFrom(ctx).UserID
 	p.AdminGroup = c.dir.AdminGroup()
-	if ro, why := readOnly(u.ManagedBy, "user", u.Username); ro {
+	if why := directory.ReadOnlyReason("user", u.Username, u.ManagedBy); why != "" {
 		p.ReadOnly = why
 	}
-	if p.Groups, err = allGroups(r, c.dir); err == nil {
+	if p.Groups, err = all(r, c.dir.GroupPage); err == nil {
 		if p.Factors, p.BackupCodes, err = c.acc.UserFactors(ctx, id); err == nil {
 			if p.Sessions, err = c.acc.UserSessions(ctx, id); err == nil {
 				p.Devices, err = c.acc.UserDevices(ctx, id)

@@ -41,13 +41,10 @@ type policyJSON struct {
 	UpdatedAt      time.Time `json:"updated_at"`
 }
 
-// readOnly says whether objects managed by m are read-only here, and why
-// (ARCHITECTURE.md "Sources of truth").
+// readOnly says whether an object is read-only here, and why.
 func readOnly(kind, name, m string) (bool, string) {
-	if m == directory.ManagedByDatabase {
-		return false, ""
-	}
-	return true, (&directory.ManagedError{Kind: kind, Name: name, ManagedBy: m}).Error()
+	why := directory.ReadOnlyReason(kind, name, m)
+	return why != "", why
 }
 
 func toPolicyJSON(p directory.PolicyRecord) policyJSON {
