@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/twofold-idp/twofold/apptest/mailtest"
+	"github.com/twofold-idp/twofold/cmd/twofold/config"
 	"github.com/twofold-idp/twofold/idp/notify"
 	"github.com/twofold-idp/twofold/storage"
 )
@@ -51,5 +52,18 @@ func TestUserResetMFATellsAUserWithAVerifiedAddress(t *testing.T) {
 	m.Link(t, "http://localhost:8080/not-me?token=")
 	if out := c.mustRun("", "audit", "--user", "alice"); !strings.Contains(out, "notice.sent") || !strings.Contains(out, "notice.skipped") {
 		t.Fatalf("the audit trail:\n%s", out)
+	}
+}
+
+// The README's policy that requires a verified email parses and reaches
+// the domain's policy.
+func TestTheREADMEVerifiedEmailPolicyParses(t *testing.T) {
+	cfg, err := config.Parse([]byte(readmeYAML(t, `### Verified email, security notifications and "this wasn't me"`)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := cfg.Static()
+	if len(st.Policies) != 1 || !st.Policies[0].RequireVerifiedEmail {
+		t.Fatalf("policies: %+v", st.Policies)
 	}
 }
