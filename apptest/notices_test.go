@@ -3,6 +3,7 @@ package apptest_test
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/twofold-idp/twofold/apptest"
 	"github.com/twofold-idp/twofold/idp"
+	"github.com/twofold-idp/twofold/storage/storagetest"
 )
 
 // Issue 11, "What rests on them" 3: security notifications by mail, each
@@ -326,4 +328,46 @@ func TestTheConsoleSaysWhetherTheUserWasToldOfAReset(t *testing.T) {
 		}
 		reportLink(t, s, s.Mailbox.Next(t, "alice@example.com"), "administrator reset")
 	})
+}
+
+// SECURITY-RULES: "Logs never contain passwords, codes, backup codes, tokens or secrets." — the whole
+// application's log at debug level, through an email verification by code and by link, an address change with its
+// notification, and a "this wasn't me" report: neither the codes nor the links' tokens appear.
+func TestTheServerLogHoldsNoEmailCodeOrLinkToken(t *testing.T) {
+	serverLog := captureServerLog(t)
+	s := apptest.New(t, storagetest.NewSQLite, apptest.Options{Static: staticFixture(), Mailbox: apptest.NewMailbox(t)})
+	b := apptest.NewBrowser(t, s)
+	loginApp(t, s, b, apptest.NewRP(t, s, "app", appSecret, appRedirect))
+	var secrets []string
+	token := func(link string) string {
+		u, err := url.Parse(link)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u.Query().Get("token")
+	}
+
+	p, m := sendCode(t, s, b, "alice@example.com")
+	secrets = append(secrets, m.Code(t), token(m.Link(t, s.URL+"/verify-email")))
+	b.Submit(p, "verify-email", map[string]string{"code": m.Code(t)})
+	b.Submit(accountPage(t, s, b), "change-email", map[string]string{"email": "alice@new.example.com"})
+	report := s.Mailbox.Next(t, "alice@example.com").Link(t, s.URL+"/not-me")
+	m = s.Mailbox.Next(t, "alice@new.example.com")
+	secrets = append(secrets, token(report), m.Code(t), token(m.Link(t, s.URL+"/verify-email")))
+	phone := apptest.NewBrowser(t, s)
+	phone.Submit(phone.Get(m.Link(t, s.URL+"/verify-email")), "verify-email-link", nil)
+	phone.Submit(phone.Get(report), "not-me", nil)
+	if !emailVerified(t, s, "alice") || auditCount(t, s, "account.reported_not_me") != 1 {
+		t.Fatal("the flows did not run")
+	}
+
+	logged := serverLog()
+	if !strings.Contains(logged, "email verified by link") {
+		t.Fatalf("the capture missed the server's log:\n%s", logged)
+	}
+	for _, secret := range secrets {
+		if strings.Contains(logged, secret) {
+			t.Errorf("the log contains %q", secret)
+		}
+	}
 }

@@ -17,8 +17,12 @@ import (
 // (require_verified_email); "opaque" is under none. carol has no address.
 func verifiedFixture() directory.Static {
 	st := staticFixture()
-	st.Policies = []policy.Policy{{Name: "verified", RequireMFA: policy.OnRequest, RequireVerifiedEmail: true}}
+	st.Policies = []policy.Policy{
+		{Name: "verified", RequireMFA: policy.OnRequest, RequireVerifiedEmail: true},
+		{Name: "strict-verified", RequireMFA: policy.Always, RequireVerifiedEmail: true},
+	}
 	st.Clients[0].Policy = "verified"
+	st.Clients[5].Policy = "strict-verified" // edclient
 	st.Users = append(st.Users, directory.NewUser{Username: "carol", Password: alicePassword})
 	return st
 }
@@ -71,6 +75,20 @@ func TestAPolicyRequiringAVerifiedEmailAsksForItBeforeTheCodeIsIssued(t *testing
 
 		// Verified: the next sign-in asks nothing more.
 		apptest.Code(t, apptest.NewBrowser(t, s).Login(rp.AuthURL("s", "n", pkce), "alice", alicePassword))
+
+		// The step comes after the factors: while one is still asked, no code is sent.
+		strict := apptest.NewRP(t, s, "edclient", appSecret, appRedirect)
+		bob := apptest.NewBrowser(t, s)
+		p = bob.Get(strict.AuthURL("s", "n", pkce))
+		csrf := csrfOf(t, p, "login")
+		p = bob.Submit(p, "login", map[string]string{"username": "bob", "password": alicePassword})
+		if !strings.Contains(p.Body, `data-enroll="totp"`) {
+			t.Fatalf("bob under strict-verified: %d\n%s", p.Status, p.Body)
+		}
+		r := bob.PostForm(s.URL+"/login/verify-email/send", map[string]string{"id": p.URL.Query().Get("id"), "csrf_token": csrf})
+		if r.Status != http.StatusNotFound || len(s.Mailbox.Received("bob@example.com")) != 0 {
+			t.Fatalf("a code asked for before the second factor: %d, %d mails", r.Status, len(s.Mailbox.Received("bob@example.com")))
+		}
 
 		// carol has no address to verify: the relying party hears so, no page is a dead end.
 		q := apptest.Query(t, apptest.NewBrowser(t, s).Login(rp.AuthURL("s", "n", pkce), "carol", alicePassword))

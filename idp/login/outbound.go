@@ -8,7 +8,6 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 
 	"github.com/twofold-idp/twofold/idp"
-	"github.com/twofold-idp/twofold/idp/directory"
 	"github.com/twofold-idp/twofold/idp/emailverify"
 	"github.com/twofold-idp/twofold/idp/factors"
 	"github.com/twofold-idp/twofold/idp/notices"
@@ -118,17 +117,20 @@ func (f *Flow) notify(ctx context.Context, user *storage.User, n notices.Notice)
 }
 
 // emailStep loads the pending sign-in of request id at its verify-email
-// step; idp.ErrAuthRequestNotFound when it is at another.
+// step — its factors proven, a policy asking for a verified address;
+// idp.ErrAuthRequestNotFound when it is at another (a password alone does
+// not get codes sent while a second factor is still asked).
 func (m *MFA) emailStep(ctx context.Context, id string, b idp.Browser) (*pending, error) {
 	l, err := m.loadPending(ctx, id, b)
 	if err != nil {
 		return nil, err
 	}
-	pols, err := directory.EffectivePolicies(ctx, m.store, l.client, l.user)
+	d, err := m.decide(ctx, l.ar, l.client, l.user, l.sess, b)
 	if err != nil {
 		return nil, err
 	}
-	if m.out.Emails == nil || !policy.RequiresVerifiedEmail(pols) || l.user.Email == "" {
+	if m.out.Emails == nil || m.ask(d.Decision, d.enrolled, l.sess).kind != askNothing ||
+		!policy.RequiresVerifiedEmail(d.in.Policies) || l.user.Email == "" {
 		return nil, idp.ErrAuthRequestNotFound
 	}
 	return l, nil
