@@ -11,6 +11,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/twofold-idp/twofold/apptest"
+	"github.com/twofold-idp/twofold/apptest/mailtest"
 	"github.com/twofold-idp/twofold/idp"
 	"github.com/twofold-idp/twofold/storage/storagetest"
 )
@@ -369,5 +370,33 @@ func TestTheServerLogHoldsNoEmailCodeOrLinkToken(t *testing.T) {
 		if strings.Contains(logged, secret) {
 			t.Errorf("the log contains %q", secret)
 		}
+	}
+}
+
+// A notification the mail server refuses is logged and audited; the change
+// it tells of stands.
+func TestARefusedNotificationNeverUndoesTheChange(t *testing.T) {
+	for name, newStore := range storagetest.Databases() {
+		t.Run(name, func(t *testing.T) {
+			mb := apptest.NewMailbox(t, mailtest.RefuseRecipient("alice@example.com"))
+			s := apptest.New(t, newStore, apptest.Options{Static: staticFixture(), Mailbox: mb})
+			if ok, err := s.Store.SetEmailVerified(context.Background(), userID(t, s, "alice"), "alice@example.com"); !ok || err != nil {
+				t.Fatal(ok, err)
+			}
+			b := apptest.NewBrowser(t, s)
+			loginApp(t, s, b, apptest.NewRP(t, s, "app", appSecret, appRedirect))
+			r := b.Submit(accountPage(t, s, b), "change-password", map[string]string{
+				"current_password": alicePassword, "password": "a brand new passphrase", "password_confirm": "a brand new passphrase"})
+			if r.Status != http.StatusOK || !strings.Contains(r.Body, `id="account-notice"`) {
+				t.Fatalf("changing the password while its notification fails: %d\n%s", r.Status, r.Body)
+			}
+			if _, err := s.Dir.Authenticate(context.Background(), "alice", "a brand new passphrase"); err != nil {
+				t.Fatalf("the new password does not work: %v", err)
+			}
+			ev := oneAudit(t, s, userID(t, s, "alice"), "notice.failed")
+			if ev.Details["kind"] != "password_changed" || ev.Details["reason"] != "send failed" {
+				t.Fatalf("the audit note: %+v", ev)
+			}
+		})
 	}
 }
