@@ -8,6 +8,7 @@ import (
 
 	"github.com/twofold-idp/twofold/apptest"
 	"github.com/twofold-idp/twofold/idp/directory"
+	"github.com/twofold-idp/twofold/idp/policy"
 	"github.com/twofold-idp/twofold/storage/storagetest"
 )
 
@@ -92,4 +93,36 @@ func TestVerifyEmailOnTheAccountPage(t *testing.T) {
 	tb.do("reload the account page", chromedp.Reload())
 	tb.waitPage("signed out: the login page", "form#login")
 	tb.shot("signed-out-everywhere")
+}
+
+// TestVerifyEmailAtSignIn: an app whose policy requires a verified email;
+// after her password alice is asked for the code Twofold mails her, and
+// reaches the app once she types it. A screenshot of every page.
+func TestVerifyEmailAtSignIn(t *testing.T) {
+	t.Parallel()
+	_, tb := newBrowser(t)
+	a := startApp(t)
+	s := apptest.New(t, storagetest.NewSQLite, apptest.Options{Mailbox: apptest.NewMailbox(t), Static: directory.Static{
+		Policies: []policy.Policy{{Name: "verified", RequireMFA: policy.OnRequest, RequireVerifiedEmail: true}},
+		Clients: []directory.ClientSpec{{
+			ID: appClientID, Name: appName, Secret: appSecret, RedirectURIs: []string{a.redirectURI()},
+			PostLogoutRedirectURIs: []string{a.srv.URL + "/"}, SkipConsent: true, Policy: "verified",
+		}},
+		Users: []directory.NewUser{{Username: username, Email: "alice@example.com", Password: password}},
+	}})
+	a.connect(t, s)
+
+	tb.passwordLogin(a)
+	tb.waitPage("the verify-email step", "form#verify-email-send")
+	tb.shot("verify-email-step")
+	tb.submit("verify-email-send")
+	tb.waitPage("the code sent", "#verify-email-notice")
+	tb.shot("verify-email-sent")
+	code := s.Mailbox.Next(t, "alice@example.com").Code(t)
+	tb.do("type the code", chromedp.SendKeys(chromedp.ID("code"), code))
+	tb.submit("verify-email")
+	if c := tb.signedIn(); c.Sub == "" {
+		t.Fatal("no subject in the app")
+	}
+	tb.shot("app-signed-in")
 }
