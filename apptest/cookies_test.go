@@ -93,7 +93,7 @@ func TestEveryCookieTheApplicationSetsIsHttpOnlyLaxAndHostBoundOnHTTPS(t *testin
 		apptest.Code(t, b.Submit(p, "mfa-totp", map[string]string{"code": totp.Code(secret, totp.Step(s.Clock.Now())), "remember_device": "1"}))
 		p = b.Get(s.URL + "/end_session?" + url.Values{"client_id": {"app"}, "post_logout_redirect_uri": {"http://127.0.0.1:9999/"}}.Encode())
 		b.Submit(p, "logout", nil)
-		wantCookieAttributes(t, rec.all(), false, "twofold_session", "twofold_csrf", "twofold_device", "twofold_browser")
+		wantCookieAttributes(t, rec.all(), false, "twofold_session", "twofold_csrf", "twofold_device", "twofold_browser", "twofold_known")
 	})
 	t.Run("https", func(t *testing.T) {
 		const issuer = "https://id.example.com"
@@ -108,7 +108,7 @@ func TestEveryCookieTheApplicationSetsIsHttpOnlyLaxAndHostBoundOnHTTPS(t *testin
 		apptest.Code(t, b.Login(issuer+"/authorize?"+q.Encode(), "alice", alicePassword))
 		p := b.Get(issuer + "/end_session?" + url.Values{"client_id": {"app"}, "post_logout_redirect_uri": {"http://127.0.0.1:9999/"}}.Encode())
 		b.Submit(p, "logout", nil)
-		wantCookieAttributes(t, rec.all(), true, "__Host-twofold_session", "__Host-twofold_csrf", "__Host-twofold_browser")
+		wantCookieAttributes(t, rec.all(), true, "__Host-twofold_session", "__Host-twofold_csrf", "__Host-twofold_browser", "__Host-twofold_known")
 	})
 }
 

@@ -84,6 +84,8 @@ type Claims struct {
 	SID      string   `json:"sid"`
 	Username string   `json:"preferred_username"`
 	Email    string   `json:"email"`
+	// EmailVerified is absent (false) until the user verifies Email.
+	EmailVerified bool `json:"email_verified"`
 }
 
 // Code returns the code from the redirect to the RP, failing on an error.

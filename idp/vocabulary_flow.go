@@ -16,6 +16,10 @@ type Browser struct {
 	IP            string
 	UserAgent     string
 	RequestID     string
+
+	// KnownDeviceCookie is the value of the known-device cookie (see
+	// KnownDeviceCookieBase), "" if none.
+	KnownDeviceCookie string
 }
 
 // StepKind is what the hosted pages must do next.
@@ -74,6 +78,10 @@ type Step struct {
 	// Device, when not nil, is the remembered-device cookie to set: the
 	// person asked to remember this browser with the factor just proven.
 	Device *SessionCookie
+
+	// Email: StepVerifyEmail, the address to verify, partly hidden
+	// ("a•••e@example.com") for the page to name.
+	Email string
 }
 
 // TOTPEnrollment is an authenticator waiting for its first code.

@@ -23,9 +23,12 @@ type Policy struct {
 	// sign-ins (0: no limit of that kind; both 0: no grace).
 	EnrollmentGraceSeconds int64
 	EnrollmentGraceSignIns int
-	ManagedBy              string `gorm:"default:database"` // see Client.ManagedBy
-	CreatedAt              time.Time
-	UpdatedAt              time.Time
+	// RequireVerifiedEmail: a sign-in under this policy completes only once
+	// the user's email address is verified.
+	RequireVerifiedEmail bool
+	ManagedBy            string `gorm:"default:database"` // see Client.ManagedBy
+	CreatedAt            time.Time
+	UpdatedAt            time.Time
 }
 
 // Group is a named set of users; Policy, when set, applies to its members.
@@ -66,7 +69,8 @@ func (s *Store) upsert(ctx context.Context, op string, row any, key string, colu
 func (s *Store) UpsertPolicy(ctx context.Context, p *Policy) error {
 	return s.upsert(ctx, "upsert policy", p, "name",
 		"require_mfa", "methods", "mfa_max_age_seconds", "remember_device_seconds", "enrollment", "min_level", "clients", "managed_by",
-		"enrollment_grace_seconds", "enrollment_grace_sign_ins")
+		"enrollment_grace_seconds", "enrollment_grace_sign_ins",
+		"require_verified_email")
 }
 
 // GetPolicy returns the policy called name.

@@ -179,12 +179,16 @@ func (s *Store) CountUsers(ctx context.Context) (int64, error) {
 // UpdateUser changes the profile fields (email, admin, disabled, and
 // managed_by when set) and, in the same transaction, replaces the groups.
 // The password is changed only by SetPasswordHash / ReplacePasswordHash.
+// A changed email is unverified: nobody has proved they read mail there.
 func (s *Store) UpdateUser(ctx context.Context, u *User) error {
 	cols := map[string]any{
 		"email":      u.Email,
 		"admin":      u.Admin,
 		"disabled":   u.Disabled,
 		"updated_at": s.clock(),
+		// Both sides of an UPDATE's assignments see the row as it was, so
+		// this compares with the old address.
+		"email_verified_at": gorm.Expr("CASE WHEN email = ? THEN email_verified_at ELSE NULL END", u.Email),
 	}
 	if u.ManagedBy != "" {
 		cols["managed_by"] = u.ManagedBy

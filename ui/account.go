@@ -115,6 +115,8 @@ type accountPage struct {
 	Devices          []accountDevice
 	Fresh            bool // sensitive changes go through without signing in again
 	MinPassword      int
+	EmailVerified    bool   // the address is verified (issue 11: the email section)
+	ChangesBlocked   bool   // "this wasn't me" blocks sensitive changes until a full sign-in
 	Notice           string // shown in a role="status" box
 	Error            string // shown in a role="alert" box in ErrorSection
 	ErrorSection     string
@@ -242,6 +244,8 @@ func newAccountPage(v account.View, now time.Time) accountPage {
 		BackupCodesLeft: v.BackupCodesLeft,
 		Fresh:           v.Fresh,
 		MinPassword:     directory.MinPasswordLength,
+		EmailVerified:   v.EmailVerified,
+		ChangesBlocked:  v.ChangesBlocked,
 	}
 	for _, f := range v.Factors {
 		p.Factors = append(p.Factors, newAccountFactor(f.Method, f.Kind, f, now))
@@ -441,6 +445,8 @@ func (s *Server) accountError(w http.ResponseWriter, r *http.Request, err error)
 		s.toAccountSignIn(w, r, false)
 	case errors.Is(err, idp.ErrReauthRequired):
 		s.toAccountSignIn(w, r, true)
+	case errors.Is(err, idp.ErrChangesBlocked):
+		s.blockedError(w, r)
 	case errors.Is(err, idp.ErrNotFound):
 		s.renderError(w, r, http.StatusNotFound, errorPage{
 			Title:   "Not found",
@@ -870,6 +876,8 @@ func (s *Server) accountAPIError(w http.ResponseWriter, r *http.Request, err err
 	case errors.Is(err, idp.ErrWebAuthn):
 		s.log(r.Context()).Info("WebAuthn registration refused", "route", routeLabel(r), "err", err)
 		s.writeJSONError(w, http.StatusBadRequest, msgAccountWebAuthn)
+	case errors.Is(err, idp.ErrChangesBlocked):
+		s.writeJSONError(w, http.StatusForbidden, msgChangesBlocked)
 	default:
 		s.apiFlowError(w, r, err) // throttling, and the 500 with the cause in the log only
 	}

@@ -104,6 +104,8 @@ func (s *Server) browser(r *http.Request) idp.Browser {
 		IP:            s.clientIP(r),
 		UserAgent:     truncateUTF8(r.UserAgent(), maxUserAgentLen),
 		RequestID:     requestIDFrom(r.Context()),
+
+		KnownDeviceCookie: cookieValue(r, idp.CookieName(idp.KnownDeviceCookieBase, s.secure)),
 	}
 }
 
@@ -168,6 +170,8 @@ func (s *Server) handleLoginPage(w http.ResponseWriter, r *http.Request) {
 		s.seeOtherStep(w, r, step)
 	case idp.StepSecondFactor, idp.StepEnroll, idp.StepBackupCodes:
 		s.renderMFAStep(w, r, id, step)
+	case idp.StepVerifyEmail:
+		s.renderVerifyEmailStep(w, r, http.StatusOK, id, step, verifyEmailPage{Sent: r.URL.Query().Get("sent") == "1"})
 	default:
 		s.flowError(w, r, fmt.Errorf("ui: the flow returned an unknown step %q", step.Kind))
 	}

@@ -57,6 +57,15 @@ type Options struct {
 	// Now is the clock for later pages (sessions, throttling); nil means time.Now. Durations in logs and metrics
 	// use the monotonic clock instead.
 	Now func() time.Time
+
+	// Verified email and security notifications (issue 11; verify.go), each optional: nil leaves its pages out.
+	// AccountEmail backs the account page's email section (usually the same object as Account); EmailStep the
+	// sign-in's verify-email step (usually MFA); EmailLinks the links of verification mails; NotMe the "this
+	// wasn't me" links of security notifications.
+	AccountEmail AccountEmailService
+	EmailStep    EmailStepFlow
+	EmailLinks   EmailLinkService
+	NotMe        NotMeService
 }
 
 // Server is the HTTP front of Twofold: the router, its middleware and the hosted pages.
@@ -79,6 +88,7 @@ type Server struct {
 	templates      *templates
 	now            func() time.Time
 	router         *chi.Mux
+	verify         verifyOptions
 }
 
 // minCSRFKeyLen is the HMAC-SHA256 key length we insist on: a shorter key would be the weakest link.
@@ -108,6 +118,8 @@ func New(opts Options) (*Server, error) {
 		trustedProxies: opts.TrustedProxies,
 		csrfKey:        append([]byte(nil), opts.CSRFKey...),
 		now:            opts.Now,
+		verify: verifyOptions{accountEmail: opts.AccountEmail, emailStep: opts.EmailStep,
+			emailLinks: opts.EmailLinks, notMe: opts.NotMe},
 	}
 	if s.flow == nil {
 		s.mfa = nil // the second-factor pages re-render through Flow.Resume
@@ -211,6 +223,7 @@ func (s *Server) routes() *chi.Mux {
 		r.Post("/account/sessions/end-all", s.handleAccountEndAllSessions)
 		r.Post("/account/devices/forget", s.handleAccountForgetDevice)
 	}
+	s.verifyRoutes(r)
 	return r
 }
 

@@ -100,7 +100,10 @@ func NewMailbox(t testing.TB, opts ...Option) *Mailbox {
 	m.Port = ln.Addr().(*net.TCPAddr).Port
 	done := make(chan struct{})
 	go func() { defer close(done); srv.Serve(ln) }()
-	t.Cleanup(func() { srv.Close(); <-done })
+	// Close the listener too: a Close that comes before Serve has taken the
+	// listener (a test skipped right after starting the mailbox) would leave
+	// Serve accepting on it forever.
+	t.Cleanup(func() { srv.Close(); ln.Close(); <-done })
 	return m
 }
 

@@ -38,6 +38,7 @@ func runPolicySet(ctx context.Context, e env, args []string) error {
 	var clients stringList
 	fs.Var(&clients, "clients", "limit the policy to sign-ins to these clients (repeatable; \"\" for every client)")
 	minLevel := fs.String("min-level", "", "the weakest level a sign-in may end at: pwd, mfa or phr (none: \"\")")
+	verifiedEmail := fs.Bool("require-verified-email", false, "sign-ins complete only once the user's email address is verified")
 	if err := parseFlags(fs, reorder(fs, args)); err != nil {
 		return err
 	}
@@ -86,6 +87,8 @@ func runPolicySet(ctx context.Context, e env, args []string) error {
 			l, err := policy.ParseLevel(*minLevel)
 			errs = append(errs, flagErr("--min-level", err))
 			p.MinLevel = l
+		case "require-verified-email":
+			p.RequireVerifiedEmail = *verifiedEmail
 		}
 	})
 	if err := errors.Join(errs...); err != nil {
@@ -95,8 +98,12 @@ func runPolicySet(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return a.explainManaged(err)
 	}
-	fmt.Fprintf(e.stdout, "saved policy %s: require_mfa=%s methods=%s mfa_max_age=%s remember_device=%s enrollment=%s min_level=%s\n",
+	fmt.Fprintf(e.stdout, "saved policy %s: require_mfa=%s methods=%s mfa_max_age=%s remember_device=%s enrollment=%s min_level=%s",
 		saved.Name, saved.RequireMFA, joinMethods(saved.Methods), config.Duration(saved.MFAMaxAge), config.Duration(saved.RememberDevice), saved.Enrollment, levelName(saved.MinLevel))
+	if saved.RequireVerifiedEmail {
+		fmt.Fprint(e.stdout, " require_verified_email=true")
+	}
+	fmt.Fprintln(e.stdout)
 	return nil
 }
 

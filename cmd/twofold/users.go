@@ -217,5 +217,10 @@ func runUserResetMFA(ctx context.Context, e env, args []string) error {
 		return fmt.Errorf("%s: %w", fs.Arg(0), err)
 	}
 	fmt.Fprintf(e.stdout, "removed every second factor of %s and ended their sessions\n", fs.Arg(0))
+	if a.notifyMFAReset(ctx, e, fs.Arg(0)) {
+		fmt.Fprintf(e.stdout, "told %s by email, at their verified address\n", fs.Arg(0))
+	} else {
+		fmt.Fprintf(e.stdout, "%s has no verified email address (or the mail failed; see the log): tell them yourself\n", fs.Arg(0))
+	}
 	return nil
 }

@@ -12,7 +12,10 @@ import (
 
 	"github.com/twofold-idp/twofold/idp"
 	"github.com/twofold-idp/twofold/idp/directory"
+	"github.com/twofold-idp/twofold/idp/emailverify"
 	"github.com/twofold-idp/twofold/idp/factors"
+	"github.com/twofold-idp/twofold/idp/notices"
+	"github.com/twofold-idp/twofold/idp/notify"
 	"github.com/twofold-idp/twofold/idp/policy"
 	"github.com/twofold-idp/twofold/idp/session"
 	"github.com/twofold-idp/twofold/storage"
@@ -32,6 +35,7 @@ type Store interface {
 	AppendAudit(ctx context.Context, e *storage.AuditEvent) error
 	ResetThrottle(ctx context.Context, key string) error
 	GetUser(ctx context.Context, id string) (*storage.User, error)
+	EmailStore
 }
 
 var _ Store = (*storage.Store)(nil)
@@ -62,6 +66,12 @@ type View struct {
 	FreshUntil time.Time
 	// MFARequired: a policy that applies to the user requires MFA.
 	MFARequired bool
+
+	// EmailVerified: the user proved they read mail at their address.
+	EmailVerified bool
+	// ChangesBlocked: "this wasn't me" was reported; sensitive changes are
+	// refused (idp.ErrChangesBlocked) until a sign-in proves every factor.
+	ChangesBlocked bool
 }
 
 // Service is the account pages' backend.
@@ -74,14 +84,19 @@ type Service struct {
 	factors   *factors.Registry
 	audit     idp.Auditor
 	now       func() time.Time
+	out       Outbound
 }
 
 // New wires the account service. now may be nil (time.Now).
-func New(issuer string, store Store, passwords Passwords, decider Decider, sessions *session.Service, reg *factors.Registry, logger *slog.Logger, now func() time.Time) *Service {
+func New(issuer string, store Store, passwords Passwords, decider Decider, sessions *session.Service, reg *factors.Registry, logger *slog.Logger, now func() time.Time, opts ...Option) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{issuer: issuer, store: store, passwords: passwords, decider: decider, sessions: sessions, factors: reg, audit: idp.Auditor{Store: store, Log: logger}, now: now}
+	s := &Service{issuer: issuer, store: store, passwords: passwords, decider: decider, sessions: sessions, factors: reg, audit: idp.Auditor{Store: store, Log: logger}, now: now}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
 // signedIn loads the browser's session and user. The session must be
@@ -146,6 +161,9 @@ func (s *Service) sensitive(ctx context.Context, b idp.Browser) (*storage.Sessio
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := blocked(user); err != nil {
+		return nil, nil, err
+	}
 	until, err := s.freshUntil(ctx, sess, user)
 	if err != nil {
 		return nil, nil, err
@@ -208,6 +226,7 @@ func (s *Service) Account(ctx context.Context, b idp.Browser) (View, error) {
 	if v.MFARequired, err = s.mfaRequired(ctx, user); err != nil {
 		return v, err
 	}
+	v.EmailVerified, v.ChangesBlocked = emailverify.Verified(user), user.ChangesBlockedAt != nil
 	return v, nil
 }
 
@@ -261,10 +280,14 @@ func (s *Service) AccountConfirmTOTP(ctx context.Context, b idp.Browser, id, cod
 	if err != nil {
 		return err
 	}
-	return s.factors.CheckOTP(ctx, user.ID, policy.TOTP, func() error {
+	err = s.factors.CheckOTP(ctx, user.ID, policy.TOTP, func() error {
 		_, err := factors.Find[*factors.TOTP](s.factors).ConfirmEnrollment(ctx, user, id, code)
 		return err
 	})
+	if err == nil {
+		s.notify(ctx, user, b, notices.Notice{Kind: notify.FactorAdded, Factor: s.factorName(ctx, user.ID, string(policy.TOTP), id)})
+	}
+	return err
 }
 
 // AccountBeginWebAuthnRegistration starts adding a passkey or security key.
@@ -282,8 +305,11 @@ func (s *Service) AccountFinishWebAuthnRegistration(ctx context.Context, b idp.B
 	if err != nil {
 		return err
 	}
-	_, err = factors.Find[*factors.WebAuthn](s.factors).FinishRegistration(ctx, user, body)
-	return err
+	if _, err = factors.Find[*factors.WebAuthn](s.factors).FinishRegistration(ctx, user, body); err != nil {
+		return err
+	}
+	s.notify(ctx, user, b, notices.Notice{Kind: notify.FactorAdded, Factor: notices.FactorDescription(string(policy.WebAuthn), "")})
+	return nil
 }
 
 // managed finds the managed factor of method.
@@ -321,6 +347,7 @@ func (s *Service) AccountRemoveFactor(ctx context.Context, b idp.Browser, method
 	if required && enrolled.Managed <= 1 {
 		return idp.ErrLastFactor
 	}
+	desc := s.factorName(ctx, user.ID, method, id)
 	if err := f.Remove(ctx, user.ID, id); err != nil {
 		return notFound(err)
 	}
@@ -335,6 +362,7 @@ func (s *Service) AccountRemoveFactor(ctx context.Context, b idp.Browser, method
 		return err
 	}
 	s.audit.Record(ctx, idp.UserActor(user.ID), method+".removed", user.ID, map[string]any{"id": id})
+	s.notify(ctx, user, b, notices.Notice{Kind: notify.FactorRemoved, Factor: desc})
 	return nil
 }
 
@@ -369,7 +397,11 @@ func (s *Service) AccountRegenerateBackupCodes(ctx context.Context, b idp.Browse
 	if enrolled.Managed == 0 {
 		return nil, idp.InputErrorf("backup_codes", "add an authenticator app or a passkey first")
 	}
-	return factors.Find[*factors.BackupCodes](s.factors).Issue(ctx, user.ID)
+	codes, err := factors.Find[*factors.BackupCodes](s.factors).Issue(ctx, user.ID)
+	if err == nil {
+		s.notify(ctx, user, b, notices.Notice{Kind: notify.BackupCodesRegenerated})
+	}
+	return codes, err
 }
 
 // AccountChangePassword checks the current password and sets a new one;
@@ -401,6 +433,7 @@ func (s *Service) AccountChangePassword(ctx context.Context, b idp.Browser, curr
 		return err
 	}
 	s.audit.Record(ctx, idp.UserActor(user.ID), "password.changed", user.ID, nil)
+	s.notify(ctx, user, b, notices.Notice{Kind: notify.PasswordChanged})
 	return nil
 }
 
@@ -457,6 +490,22 @@ func (s *Service) AccountForgetDevice(ctx context.Context, b idp.Browser, id str
 	}
 	s.audit.Record(ctx, idp.UserActor(user.ID), "device.forgotten", user.ID, map[string]any{"device": id})
 	return nil
+}
+
+// factorName describes the user's factor of method with id for a
+// notification: its kind and name.
+func (s *Service) factorName(ctx context.Context, userID, method, id string) string {
+	name := ""
+	if f, err := s.managed(method); err == nil {
+		if list, err := f.List(ctx, userID); err == nil {
+			for _, v := range list {
+				if v.ID == id {
+					name = v.Name
+				}
+			}
+		}
+	}
+	return notices.FactorDescription(method, name)
 }
 
 func notFound(err error) error {

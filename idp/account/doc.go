@@ -1,4 +1,6 @@
 // Package account is self-service: the signed-in user's second factors,
-// backup codes, password, sessions and remembered devices, with a fresh
-// proof of the strongest factor before any sensitive change.
+// backup codes, password, email address, sessions and remembered devices,
+// with a fresh proof of the strongest factor before any sensitive change —
+// each told to the user by mail (idp/notices) and refused while a "this
+// wasn't me" report blocks changes.
 package account

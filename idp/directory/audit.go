@@ -35,6 +35,9 @@ var AuditActions = []string{
 	"client.created", "client.updated", "client.deleted", "client.disabled", "client.enabled", "client.secret_rotated",
 	"policy.created", "policy.updated", "policy.deleted", "policy.set", "policy.default_set", "policy.assigned",
 	"keys.rotated",
+	// Verified email and security notifications (issue 11).
+	"email.verification_sent", "email.verification_failed", "email.verified", "email.changed", "email.verification_not_sent",
+	"notice.sent", "notice.skipped", "notice.failed", "account.reported_not_me", "account.unblocked", "login.email_unverifiable",
 }
 
 // AuditQuery selects audit events, newest first.

@@ -165,5 +165,6 @@ var (
 	ValidateNewUser    = rules.ValidateNewUser
 	ValidateClientSpec = rules.ValidateClientSpec
 	ValidateGroup      = rules.ValidateGroup
+	ValidateEmail      = rules.ValidateEmail
 	IsLoopbackHost     = rules.IsLoopbackHost
 )

@@ -22,6 +22,7 @@ func policyToStorage(p policy.Policy) *storage.Policy {
 		Enrollment:            string(p.Enrollment),
 		MinLevel:              p.MinLevel.ACR(),
 		Clients:               p.Clients,
+		RequireVerifiedEmail:  p.RequireVerifiedEmail,
 	}
 }
 
@@ -38,6 +39,8 @@ func PolicyFromStorage(p *storage.Policy) policy.Policy {
 		Enrollment:     policy.Enrollment(p.Enrollment),
 		MinLevel:       minLevel(p.MinLevel),
 		Clients:        p.Clients,
+
+		RequireVerifiedEmail: p.RequireVerifiedEmail,
 	}
 }
 
@@ -68,6 +71,7 @@ func (d *Directory) SetPolicy(ctx context.Context, actor idp.Actor, p policy.Pol
 	d.audit(ctx, actor, "policy.set", p.Name, map[string]any{
 		"require_mfa": p.RequireMFA, "methods": p.Methods, "mfa_max_age": p.MFAMaxAge.String(),
 		"remember_device": p.RememberDevice.String(), "enrollment": p.Enrollment, "min_level": p.MinLevel.String(), "clients": p.Clients,
+		"require_verified_email": p.RequireVerifiedEmail,
 	})
 	return p, nil
 }

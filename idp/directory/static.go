@@ -274,6 +274,7 @@ func (a *applier) upsertPolicy(ctx context.Context, p policy.Policy) error {
 	a.audit(ctx, "policy.set", p.Name, map[string]any{
 		"require_mfa": p.RequireMFA, "methods": p.Methods, "mfa_max_age": p.MFAMaxAge.String(),
 		"remember_device": p.RememberDevice.String(), "enrollment": p.Enrollment, "min_level": p.MinLevel.String(), "clients": p.Clients,
+		"require_verified_email": p.RequireVerifiedEmail,
 	})
 	return nil
 }
@@ -281,7 +282,8 @@ func (a *applier) upsertPolicy(ctx context.Context, p policy.Policy) error {
 func samePolicy(a, b *storage.Policy) bool {
 	return a.RequireMFA == b.RequireMFA && slices.Equal(a.Methods, b.Methods) && a.MFAMaxAgeSeconds == b.MFAMaxAgeSeconds &&
 		a.RememberDeviceSeconds == b.RememberDeviceSeconds && a.Enrollment == b.Enrollment && a.MinLevel == b.MinLevel &&
-		slices.Equal(a.Clients, b.Clients) && a.ManagedBy == b.ManagedBy
+		slices.Equal(a.Clients, b.Clients) && a.ManagedBy == b.ManagedBy &&
+		a.RequireVerifiedEmail == b.RequireVerifiedEmail
 }
 
 // defaultPolicy applies default_policy. The source that set the default

@@ -39,6 +39,11 @@ type Store interface {
 	GetUser(ctx context.Context, id string) (*storage.User, error)
 	GetUserByUsername(ctx context.Context, username string) (*storage.User, error)
 	AppendAudit(ctx context.Context, e *storage.AuditEvent) error
+
+	// Issue 11: known devices (new-device notifications) and lifting the
+	// "this wasn't me" block.
+	SeeKnownDevice(ctx context.Context, userID, tokenHash string, expiresAt time.Time) (isNew, hadOthers bool, err error)
+	SetChangesBlocked(ctx context.Context, userID string, at *time.Time) error
 }
 
 var _ Store = (*storage.Store)(nil)
@@ -65,17 +70,22 @@ type Flow struct {
 	audit    idp.Auditor
 	log      *slog.Logger
 	now      func() time.Time
+	out      Outbound
 }
 
 // New wires the login flow. now may be nil (time.Now).
-func New(issuer string, store Store, users Authenticator, sessions *session.Service, reg *factors.Registry, limiter *throttle.Limiter, logger *slog.Logger, now func() time.Time) *Flow {
+func New(issuer string, store Store, users Authenticator, sessions *session.Service, reg *factors.Registry, limiter *throttle.Limiter, logger *slog.Logger, now func() time.Time, opts ...Option) *Flow {
 	if now == nil {
 		now = time.Now
 	}
-	return &Flow{
+	f := &Flow{
 		issuer: issuer, store: store, users: users, sessions: sessions, factors: reg, throttle: limiter,
 		audit: idp.Auditor{Store: store, Log: logger}, log: logger, now: now,
 	}
+	for _, o := range opts {
+		o(f)
+	}
+	return f
 }
 
 // Start stores a validated authorization request (bound to the browser by
@@ -207,11 +217,17 @@ func (f *Flow) next(ctx context.Context, ar *storage.AuthRequest, b idp.Browser,
 		}
 		return step, nil
 	}
-	// The policy is met: the session is one for everything from now on,
-	// whatever the rest of this sign-in (backup codes, consent) brings.
+	// The policy is met; one may also require a verified email first.
+	if s, asked, err := f.emailGate(ctx, ar, user, dd.in.Policies, step, interactive); asked || err != nil {
+		return s, err
+	}
+	// The session is one for everything from now on, whatever the rest of
+	// this sign-in (backup codes, consent) brings.
+	completed := sess.PendingRequest != nil
 	if err := f.sessions.Complete(ctx, sess); err != nil {
 		return idp.Step{}, err
 	}
+	f.signedIn(ctx, user, sess, enrolled, b, completed)
 	// A user with a second factor but no backup codes gets a set now —
 	// recovery must never be a dead end — shown once by the next page.
 	if interactive && !enrolled.Has(policy.BackupCode) && enrolled.Managed > 0 && session.FreshSecondFactor(sess, f.now(), session.FreshProof) {

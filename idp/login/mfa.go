@@ -99,7 +99,11 @@ func (m *MFA) SubmitFactor(ctx context.Context, id string, b idp.Browser, method
 	if err != nil {
 		return idp.Step{}, err
 	}
-	return m.afterFactor(ctx, l, b, proof, remember)
+	step, err := m.afterFactor(ctx, l, b, proof, remember)
+	if policy.Method(method) == policy.BackupCode {
+		m.backupCodeNotice(ctx, l.user, b) // the code is used, whatever happens next
+	}
+	return step, err
 }
 
 // afterFactor records a proven factor with a new session cookie, remembers
@@ -249,6 +253,7 @@ func (m *MFA) ConfirmTOTPEnrollment(ctx context.Context, id string, b idp.Browse
 	if err != nil {
 		return idp.Step{}, err
 	}
+	m.enrolledNotice(ctx, l.user, policy.TOTP, b)
 	return m.afterFactor(ctx, l, b, proof, false)
 }
 
@@ -272,5 +277,6 @@ func (m *MFA) FinishWebAuthnRegistration(ctx context.Context, id string, b idp.B
 	if err != nil {
 		return idp.Step{}, err
 	}
+	m.enrolledNotice(ctx, l.user, policy.WebAuthn, b)
 	return m.afterFactor(ctx, l, b, proof, false)
 }

@@ -48,6 +48,12 @@ const (
 	RecoveryStarted Kind = "recovery_started"
 	// RecoveryCompleted: the old factors were removed. When, ReportLink.
 	RecoveryCompleted Kind = "recovery_completed"
+	// EmailChanged, to the old address: the account's address was changed.
+	// When, IP (optional), ReportLink.
+	EmailChanged Kind = "email_changed"
+	// BackupCodesRegenerated: a new set of backup codes replaced the old
+	// one. When, IP (optional), ReportLink.
+	BackupCodesRegenerated Kind = "backup_codes_regenerated"
 )
 
 // field names a Data field a kind requires.
@@ -83,6 +89,9 @@ var kinds = map[Kind]kindSpec{
 	NewDeviceSignIn:   {mail: true, sms: true, notice: true, needs: []field{needWhen, needReportLink}},
 	RecoveryStarted:   {mail: true, sms: true, notice: true, needs: []field{needCompletesAt, needCancelLink}},
 	RecoveryCompleted: {mail: true, sms: true, notice: true, needs: []field{needWhen, needReportLink}},
+	// Issue 11's security notifications beyond the first set.
+	EmailChanged:           {mail: true, sms: true, notice: true, needs: []field{needWhen, needReportLink}},
+	BackupCodesRegenerated: {mail: true, sms: true, notice: true, needs: []field{needWhen, needReportLink}},
 }
 
 // Kinds lists every kind, sorted.

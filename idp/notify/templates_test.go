@@ -28,7 +28,7 @@ func full() notify.Data {
 }
 
 func TestEveryKindRendersOnEveryChannelItHas(t *testing.T) {
-	if len(notify.Kinds()) != 12 {
+	if len(notify.Kinds()) != 14 {
 		t.Fatalf("kinds = %v", notify.Kinds())
 	}
 	for _, k := range notify.Kinds() {
@@ -88,18 +88,20 @@ func checkCarries(t *testing.T, k notify.Kind, what, body string, d notify.Data,
 		return u
 	}
 	want := map[notify.Kind][]string{
-		notify.EmailVerification: {d.Code, link(d.Link), "30 minutes"},
-		notify.SignInCode:        {d.Code, "30 minutes"},
-		notify.PhoneVerification: {d.Code, "30 minutes", "@id.example.com #" + d.Code},
-		notify.PasswordReset:     {link(d.Link), "30 minutes"},
-		notify.FactorAdded:       {d.Factor, link(d.ReportLink)},
-		notify.FactorRemoved:     {d.Factor, link(d.ReportLink)},
-		notify.BackupCodeUsed:    {"2", link(d.ReportLink)},
-		notify.PasswordChanged:   {link(d.ReportLink)},
-		notify.MFAReset:          {"administrator", link(d.ReportLink)},
-		notify.NewDeviceSignIn:   {d.Device, link(d.ReportLink)},
-		notify.RecoveryStarted:   {"Wednesday, 6 May 2026 at 14:03 UTC", link(d.CancelLink)},
-		notify.RecoveryCompleted: {link(d.ReportLink)},
+		notify.EmailVerification:      {d.Code, link(d.Link), "30 minutes"},
+		notify.SignInCode:             {d.Code, "30 minutes"},
+		notify.PhoneVerification:      {d.Code, "30 minutes", "@id.example.com #" + d.Code},
+		notify.PasswordReset:          {link(d.Link), "30 minutes"},
+		notify.FactorAdded:            {d.Factor, link(d.ReportLink)},
+		notify.FactorRemoved:          {d.Factor, link(d.ReportLink)},
+		notify.BackupCodeUsed:         {"2", link(d.ReportLink)},
+		notify.PasswordChanged:        {link(d.ReportLink)},
+		notify.MFAReset:               {"administrator", link(d.ReportLink)},
+		notify.NewDeviceSignIn:        {d.Device, link(d.ReportLink)},
+		notify.RecoveryStarted:        {"Wednesday, 6 May 2026 at 14:03 UTC", link(d.CancelLink)},
+		notify.RecoveryCompleted:      {link(d.ReportLink)},
+		notify.EmailChanged:           {"email address", link(d.ReportLink)},
+		notify.BackupCodesRegenerated: {"backup codes", link(d.ReportLink)},
 	}[k]
 	if what != "SMS" && k.IsNotice() && k != notify.RecoveryStarted {
 		want = append(want, "Tuesday, 5 May 2026 at 14:03 UTC", "Wasn")

@@ -224,6 +224,7 @@ func (p *Provider) startAuthRequest(ctx context.Context, client opClient, req *o
 		c := &http.Cookie{Name: bindingName, Value: binding, Path: "/", HttpOnly: true, Secure: p.secure, SameSite: http.SameSiteLaxMode}
 		redirect.Header.Add("Set-Cookie", c.String())
 	}
+	known := p.knownDeviceCookie(h, redirect.Header)
 	locales := make([]string, len(req.UILocales))
 	for i, l := range req.UILocales {
 		locales[i] = l.String()
@@ -247,6 +248,8 @@ func (p *Provider) startAuthRequest(ctx context.Context, client opClient, req *o
 		SessionCookie: cookieFromHeader(h, idp.CookieName(idp.SessionCookieBase, p.secure)),
 		DeviceCookie:  cookieFromHeader(h, idp.CookieName(idp.DeviceCookieBase, p.secure)),
 		BindingCookie: binding,
+
+		KnownDeviceCookie: known,
 	}
 	u, err := p.flow.Start(ctx, row, b)
 	if err != nil {
@@ -254,6 +257,28 @@ func (p *Provider) startAuthRequest(ctx context.Context, client opClient, req *o
 	}
 	redirect.URL = u
 	return redirect, nil
+}
+
+// KnownDeviceTTL is how long the known-device cookie lasts: the longest
+// lifetime browsers grant a cookie (RFC 6265bis §5.5: 400 days).
+const KnownDeviceTTL = login.KnownDeviceTTL
+
+// knownDeviceCookie returns the browser's known-device cookie, giving it one
+// (a Set-Cookie in out) when it has none: every sign-in starts here, so a
+// browser that finishes one has it. It tells the browser apart from the
+// others its users sign in from (a new device is a security notification)
+// and proves nothing.
+func (p *Provider) knownDeviceCookie(h, out http.Header) string {
+	name := idp.CookieName(idp.KnownDeviceCookieBase, p.secure)
+	v := cookieFromHeader(h, name)
+	if len(v) >= 32 && len(v) <= 64 {
+		return v
+	}
+	v = idp.RandomToken(32)
+	c := &http.Cookie{Name: name, Value: v, Path: "/", HttpOnly: true, Secure: p.secure, SameSite: http.SameSiteLaxMode,
+		Expires: p.now().Add(KnownDeviceTTL).UTC()}
+	out.Add("Set-Cookie", c.String())
+	return v
 }
 
 // writeRefusal is what Handler answers for an Authorize or EndSession

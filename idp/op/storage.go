@@ -191,7 +191,9 @@ func (s *opStorage) SetUserinfoFromToken(ctx context.Context, info *oidc.UserInf
 	}
 	if slices.Contains(at.Scopes, oidc.ScopeEmail) && u.Email != "" {
 		info.Email = u.Email
-		info.EmailVerified = false
+		// True only while the address is the one the user proved they read
+		// (storage clears EmailVerifiedAt whenever it changes).
+		info.EmailVerified = oidc.Bool(u.EmailVerifiedAt != nil)
 	}
 	return nil
 }

@@ -54,6 +54,17 @@ type Policy struct {
 	// client), so that "contractors need a passkey for the finance app" is
 	// a group policy limited to the finance client.
 	Clients []string
+
+	// RequireVerifiedEmail: a sign-in under this policy completes only once
+	// the user has verified their email address (issue 11): the login flow
+	// asks for it after the factors, before the code is issued.
+	RequireVerifiedEmail bool
+}
+
+// RequiresVerifiedEmail reports whether any of the effective policies asks
+// for a verified email address.
+func RequiresVerifiedEmail(pols []Named) bool {
+	return slices.ContainsFunc(pols, func(n Named) bool { return n.Policy.RequireVerifiedEmail })
 }
 
 // AppliesTo reports whether the policy applies to a sign-in to clientID.

@@ -87,6 +87,7 @@ func (c *Console) handleDefaultPolicy(w http.ResponseWriter, r *http.Request) {
 type policyForm struct {
 	Name, RequireMFA, MinLevel, MFAMaxAge, RememberDevice, Enrollment, Clients string
 	Methods                                                                    []string
+	RequireVerifiedEmail                                                       bool
 }
 
 func formOf(p policy.Policy) policyForm {
@@ -97,6 +98,7 @@ func formOf(p policy.Policy) policyForm {
 	if p.MinLevel == policy.LevelNone {
 		f.MinLevel = ""
 	}
+	f.RequireVerifiedEmail = p.RequireVerifiedEmail
 	for _, m := range p.Methods {
 		f.Methods = append(f.Methods, string(m))
 	}
@@ -125,6 +127,7 @@ func readPolicyForm(r *http.Request) policyForm {
 		RememberDevice: strings.TrimSpace(r.PostFormValue("remember_device")), Enrollment: r.PostFormValue("enrollment"),
 		Clients: r.PostFormValue("clients"), Methods: r.PostForm["methods"],
 	}
+	f.RequireVerifiedEmail = r.PostFormValue("require_verified_email") == "1"
 	return f
 }
 
@@ -133,6 +136,7 @@ func readPolicyForm(r *http.Request) policyForm {
 func (f policyForm) policy() (policy.Policy, map[string]string) {
 	bad := map[string]string{}
 	p := policy.Policy{Name: f.Name, RequireMFA: policy.Requirement(f.RequireMFA), Enrollment: policy.Enrollment(f.Enrollment)}
+	p.RequireVerifiedEmail = f.RequireVerifiedEmail
 	for _, m := range f.Methods {
 		p.Methods = append(p.Methods, policy.Method(m))
 	}

@@ -49,28 +49,43 @@ func (c *Console) userRoutes(r chi.Router) {
 	r.Post("/users/{id}/unlock", c.userAction("user-unlock", "unlocked", func(c *Console, r *http.Request, id string) error {
 		return c.acc.UnlockUser(r.Context(), c.actor(r), id)
 	}))
-	r.Post("/users/{id}/reset-mfa", c.userAction("user-reset-mfa", "mfa-reset", func(c *Console, r *http.Request, id string) error {
-		return c.dir.ResetMFAByID(r.Context(), c.actor(r), id, r.PostFormValue("reason"))
+	// A reset tells the user by mail when it can (a verified address): the notice says whether it did.
+	r.Post("/users/{id}/reset-mfa", c.userNotifyingAction("user-reset-mfa", "mfa-reset", func(c *Console, r *http.Request, id string) (bool, error) {
+		return c.acc.ResetUserMFA(r.Context(), c.actor(r), id, r.PostFormValue("reason"))
 	}))
-	r.Post("/users/{id}/force-reenrollment", c.userAction("user-force-reenrollment", "reenrollment", func(c *Console, r *http.Request, id string) error {
-		return c.dir.ForceReenrollment(r.Context(), c.actor(r), id, r.PostFormValue("reason"))
+	r.Post("/users/{id}/force-reenrollment", c.userNotifyingAction("user-force-reenrollment", "reenrollment", func(c *Console, r *http.Request, id string) (bool, error) {
+		return c.acc.ForceUserReenrollment(r.Context(), c.actor(r), id, r.PostFormValue("reason"))
 	}))
 }
 
-// No channel reaches a user yet (mail is issue #11), so the notices after
-// a reset say the administrator must tell them.
+// userNotifyingAction is userAction for a change the user is told of by mail when Twofold can: its notice is
+// done, or done+"-notified" when they were told.
+func (c *Console) userNotifyingAction(form, done string, do func(c *Console, r *http.Request, id string) (bool, error)) http.HandlerFunc {
+	return c.userActionDone(form, func(c *Console, r *http.Request, id string) (string, error) {
+		notified, err := do(c, r, id)
+		if notified {
+			return done + "-notified", err
+		}
+		return done, err
+	})
+}
+
+// The notices after a reset say whether Twofold told the user by mail (to
+// a verified address) or the administrator must.
 var userNotices = map[string]string{
-	"created":           "User created. They can sign in with the password you chose; give it to them over a safe channel.",
-	"disabled":          "User disabled. Their sessions no longer work and every token issued to them was revoked.",
-	"enabled":           "User enabled. They can sign in again.",
-	"groups":            "Groups saved. The policies of the new groups apply from their next sign-in.",
-	"session-ended":     "Session ended, and the tokens issued in it revoked.",
-	"sessions-ended":    "Every session ended, and every token issued to the user revoked.",
-	"device-forgotten":  "Device forgotten: it will be asked for the second factor again.",
-	"devices-forgotten": "Every remembered device forgotten.",
-	"unlocked":          "Failed attempts forgotten: the user can try their password and codes again now.",
-	"mfa-reset":         "Second factors removed, sessions ended and tokens revoked; the reason is in the audit log. Twofold has no channel to tell the user yet: tell them yourself.",
-	"reenrollment":      "Second factors removed, sessions ended and tokens revoked: the next sign-in must set up a new second factor. The reason is in the audit log. Twofold has no channel to tell the user yet: tell them yourself.",
+	"created":               "User created. They can sign in with the password you chose; give it to them over a safe channel.",
+	"disabled":              "User disabled. Their sessions no longer work and every token issued to them was revoked.",
+	"enabled":               "User enabled. They can sign in again.",
+	"groups":                "Groups saved. The policies of the new groups apply from their next sign-in.",
+	"session-ended":         "Session ended, and the tokens issued in it revoked.",
+	"sessions-ended":        "Every session ended, and every token issued to the user revoked.",
+	"device-forgotten":      "Device forgotten: it will be asked for the second factor again.",
+	"devices-forgotten":     "Every remembered device forgotten.",
+	"unlocked":              "Failed attempts forgotten: the user can try their password and codes again now.",
+	"mfa-reset":             "Second factors removed, sessions ended and tokens revoked; the reason is in the audit log. The user has no verified email address (or the mail failed): tell them yourself.",
+	"reenrollment":          "Second factors removed, sessions ended and tokens revoked: the next sign-in must set up a new second factor. The reason is in the audit log. The user has no verified email address (or the mail failed): tell them yourself.",
+	"mfa-reset-notified":    "Second factors removed, sessions ended and tokens revoked; the reason is in the audit log. The user was told by email, at their verified address.",
+	"reenrollment-notified": "Second factors removed, sessions ended and tokens revoked: the next sign-in must set up a new second factor. The reason is in the audit log. The user was told by email, at their verified address.",
 }
 
 // checked is a form's checkbox values (a checkbox never posts an empty one).
@@ -229,9 +244,14 @@ func (c *Console) showUser(w http.ResponseWriter, r *http.Request, status int, p
 // with the notice done, or the page as it is now with the refusal beside
 // form.
 func (c *Console) userAction(form, done string, do func(c *Console, r *http.Request, id string) error) http.HandlerFunc {
+	return c.userActionDone(form, func(c *Console, r *http.Request, id string) (string, error) { return done, do(c, r, id) })
+}
+
+// userActionDone is userAction whose notice do chooses.
+func (c *Console) userActionDone(form string, do func(c *Console, r *http.Request, id string) (string, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		id := chi.URLParam(r, "id")
-		err := do(c, r, id)
+		done, err := do(c, r, id)
 		if err == nil {
 			c.kit.SeeOther(w, r, Prefix+"/users/"+url.PathEscape(id)+"?done="+done)
 			return

@@ -21,6 +21,9 @@ type policyBody struct {
 	Enrollment     string   `json:"enrollment"`
 	MinLevel       string   `json:"min_level"`
 	Clients        []string `json:"clients"`
+
+	// RequireVerifiedEmail: sign-ins under the policy complete only once the user's email is verified.
+	RequireVerifiedEmail bool `json:"require_verified_email"`
 }
 
 // policyJSON is a policy as the API shows it.
@@ -39,6 +42,9 @@ type policyJSON struct {
 	ReadOnlyReason string    `json:"read_only_reason,omitempty"`
 	ETag           string    `json:"etag"`
 	UpdatedAt      time.Time `json:"updated_at"`
+
+	// RequireVerifiedEmail: sign-ins under the policy complete only once the user's email is verified.
+	RequireVerifiedEmail bool `json:"require_verified_email"`
 }
 
 // readOnly says whether an object is read-only here, and why.
@@ -55,6 +61,8 @@ func toPolicyJSON(p directory.PolicyRecord) policyJSON {
 		MFAMaxAge: f["mfa_max_age"].(string), RememberDevice: f["remember_device"].(string),
 		Enrollment: f["enrollment"].(string), MinLevel: p.Policy.MinLevel.ACR(), Clients: f["clients"].([]string),
 		Default: p.Default, ManagedBy: p.ManagedBy, ReadOnly: ro, ReadOnlyReason: why, ETag: etag(p.Version), UpdatedAt: p.UpdatedAt,
+
+		RequireVerifiedEmail: p.Policy.RequireVerifiedEmail,
 	}
 }
 
@@ -62,6 +70,7 @@ func toPolicyJSON(p directory.PolicyRecord) policyJSON {
 // this only parses what JSON cannot carry (durations, levels).
 func (b policyBody) toPolicy() (policy.Policy, error) {
 	p := policy.Policy{Name: b.Name, RequireMFA: policy.Requirement(b.RequireMFA), Enrollment: policy.Enrollment(b.Enrollment), Clients: b.Clients}
+	p.RequireVerifiedEmail = b.RequireVerifiedEmail
 	for _, m := range b.Methods {
 		p.Methods = append(p.Methods, policy.Method(m))
 	}

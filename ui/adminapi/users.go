@@ -122,7 +122,8 @@ func (a *API) resetMFA(r *http.Request, c *call) (*response, error) {
 	if err := decode(c, &b); err != nil {
 		return nil, err
 	}
-	if err := a.dir.ResetMFAByID(r.Context(), a.actor(r), chi.URLParam(r, "id"), b.Reason); err != nil {
+	// The user is told by mail when they have a verified address (audited either way).
+	if _, err := a.acc.ResetUserMFA(r.Context(), a.actor(r), chi.URLParam(r, "id"), b.Reason); err != nil {
 		return nil, err
 	}
 	return &response{Status: http.StatusNoContent}, nil
@@ -135,7 +136,7 @@ func (a *API) forceReenrollment(r *http.Request, c *call) (*response, error) {
 	if err := decode(c, &b); err != nil {
 		return nil, err
 	}
-	if err := a.dir.ForceReenrollment(r.Context(), a.actor(r), chi.URLParam(r, "id"), b.Reason); err != nil {
+	if _, err := a.acc.ForceUserReenrollment(r.Context(), a.actor(r), chi.URLParam(r, "id"), b.Reason); err != nil {
 		return nil, err
 	}
 	return &response{Status: http.StatusNoContent}, nil

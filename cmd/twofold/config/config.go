@@ -78,6 +78,8 @@ type Policy struct {
 	MinLevel string `yaml:"min_level,omitempty"`
 	// Clients limits the policy to sign-ins to these clients (empty: all).
 	Clients []string `yaml:"clients,omitempty"`
+	// RequireVerifiedEmail: a sign-in under this policy completes only once the user's email address is verified.
+	RequireVerifiedEmail bool `yaml:"require_verified_email,omitempty"`
 }
 
 // Group attaches a policy to every user in it.

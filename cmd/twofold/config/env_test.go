@@ -46,6 +46,12 @@ func TestEnvironmentOverrides(t *testing.T) {
 				return c.DefaultPolicy == "strict" && len(c.Policies) == 1 &&
 					c.Policies[0].RememberDevice == Duration(30*24*time.Hour) && len(c.Policies[0].Methods) == 3
 			}},
+		{"a policy in TWOFOLD_POLICIES may require a verified email",
+			[]string{"TWOFOLD_POLICIES=[{name: verified, require_verified_email: true}]"},
+			func(c *Config) bool {
+				p, err := c.Policies[0].toPolicy()
+				return err == nil && c.Policies[0].RequireVerifiedEmail && p.RequireVerifiedEmail
+			}},
 		{"TWOFOLD_CLIENTS takes a JSON list",
 			[]string{`TWOFOLD_CLIENTS=[{"id": "app", "secret": "a-long-enough-secret", "redirect_uris": ["https://app.example.com/cb"], "skip_consent": true}]`},
 			func(c *Config) bool {

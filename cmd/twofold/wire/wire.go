@@ -19,10 +19,12 @@ import (
 	"github.com/twofold-idp/twofold/idp/account"
 	"github.com/twofold-idp/twofold/idp/channels"
 	"github.com/twofold-idp/twofold/idp/directory"
+	"github.com/twofold-idp/twofold/idp/emailverify"
 	"github.com/twofold-idp/twofold/idp/factors"
 	"github.com/twofold-idp/twofold/idp/idempotency"
 	"github.com/twofold-idp/twofold/idp/keys"
 	"github.com/twofold-idp/twofold/idp/login"
+	"github.com/twofold-idp/twofold/idp/notices"
 	"github.com/twofold-idp/twofold/idp/notify"
 	"github.com/twofold-idp/twofold/idp/op"
 	"github.com/twofold-idp/twofold/idp/op/tokens"
@@ -84,13 +86,23 @@ type App struct {
 	Flow      *login.Flow
 	MFA       *login.MFA
 	Account   *account.Service
-	Channels  *channels.Service // mail and SMS to people, within the sending limits
+	Channels  *channels.Service    // mail and SMS to people, within the sending limits
+	Notices   *notices.Service     // security notifications and "this wasn't me"
+	Emails    *emailverify.Service // email verification codes and links
 	Provider  *op.Provider
 	Server    *ui.Server
 }
 
-// newFlow wires the login flow with its factor registry and sessions.
-func newFlow(o Options, iu *url.URL, dir *directory.Directory, limiter *throttle.Limiter) (*factors.Registry, *session.Service, *login.Flow) {
+// outbound is what sends mail to people about their accounts (issue 11).
+type outbound struct {
+	notices *notices.Service
+	emails  *emailverify.Service
+}
+
+// newFlow wires the login flow with its factor registry and sessions, and
+// — given the channels (nil: the flow sends nothing) — the services that
+// send mail about accounts, whose "this wasn't me" ends sessions.
+func newFlow(o Options, iu *url.URL, dir *directory.Directory, limiter *throttle.Limiter, ch *channels.Service) (*factors.Registry, *session.Service, *login.Flow, outbound) {
 	store, ring, log, now := o.Store, o.Ring, o.Logger, o.Now
 	codeParams := o.BackupCodeParams
 	if codeParams == (backupcodes.Params{}) {
@@ -111,7 +123,14 @@ func newFlow(o Options, iu *url.URL, dir *directory.Directory, limiter *throttle
 		factors.NewBackupCodes(store, backupcodes.NewHasher(ring.SubKey("backup-code-pepper"), codeParams), log, now),
 	)
 	sessions := session.New(store, session.Config{IdleTimeout: o.SessionIdleTimeout, Lifetime: o.SessionLifetime}, log, now)
-	return reg, sessions, login.New(o.Issuer, store, dir, sessions, reg, limiter, log, now)
+	var out outbound
+	var opts []login.Option
+	if ch != nil {
+		out.notices = notices.New(o.Issuer, store, ch, sessions, ring.SubKey(notices.KeyPurpose), log, now)
+		out.emails = emailverify.New(o.Issuer, store, ch, ring.SubKey(emailverify.KeyPurpose), log, now)
+		opts = append(opts, login.WithOutbound(login.Outbound{Notices: out.notices, Emails: out.emails}))
+	}
+	return reg, sessions, login.New(o.Issuer, store, dir, sessions, reg, limiter, log, now, opts...), out
 }
 
 // Flow builds only the login flow, as Build wires it (the same factor
@@ -129,7 +148,7 @@ func Flow(o Options) (*login.Flow, error) {
 	if o.Directory == nil {
 		return nil, fmt.Errorf("wire.Flow needs a directory")
 	}
-	_, _, flow := newFlow(o, iu, o.Directory, throttle.New(o.Store, o.Logger, o.Now))
+	_, _, flow, _ := newFlow(o, iu, o.Directory, throttle.New(o.Store, o.Logger, o.Now), nil)
 	return flow, nil
 }
 
@@ -162,10 +181,13 @@ func Build(ctx context.Context, o Options) (*App, error) {
 
 	limiter := throttle.New(store, log, now)
 	a.Channels = channels.New(o.Issuer, o.Mailer, o.SMS, limiter, log)
-	a.Factors, a.Sessions, a.Flow = newFlow(o, iu, a.Directory, limiter)
+	var out outbound
+	a.Factors, a.Sessions, a.Flow, out = newFlow(o, iu, a.Directory, limiter, a.Channels)
+	a.Notices, a.Emails = out.notices, out.emails
 	logouts := session.NewLogouts(a.Sessions, ring)
 	a.MFA = login.NewMFA(a.Flow)
-	a.Account = account.New(o.Issuer, store, a.Directory, a.Flow, a.Sessions, a.Factors, log, now)
+	a.Account = account.New(o.Issuer, store, a.Directory, a.Flow, a.Sessions, a.Factors, log, now,
+		account.WithOutbound(account.Outbound{Notices: a.Notices, Emails: a.Emails, Resets: a.Directory}))
 	if err := account.EnsureClients(ctx, a.Account, a.Directory); err != nil {
 		return nil, err
 	}
@@ -183,6 +205,7 @@ func Build(ctx context.Context, o Options) (*App, error) {
 		Issuer: o.Issuer, Logger: log, Registry: o.Registry, Ready: a.Directory.Ready,
 		Setup: a.Directory, Flow: a.Flow, Logout: logouts, MFA: a.MFA, Account: a.Account, Provider: a.Provider,
 		TrustedProxies: o.TrustedProxies, CSRFKey: ring.SubKey("csrf"), AssetsDir: o.AssetsDir, Now: now,
+		AccountEmail: a.Account, EmailStep: a.MFA, EmailLinks: a.Emails, NotMe: a.Notices,
 	})
 	if err != nil {
 		return nil, err

@@ -109,6 +109,15 @@ func validateUsername(s string) error {
 	return nil
 }
 
+// ValidateEmail checks an address a person gives for their account: one
+// bare address (no display name), required.
+func ValidateEmail(s string) error {
+	if s == "" {
+		return idp.InputErrorf("email", "is required")
+	}
+	return validateEmail(s)
+}
+
 func validateEmail(s string) error {
 	if s == "" {
 		return nil

@@ -421,7 +421,9 @@ func (p *Service) mintIDToken(ctx context.Context, g grant, accessToken string) 
 	}
 	if slices.Contains(g.scopes, oidc.ScopeEmail) && g.user.Email != "" {
 		claims.Email = g.user.Email
-		claims.EmailVerified = false // Twofold does not verify addresses (yet)
+		// True only while the address is the one the user proved they read
+		// (storage clears EmailVerifiedAt whenever it changes).
+		claims.EmailVerified = oidc.Bool(g.user.EmailVerifiedAt != nil)
 	}
 	return p.sign(ctx, alg, "JWT", &claims)
 }
