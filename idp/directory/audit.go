@@ -35,6 +35,7 @@ var AuditActions = []string{
 	"client.created", "client.updated", "client.deleted", "client.disabled", "client.enabled", "client.secret_rotated",
 	"policy.created", "policy.updated", "policy.deleted", "policy.set", "policy.default_set", "policy.assigned",
 	"keys.rotated",
+	"mfa.code_sent", "phone.code_sent", "phone.verified", "phone.removed",
 }
 
 // AuditQuery selects audit events, newest first.

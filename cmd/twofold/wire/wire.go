@@ -31,6 +31,7 @@ import (
 	"github.com/twofold-idp/twofold/idp/session"
 	"github.com/twofold-idp/twofold/idp/throttle"
 	"github.com/twofold-idp/twofold/mfa/backupcodes"
+	"github.com/twofold-idp/twofold/mfa/otpcode"
 	"github.com/twofold-idp/twofold/mfa/webauthn"
 	"github.com/twofold-idp/twofold/storage"
 	"github.com/twofold-idp/twofold/ui"
@@ -89,8 +90,9 @@ type App struct {
 	Server    *ui.Server
 }
 
-// newFlow wires the login flow with its factor registry and sessions.
-func newFlow(o Options, iu *url.URL, dir *directory.Directory, limiter *throttle.Limiter) (*factors.Registry, *session.Service, *login.Flow) {
+// newFlow wires the login flow with its factor registry and sessions; ch
+// sends the email and SMS codes.
+func newFlow(o Options, iu *url.URL, dir *directory.Directory, limiter *throttle.Limiter, ch *channels.Service) (*factors.Registry, *session.Service, *login.Flow, error) {
 	store, ring, log, now := o.Store, o.Ring, o.Logger, o.Now
 	codeParams := o.BackupCodeParams
 	if codeParams == (backupcodes.Params{}) {
@@ -105,13 +107,21 @@ func newFlow(o Options, iu *url.URL, dir *directory.Directory, limiter *throttle
 		log.Warn("WebAuthn is off: the issuer's host cannot be a WebAuthn relying party ID", "host", iu.Hostname(), "err", err)
 		wa = nil
 	}
+	// The codes sent by email and SMS are stored as an HMAC under their own
+	// key, never in clear.
+	codeHasher, err := otpcode.NewHasher(ring.SubKey("sent-code-mac"))
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	reg := factors.NewRegistry(store, limiter, store, log,
 		factors.NewWebAuthn(store, wa, log, now),
 		factors.NewTOTP(store, ring, o.Issuer, log, now),
+		factors.NewEmail(store, ch, codeHasher, log, now),
+		factors.NewSMS(store, ch, codeHasher, log, now),
 		factors.NewBackupCodes(store, backupcodes.NewHasher(ring.SubKey("backup-code-pepper"), codeParams), log, now),
 	)
 	sessions := session.New(store, session.Config{IdleTimeout: o.SessionIdleTimeout, Lifetime: o.SessionLifetime}, log, now)
-	return reg, sessions, login.New(o.Issuer, store, dir, sessions, reg, limiter, log, now)
+	return reg, sessions, login.New(o.Issuer, store, dir, sessions, reg, limiter, log, now), nil
 }
 
 // Flow builds only the login flow, as Build wires it (the same factor
@@ -129,8 +139,11 @@ func Flow(o Options) (*login.Flow, error) {
 	if o.Directory == nil {
 		return nil, fmt.Errorf("wire.Flow needs a directory")
 	}
-	_, _, flow := newFlow(o, iu, o.Directory, throttle.New(o.Store, o.Logger, o.Now))
-	return flow, nil
+	// Nothing is sent: o.Mailer may be nil. o.SMS says whether users with a
+	// verified number have the SMS factor.
+	limiter := throttle.New(o.Store, o.Logger, o.Now)
+	_, _, flow, err := newFlow(o, iu, o.Directory, limiter, channels.New(o.Issuer, o.Mailer, o.SMS, limiter, o.Logger))
+	return flow, err
 }
 
 // Build wires every service, makes sure the signing keys and the built-in
@@ -162,7 +175,9 @@ func Build(ctx context.Context, o Options) (*App, error) {
 
 	limiter := throttle.New(store, log, now)
 	a.Channels = channels.New(o.Issuer, o.Mailer, o.SMS, limiter, log)
-	a.Factors, a.Sessions, a.Flow = newFlow(o, iu, a.Directory, limiter)
+	if a.Factors, a.Sessions, a.Flow, err = newFlow(o, iu, a.Directory, limiter, a.Channels); err != nil {
+		return nil, err
+	}
 	logouts := session.NewLogouts(a.Sessions, ring)
 	a.MFA = login.NewMFA(a.Flow)
 	a.Account = account.New(o.Issuer, store, a.Directory, a.Flow, a.Sessions, a.Factors, log, now)
