@@ -100,7 +100,10 @@ func NewMailbox(t testing.TB, opts ...Option) *Mailbox {
 	m.Port = ln.Addr().(*net.TCPAddr).Port
 	done := make(chan struct{})
 	go func() { defer close(done); srv.Serve(ln) }()
-	t.Cleanup(func() { srv.Close(); <-done })
+	// Closing the listener too: a Close that comes before Serve has taken
+	// the listener (a test that skips at once) would otherwise leave Serve
+	// accepting forever.
+	t.Cleanup(func() { srv.Close(); ln.Close(); <-done })
 	return m
 }
 
