@@ -544,9 +544,8 @@ func TestAPhoneNumberAddedOnTheAccountPageReceivesSignInCodes(t *testing.T) {
 	})
 }
 
-
 // The console's policy form offers email and sms codes, unticked on a new policy, marked as the weaker choice with
-// a note that says why; a policy saved with email lists it, and the simulator explains it like any factor.
+// a note that says why; a policy saved with email lists it.
 func TestTheConsoleOffersEmailAndSMSCodesAsTheWeakerChoice(t *testing.T) {
 	s := apptest.New(t, storagetest.NewSQLite, apptest.Options{Static: adminFixture(), Mailbox: apptest.NewMailbox(t)})
 	b, _ := consoleSignIn(t, s)
