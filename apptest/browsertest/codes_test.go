@@ -68,3 +68,35 @@ func TestEmailCodeAsSecondFactor(t *testing.T) {
 		t.Fatalf("after password and email code: acr %q amr %v, want %s and [pwd mail mfa]", c.ACR, c.AMR, idp.ACRMFA)
 	}
 }
+
+// TestPhoneNumberOnTheAccountPage: a signed-in user adds a phone number on
+// the account page and confirms it with the code the SMS webhook receiver
+// got; the number is then shown as confirmed.
+func TestPhoneNumberOnTheAccountPage(t *testing.T) {
+	t.Parallel()
+	_, tb := newBrowser(t)
+	sms := apptest.NewSMSReceiver(t)
+	s := apptest.New(t, storagetest.NewSQLite, apptest.Options{SMS: sms, Static: directory.Static{
+		Users: []directory.NewUser{{Username: username, Email: "alice@example.com", Password: password}},
+	}})
+	tb.do("open the account page", chromedp.Navigate(s.URL+"/account"))
+	tb.typePassword(username, password)
+	tb.waitPage("the account page", "form#add-phone")
+	tb.do("scroll to the phone section", chromedp.ScrollIntoView(chromedp.ID("phone")))
+	tb.shot("account-phone")
+	tb.do("type a number", chromedp.SendKeys(chromedp.ID("phone-input"), "+1 555 123 4567"))
+	tb.submit("add-phone")
+	tb.waitPage("the code form", "form#verify-phone")
+	tb.do("scroll to the phone section", chromedp.ScrollIntoView(chromedp.ID("phone")))
+	tb.shot("account-phone-code")
+	code := sms.Next(t, "+15551234567").Code(t)
+	tb.do("type the code", chromedp.SendKeys(chromedp.ID("phone-code"), code))
+	tb.submit("verify-phone")
+	tb.waitPage("the confirmed number", "form#remove-phone")
+	tb.do("scroll to the phone section", chromedp.ScrollIntoView(chromedp.ID("phone")))
+	tb.shot("account-phone-confirmed")
+	u, err := s.Store.GetUserByUsername(context.Background(), username)
+	if err != nil || u.Phone != "+15551234567" || u.PhoneVerifiedAt == nil {
+		t.Fatalf("after confirming: %+v, %v", u, err)
+	}
+}
