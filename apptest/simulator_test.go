@@ -368,7 +368,7 @@ func TestTheSimulatorNamesTheFieldOfBadInput(t *testing.T) {
 		{"a negative max_age", login.Simulation{User: "plain", ClientID: "app", MaxAge: &neg}, "max_age"},
 		{"an unknown prompt", login.Simulation{User: "plain", ClientID: "app", Prompt: []string{"always"}}, "prompt[0]"},
 		{"prompt=none with another value", login.Simulation{User: "plain", ClientID: "app", Prompt: []string{"none", "login"}}, "prompt"},
-		{"an unknown factor", login.Simulation{User: "plain", ClientID: "app", Session: []login.SimulatedFactor{{Method: "pwd"}, {Method: "sms"}}}, "session[1].method"},
+		{"an unknown factor", login.Simulation{User: "plain", ClientID: "app", Session: []login.SimulatedFactor{{Method: "pwd"}, {Method: "fax"}}}, "session[1].method"},
 		{"a session without a first factor", login.Simulation{User: "plain", ClientID: "app", Session: []login.SimulatedFactor{{Method: "totp"}}}, "session"},
 		{"a remembered device from the future", login.Simulation{User: "plain", ClientID: "app", RememberedDeviceAge: &neg}, "remembered_device_age"},
 	} {

@@ -44,7 +44,20 @@ const (
 	MethodWebAuthn   = "webauthn"
 	MethodTOTP       = "totp"
 	MethodBackupCode = "backup_code"
+	MethodEmail      = "email" // a one-time code sent to the user's verified email address
+	MethodSMS        = "sms"   // a one-time code sent by text message to the user's verified phone number
 )
+
+// CodeSent says where a one-time code went (the email and SMS factors, the
+// phone number check), for the page that asks for it.
+type CodeSent struct {
+	// To describes the destination without revealing it all:
+	// "a•••@example.com", "the number ending in 4567".
+	To string
+	// Sent is false when nothing was sent because the code sent earlier for
+	// the same sign-in is still good.
+	Sent bool
+}
 
 // ClientInfo is what a page may show about the relying party.
 type ClientInfo struct {

@@ -11,11 +11,13 @@ type MFAReset struct {
 	TOTP          int64 // authenticator apps, confirmed or not
 	WebAuthn      int64 // passkeys and security keys
 	SessionsEnded int64
+	Phone         int64 // 1 when the phone number for SMS codes was removed
 }
 
 // ResetSecondFactors removes every second factor of a user — authenticator
-// apps, WebAuthn credentials, backup codes, remembered devices — and ends
-// the user's sessions, in one transaction: a reset is never half done.
+// apps, WebAuthn credentials, backup codes, remembered devices, the phone
+// number that receives SMS codes (with the codes sent to it) — and ends the
+// user's sessions, in one transaction: a reset is never half done.
 func (s *Store) ResetSecondFactors(ctx context.Context, userID string) (MFAReset, error) {
 	var r MFAReset
 	now := s.clock()
@@ -33,6 +35,18 @@ func (s *Store) ResetSecondFactors(ctx context.Context, userID string) (MFAReset
 			return err
 		}
 		if err := tx.Where("user_id = ?", userID).Delete(&RememberedDevice{}).Error; err != nil {
+			return err
+		}
+		res = tx.Model(&User{}).Where("id = ? AND phone <> ''", userID).
+			Updates(map[string]any{"phone": "", "phone_verified_at": nil, "updated_at": now})
+		if res.Error != nil {
+			return res.Error
+		}
+		r.Phone = res.RowsAffected
+		err := tx.Model(&OneTimeCode{}).
+			Where("user_id = ? AND purpose IN ? AND used_at IS NULL", userID, []string{PurposeSignInSMS, PurposeVerifyPhone}).
+			Update("used_at", now).Error
+		if err != nil {
 			return err
 		}
 		res = tx.Model(&Session{}).Where("user_id = ? AND ended_at IS NULL", userID).Update("ended_at", now)

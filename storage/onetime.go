@@ -21,11 +21,14 @@ const (
 // OneTimeCode is a code or a link's token sent to a user. Only CodeHash, a
 // keyed hash the caller computes, is stored. Target is where it was sent
 // (an email address, a phone number): a code proves that address only.
+// SentFor, when set, is the sign-in (authorization request id) the code was
+// sent for: it completes that sign-in only.
 type OneTimeCode struct {
 	ID        string `gorm:"primaryKey"`
 	UserID    string
 	Purpose   string
 	Target    string
+	SentFor   string
 	CodeHash  string
 	Attempts  int
 	ExpiresAt time.Time

@@ -139,11 +139,11 @@ func (s *Store) DeleteStaleTOTP(ctx context.Context, before time.Time) (int64, e
 	return n, translate("delete stale totp", err)
 }
 
-// FactorCounts is how many usable second factors a user has.
 // flagBackupEligible is the BE bit of the authenticator data flags
 // (WebAuthn §6.1).
 const flagBackupEligible = 0x08
 
+// FactorCounts is how many usable second factors a user has.
 type FactorCounts struct {
 	TOTP     int64 // confirmed TOTP authenticators
 	WebAuthn int64 // WebAuthn credentials not marked possibly cloned
@@ -151,6 +151,10 @@ type FactorCounts struct {
 	// the key cannot leave the authenticator (phrh).
 	WebAuthnDeviceBound int64
 	BackupCodes         int64 // unused backup codes
+	// EmailVerified and PhoneVerified are 1 when the user has an address or
+	// number they proved they read (the email and SMS code factors).
+	EmailVerified int64
+	PhoneVerified int64
 }
 
 // CountSecondFactors counts a user's usable second factors (unconfirmed
@@ -161,10 +165,12 @@ func (s *Store) CountSecondFactors(ctx context.Context, userID string) (FactorCo
 	(SELECT count(*) FROM totp_authenticators WHERE user_id = ? AND ` + activeTOTP + `),
 	(SELECT count(*) FROM webauthn_credentials WHERE user_id = ? AND possibly_cloned = ?),
 	(SELECT count(*) FROM webauthn_credentials WHERE user_id = ? AND possibly_cloned = ? AND (flags & ?) = 0),
-	(SELECT count(*) FROM backup_codes WHERE user_id = ? AND used_at IS NULL)`
+	(SELECT count(*) FROM backup_codes WHERE user_id = ? AND used_at IS NULL),
+	(SELECT count(*) FROM users WHERE id = ? AND email <> '' AND email_verified_at IS NOT NULL),
+	(SELECT count(*) FROM users WHERE id = ? AND phone <> '' AND phone_verified_at IS NOT NULL)`
 	var c FactorCounts
-	err := s.db.WithContext(ctx).Raw(q, userID, userID, false, userID, false, flagBackupEligible, userID).Row().
-		Scan(&c.TOTP, &c.WebAuthn, &c.WebAuthnDeviceBound, &c.BackupCodes)
+	err := s.db.WithContext(ctx).Raw(q, userID, userID, false, userID, false, flagBackupEligible, userID, userID, userID).Row().
+		Scan(&c.TOTP, &c.WebAuthn, &c.WebAuthnDeviceBound, &c.BackupCodes, &c.EmailVerified, &c.PhoneVerified)
 	if err != nil {
 		return FactorCounts{}, translate("count second factors", err)
 	}

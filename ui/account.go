@@ -63,6 +63,8 @@ type AccountService interface {
 	// AccountForgetDevice stops trusting one of the user's remembered devices: it is asked for the second
 	// factor again. idp.ErrNotFound for a device the user does not have.
 	AccountForgetDevice(ctx context.Context, b idp.Browser, id string) error
+	// The phone number for text messages (account_phone.go).
+	AccountPhones
 }
 
 const (
@@ -121,6 +123,7 @@ type accountPage struct {
 	Error            string // shown in a role="alert" box in ErrorSection
 	ErrorSection     string
 	ErrorField       string // the password field Error is about, if any
+	Phone            accountPhone
 }
 
 // AlertIn reports whether the alert belongs to section.
@@ -251,6 +254,7 @@ func newAccountPage(v account.View, now time.Time) accountPage {
 		p.Factors = append(p.Factors, newAccountFactor(f.Method, f.Kind, f, now))
 	}
 	p.CanRemove = !v.MFARequired || len(p.Factors) > 1
+	p.Phone = newAccountPhone(v.Phone)
 	// Backup codes only work beside a factor: without one, no count is worth a warning.
 	p.BackupCodesLow = len(p.Factors) > 0 && v.BackupCodesLeft <= lowBackupCodes
 	for _, s := range v.Sessions {
@@ -367,6 +371,8 @@ type accountAlert struct {
 // accountNotices are the notes GET /account?changed=… shows after a change that has nothing else to show for it.
 var accountNotices = map[string]string{
 	"password": msgPasswordChanged,
+	// The phone number (account_phone.go).
+	noticePhoneSent: msgPhoneCodeSent, noticePhoneVerified: msgPhoneVerified, noticePhoneRemoved: msgPhoneRemoved,
 }
 
 func (s *Server) renderAccount(w http.ResponseWriter, r *http.Request, status int, p accountPage) {
@@ -689,6 +695,7 @@ var accountFieldLabels = map[string]string{
 	"password":         "New password",
 	"password_confirm": "Confirm new password",
 	"name":             "Name",
+	"phone":            "Phone number",
 }
 
 // accountInputMessage shows an idp.InputError as a sentence naming the field; its Message is safe to show by

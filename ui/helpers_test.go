@@ -99,6 +99,7 @@ type fakeFlow struct {
 	session  idp.SessionCookie // what a password sign-in sets
 	scripted map[string]scriptedStep
 	calls    []flowCall
+	sends    map[string]int // codes sent per request (SendCode)
 }
 
 var (

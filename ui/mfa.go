@@ -23,6 +23,11 @@ type MFAFlow interface {
 	// BeginFactor starts a challenge: for WebAuthn, the JSON the page's script passes to navigator.credentials.get
 	// ({"session": "...", "publicKey": {...}}).
 	BeginFactor(ctx context.Context, authRequestID string, b idp.Browser, method string) ([]byte, error)
+	// SendCode sends the one-time code of idp.MethodEmail or idp.MethodSMS: when its page is first shown (resend
+	// false: nothing is sent while the code sent for this sign-in is still good) and on "Send a new code". Errors:
+	// *idp.ThrottledError when a sending limit refuses (nothing was sent), channels.ErrSendFailed when the message
+	// could not be handed over.
+	SendCode(ctx context.Context, authRequestID string, b idp.Browser, method string, resend bool) (idp.CodeSent, error)
 	// BeginPasskey and FinishPasskey sign in with a discoverable credential from the login page: the first
 	// factor, without a username.
 	BeginPasskey(ctx context.Context, authRequestID string, b idp.Browser) ([]byte, error)
@@ -68,12 +73,15 @@ type challenge struct {
 	page       string
 	switchText string
 	enterMsg   string
+	sends      bool // the code is sent to the user (email, SMS) when the page is first shown
 }
 
 var challenges = map[string]challenge{
 	idp.MethodWebAuthn:   {page: "mfa_webauthn", switchText: "Use a security key or passkey instead"},
 	idp.MethodTOTP:       {page: "mfa_totp", switchText: "Use your authenticator app instead", enterMsg: msgEnterTOTP},
 	idp.MethodBackupCode: {page: "mfa_backup_code", switchText: "Use a backup code instead", enterMsg: msgEnterBackup},
+	idp.MethodEmail:      {page: "mfa_email", switchText: "Email me a code instead", enterMsg: msgEnterEmailCode, sends: true},
+	idp.MethodSMS:        {page: "mfa_sms", switchText: "Text me a code instead", enterMsg: msgEnterSMSCode, sends: true},
 }
 
 // challengePage is a second-factor challenge: the TOTP, backup-code or WebAuthn page, chosen by Method.
@@ -88,6 +96,10 @@ type challengePage struct {
 	Others        []methodLink
 	Error         string // shown in the role="alert" box
 	Invalid       bool   // Error is about the code field
+	// The email and SMS code pages: where the code went ("" when the page does not know, after a refused
+	// submission), and a note in a role="status" box ("a new code is on its way").
+	SentTo string
+	Notice string
 }
 
 // methodLink is one a[data-method] link to another second factor the user has.
@@ -164,6 +176,10 @@ func (s *Server) renderMFAStep(w http.ResponseWriter, r *http.Request, id string
 			s.flowError(w, r, fmt.Errorf("ui: the flow asked for a second factor among %q, none of which has a page", step.Methods))
 			return
 		}
+		if challenges[method].sends {
+			s.renderCodeChallenge(w, r, id, method, step)
+			return
+		}
 		s.renderChallenge(w, r, http.StatusOK, newChallengePage(s.csrfToken(w, r), id, method, step))
 	case idp.StepEnroll:
 		p := newEnrollChoosePage(id, step)
@@ -189,7 +205,7 @@ func (s *Server) handleBackupCodeSubmit(w http.ResponseWriter, r *http.Request) 
 	s.handleCodeSubmit(w, r, idp.MethodBackupCode)
 }
 
-// handleCodeSubmit checks a TOTP or backup code. The code goes to the flow as typed: normalising it (spaces,
+// handleCodeSubmit checks a TOTP, backup, email or SMS code. The code goes to the flow as typed: normalising it (spaces,
 // dashes, case) is the flow's business, which knows the format. It is never logged.
 func (s *Server) handleCodeSubmit(w http.ResponseWriter, r *http.Request, method string) {
 	if !s.parseForm(w, r) {

@@ -196,6 +196,10 @@ func (s *Server) routes() *chi.Mux {
 		r.Post("/login/mfa/totp", s.handleTOTPSubmit)
 		r.Post("/login/mfa/backup-code", s.handleBackupCodeSubmit)
 		r.Post("/login/mfa/webauthn", s.handleWebAuthnNoScript)
+		r.Post("/login/mfa/email", s.handleEmailCodeSubmit)
+		r.Post("/login/mfa/sms", s.handleSMSCodeSubmit)
+		r.Post("/login/mfa/email/resend", s.handleEmailCodeResend)
+		r.Post("/login/mfa/sms/resend", s.handleSMSCodeResend)
 		r.Post("/login/backup-codes", s.handleBackupCodesAck)
 		r.Get("/login/enroll/totp", s.handleEnrollTOTPPage)
 		r.Post("/login/enroll/totp", s.handleEnrollTOTPSubmit)
@@ -222,6 +226,10 @@ func (s *Server) routes() *chi.Mux {
 		r.Post("/account/sessions/end", s.handleAccountEndSession)
 		r.Post("/account/sessions/end-all", s.handleAccountEndAllSessions)
 		r.Post("/account/devices/forget", s.handleAccountForgetDevice)
+		r.Post("/account/phone", s.handleAccountAddPhone)
+		r.Post("/account/phone/verify", s.handleAccountConfirmPhone)
+		r.Post("/account/phone/resend", s.handleAccountResendPhoneCode)
+		r.Post("/account/phone/remove", s.handleAccountRemovePhone)
 	}
 	s.verifyRoutes(r)
 	return r

@@ -86,7 +86,7 @@ const (
 
 // Messages of these pages.
 const (
-	msgEnterEmailCode   = "Enter the code from the message we sent you."
+	msgEnterVerificationCode   = "Enter the code from the message we sent you."
 	msgEmailCodeFormat  = "The code is the 8 digits in the message we sent you. Check it and try again."
 	msgEmailCodeExpired = "This code has expired, was already used or was replaced by a newer one. Send a new code."
 	msgEmailCodeSent    = "We sent a code to your email address. It works for 10 minutes."
@@ -190,7 +190,7 @@ func (s *Server) handleAccountVerifyEmail(w http.ResponseWriter, r *http.Request
 	code := r.PostForm.Get("code")
 	switch {
 	case code == "":
-		s.showAccount(w, r, http.StatusBadRequest, "", accountAlert{Section: sectionEmail, Field: "code", Message: msgEnterEmailCode})
+		s.showAccount(w, r, http.StatusBadRequest, "", accountAlert{Section: sectionEmail, Field: "code", Message: msgEnterVerificationCode})
 		return
 	case len(code) > maxCodeLen:
 		s.showAccount(w, r, http.StatusBadRequest, "", accountAlert{Section: sectionEmail, Field: "code", Message: msgCodeTooLong})
@@ -332,7 +332,7 @@ func (s *Server) handleVerifyEmailSubmit(w http.ResponseWriter, r *http.Request)
 	}
 	switch {
 	case code == "":
-		s.verifyEmailRejected(w, r, id, http.StatusBadRequest, msgEnterEmailCode, true)
+		s.verifyEmailRejected(w, r, id, http.StatusBadRequest, msgEnterVerificationCode, true)
 		return
 	case len(code) > maxCodeLen:
 		s.verifyEmailRejected(w, r, id, http.StatusBadRequest, msgCodeTooLong, true)

@@ -290,7 +290,7 @@ func TestPolicyExplain(t *testing.T) {
 		{[]string{"--user", "alice", "--client", "app", "--max-age", "soon"}, 1, "--max-age: \"soon\" is not a number of seconds"},
 		{[]string{"--user", "alice", "--client", "app", "--prompt", "always"}, 1, "--prompt: \"always\" is not none, login, consent or select_account"},
 		{[]string{"--user", "alice", "--client", "app", "--last-factor", "totp"}, 1, "--last-factor: \"totp\" is not METHOD=AGE"},
-		{[]string{"--user", "alice", "--client", "app", "--last-factor", "sms=1h"}, 1, "--last-factor: \"sms\" is not pwd, passkey"},
+		{[]string{"--user", "alice", "--client", "app", "--last-factor", "fax=1h"}, 1, "--last-factor: \"fax\" is not pwd, passkey"},
 		{[]string{"--user", "alice", "--client", "app", "--last-factor", "totp=1h"}, 1, "--last-factor: must hold a first factor"},
 		{[]string{"--user", "alice", "--client", "app", "--remembered-device", "yesterday"}, 1, "--remembered-device: \"yesterday\" is not a duration"},
 		{[]string{"--client", "app"}, 2, "Usage: twofold policy explain"},

@@ -31,7 +31,7 @@ func runPolicySet(ctx context.Context, e env, args []string) error {
 	configPath := configFlag(fs)
 	require := fs.String("require-mfa", "", "always, on_request or never (new policies: on_request)")
 	var methods stringList
-	fs.Var(&methods, "methods", "allowed second factors: totp, webauthn, backup_code (new policies: all)")
+	fs.Var(&methods, "methods", "allowed second factors: totp, webauthn, backup_code, and the opt-in email, sms (new policies: all but email and sms)")
 	maxAge := fs.String("mfa-max-age", "", "ask for the second factor again after this long, e.g. 12h (0: never)")
 	remember := fs.String("remember-device", "", "let a device skip the second factor for this long, e.g. 30d (0: off)")
 	enrollment := fs.String("enrollment", "", "required or optional: what happens when MFA is required and the user has none")

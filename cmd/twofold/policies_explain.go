@@ -14,6 +14,7 @@ import (
 	"github.com/twofold-idp/twofold/cmd/twofold/wire"
 	"github.com/twofold-idp/twofold/idp"
 	"github.com/twofold-idp/twofold/idp/login"
+	"github.com/twofold-idp/twofold/idp/notify"
 )
 
 func runPolicyExplain(ctx context.Context, e env, args []string) error {
@@ -34,7 +35,7 @@ func runPolicyExplain(ctx context.Context, e env, args []string) error {
 	remembered := fs.String("remembered-device", "", "the browser presents a remembered device set this long ago, e.g. 3d")
 	var factors stringList
 	fs.Var(&factors, "last-factor", "a factor the browser's session proved this long ago, METHOD=AGE (repeatable): pwd, passkey,\n"+
-		"totp, webauthn, backup_code; webauthn+uv for user verification, +bound for a device-bound key.\n"+
+		"totp, webauthn, backup_code, email, sms; webauthn+uv for user verification, +bound for a device-bound key.\n"+
 		"e.g. --last-factor pwd=5m --last-factor totp=2h")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	if err := parseFlags(fs, args); err != nil {
@@ -72,7 +73,14 @@ func runPolicyExplain(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	defer a.Close()
-	flow, err := wire.Flow(wire.Options{Issuer: a.cfg.Issuer, Store: a.store, Ring: a.keys, Logger: a.log, Directory: a.dir})
+	// Whether SMS codes are a factor depends on the gateway; nothing is sent.
+	var sms notify.SMSSender
+	if wc, ok := a.cfg.SMSWebhookConfig(); ok {
+		if sms, err = notify.NewWebhook(wc, a.log); err != nil {
+			return err
+		}
+	}
+	flow, err := wire.Flow(wire.Options{Issuer: a.cfg.Issuer, Store: a.store, Ring: a.keys, Logger: a.log, Directory: a.dir, SMS: sms})
 	if err != nil {
 		return err
 	}

@@ -72,6 +72,8 @@ type View struct {
 	// ChangesBlocked: "this wasn't me" was reported; sensitive changes are
 	// refused (idp.ErrChangesBlocked) until a sign-in proves every factor.
 	ChangesBlocked bool
+	// Phone is the number for text messages (phone.go).
+	Phone PhoneView
 }
 
 // Service is the account pages' backend.
@@ -135,11 +137,11 @@ func (s *Service) meetsPolicy(ctx context.Context, sess *storage.Session, user *
 // latest factor within session.FreshProof, and a second factor if the user
 // has one.
 func (s *Service) freshUntil(ctx context.Context, sess *storage.Session, user *storage.User) (time.Time, error) {
-	enrolled, err := s.factors.Enrolled(ctx, user.ID)
+	second, err := s.secondFactors(ctx, user)
 	if err != nil {
 		return time.Time{}, err
 	}
-	hasSecond := len(enrolled.Methods) > 0
+	hasSecond := len(second) > 0
 	var latest time.Time
 	for _, f := range sess.Factors {
 		if hasSecond && f.Method == policy.FactorPassword {
@@ -227,6 +229,9 @@ func (s *Service) Account(ctx context.Context, b idp.Browser) (View, error) {
 		return v, err
 	}
 	v.EmailVerified, v.ChangesBlocked = emailverify.Verified(user), user.ChangesBlockedAt != nil
+	if v.Phone, err = s.phoneView(ctx, user); err != nil {
+		return v, err
+	}
 	return v, nil
 }
 
@@ -243,11 +248,11 @@ func (s *Service) AccountSignInURL(ctx context.Context, b idp.Browser, reauth bo
 	if reauth {
 		q.Set("prompt", "login")
 		if _, user, err := s.sessions.Load(ctx, b.SessionCookie); err == nil && user != nil {
-			enrolled, err := s.factors.Enrolled(ctx, user.ID)
+			second, err := s.secondFactors(ctx, user)
 			if err != nil {
 				return "", err
 			}
-			if len(enrolled.Methods) > 0 {
+			if len(second) > 0 {
 				q.Set("claims", `{"id_token":{"acr":{"essential":true,"value":"`+policy.ACRMFA+`"}}}`)
 			}
 			q.Set("login_hint", user.Username)

@@ -38,6 +38,7 @@ var AuditActions = []string{
 	// Verified email and security notifications (issue 11).
 	"email.verification_sent", "email.verification_failed", "email.verified", "email.changed", "email.verification_not_sent",
 	"notice.sent", "notice.skipped", "notice.failed", "account.reported_not_me", "account.unblocked", "login.email_unverifiable",
+	"mfa.code_sent", "phone.code_sent", "phone.verified", "phone.removed",
 }
 
 // AuditQuery selects audit events, newest first.

@@ -49,7 +49,7 @@ func (b *BackupCodes) Begin(context.Context, *storage.User, Challenge) ([]byte, 
 
 // Verify consumes one of the user's backup codes: the lookup tag finds the
 // one candidate, so checking costs one KDF evaluation.
-func (b *BackupCodes) Verify(ctx context.Context, user *storage.User, input []byte) (storage.SessionFactor, error) {
+func (b *BackupCodes) Verify(ctx context.Context, user *storage.User, _ Challenge, input []byte) (storage.SessionFactor, error) {
 	canon, err := backupcodes.Normalize(string(input))
 	if err != nil {
 		return storage.SessionFactor{}, idp.ErrInvalidCode

@@ -23,9 +23,9 @@ type Factor interface {
 	// or nil for a factor that needs none (codes).
 	Begin(ctx context.Context, user *storage.User, c Challenge) ([]byte, error)
 	// Verify checks what the person gave — a code, or the script's JSON —
-	// and returns the factor proven, with its amr. idp.ErrInvalidCode or
-	// idp.ErrWebAuthn when it fails.
-	Verify(ctx context.Context, user *storage.User, input []byte) (storage.SessionFactor, error)
+	// in the challenge c, and returns the factor proven, with its amr.
+	// idp.ErrInvalidCode or idp.ErrWebAuthn when it fails.
+	Verify(ctx context.Context, user *storage.User, c Challenge, input []byte) (storage.SessionFactor, error)
 	// OneTimeCode: failures count toward the throttle that the one-time-code
 	// factors share (NIST SP 800-63B §5.2.2).
 	OneTimeCode() bool
@@ -36,10 +36,30 @@ type Factor interface {
 	PhishingResistant() bool
 }
 
-// Challenge is what the level being reached demands of a challenge.
+// Challenge is what the level being reached demands of a challenge, and
+// what the challenge is for.
 type Challenge struct {
 	RequireUV          bool // the authenticator must verify the user (phr)
 	RequireDeviceBound bool // only device-bound credentials (phrh)
+	// For is the sign-in (authorization request id) the challenge belongs
+	// to: a code sent for it proves nothing in another one.
+	For string
+	// ClientIP is the address of the browser, which the sending limits count
+	// (idp.Browser.IP).
+	ClientIP string
+}
+
+// Sender is a factor whose one-time code Twofold sends to the user (by
+// mail, by SMS): its challenge starts with a send.
+type Sender interface {
+	Factor
+	// Send sends a new code for the sign-in c.For, which replaces any code
+	// sent before — unless resend is false and the code sent earlier for
+	// that sign-in is still good: then it sends nothing. Errors: an
+	// *idp.ThrottledError when a sending limit refuses (nothing was sent,
+	// the earlier code still works), channels.ErrSendFailed when the mail
+	// server or the SMS gateway did not take it.
+	Send(ctx context.Context, user *storage.User, c Challenge, resend bool) (idp.CodeSent, error)
 }
 
 // Managed is a factor the user adds, names and removes on the account
@@ -56,8 +76,8 @@ type Store interface {
 	CountSecondFactors(ctx context.Context, userID string) (storage.FactorCounts, error)
 }
 
-// OTP-type factors (TOTP and backup codes together, NIST SP 800-63B
-// §5.2.2) share one counter per user: 5 attempts, then one more every 15
+// OTP-type factors (TOTP, backup codes and the email and SMS codes together,
+// NIST SP 800-63B §5.2.2) share one counter per user: 5 attempts, then one more every 15
 // minutes; a success forgets them. Counted before the code is checked.
 var otpRule = throttle.Rule{Burst: 5, Every: 15 * time.Minute, ForgetOnSuccess: true}
 
@@ -166,25 +186,25 @@ var ErrUnknownMethod = errors.New("factors: unknown method")
 // Verify checks input for method m. One-time-code factors run under the
 // per-user throttle they share: while locked, even the right code is
 // refused.
-func (r *Registry) Verify(ctx context.Context, user *storage.User, m policy.Method, input []byte) (storage.SessionFactor, error) {
+func (r *Registry) Verify(ctx context.Context, user *storage.User, m policy.Method, c Challenge, input []byte) (storage.SessionFactor, error) {
 	f, ok := r.Get(m)
 	if !ok {
 		return storage.SessionFactor{}, ErrUnknownMethod
 	}
 	if !f.OneTimeCode() {
-		return f.Verify(ctx, user, input)
+		return f.Verify(ctx, user, c, input)
 	}
 	var proof storage.SessionFactor
 	err := r.CheckOTP(ctx, user.ID, m, func() error {
 		var err error
-		proof, err = f.Verify(ctx, user, input)
+		proof, err = f.Verify(ctx, user, c, input)
 		return err
 	})
 	return proof, err
 }
 
-// OTPThrottleKey is the key under which failed one-time codes (TOTP and
-// backup codes together) of the user with id are counted.
+// OTPThrottleKey is the key under which failed one-time codes (TOTP, backup
+// codes, email and SMS codes together) of the user with id are counted.
 func OTPThrottleKey(userID string) string { return "otp:user:" + userID }
 
 // CheckOTP runs verify under the per-user throttle of the one-time-code

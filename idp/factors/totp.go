@@ -63,7 +63,7 @@ func (t *TOTP) proof() storage.SessionFactor { return proof(policy.TOTP, t.now()
 // Verify accepts a code of any of the user's confirmed authenticators,
 // once: the step is advanced by one conditional statement, so a replay is
 // refused across sessions and replicas (RFC 6238 §5.2).
-func (t *TOTP) Verify(ctx context.Context, user *storage.User, input []byte) (storage.SessionFactor, error) {
+func (t *TOTP) Verify(ctx context.Context, user *storage.User, _ Challenge, input []byte) (storage.SessionFactor, error) {
 	auths, err := t.store.ListTOTP(ctx, user.ID, true)
 	if err != nil {
 		return storage.SessionFactor{}, err

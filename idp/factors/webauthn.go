@@ -98,7 +98,7 @@ func (w *WebAuthn) Begin(ctx context.Context, user *storage.User, c Challenge) (
 }
 
 // Verify checks the second-factor assertion the script sent.
-func (w *WebAuthn) Verify(ctx context.Context, user *storage.User, body []byte) (storage.SessionFactor, error) {
+func (w *WebAuthn) Verify(ctx context.Context, user *storage.User, _ Challenge, body []byte) (storage.SessionFactor, error) {
 	if w.wa == nil {
 		return storage.SessionFactor{}, idp.ErrWebAuthn
 	}

@@ -318,10 +318,25 @@ func (f *Flow) challenge(d policy.Decision, enrolled factors.Enrollment, sess *s
 	switch {
 	case d.Need == policy.NeedSecondFactor:
 		return d.Methods, d.RequireUV
-	case d.Need == policy.NeedEnrollment && len(enrolled.Methods) > 0 && !session.FreshSecondFactor(sess, f.now(), session.FreshProof):
-		return enrolled.Methods, false
+	case d.Need == policy.NeedEnrollment && len(proofMethods(d, enrolled)) > 0 && !session.FreshSecondFactor(sess, f.now(), session.FreshProof):
+		return proofMethods(d, enrolled), false
 	}
 	return nil, false
+}
+
+// proofMethods are the factors the user has that may prove it is them
+// before enrolling another: any they have, whether this sign-in's policies
+// allow it or not, except an opt-in one (email, sms codes) those policies
+// do not list — a code to an address is no proof where the administrator
+// did not turn it on.
+func proofMethods(d policy.Decision, enrolled factors.Enrollment) []policy.Method {
+	var out []policy.Method
+	for _, m := range enrolled.Methods {
+		if !m.OptIn() || slices.Contains(d.Allowed, m) {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 func methodNames(ms []policy.Method) []string {

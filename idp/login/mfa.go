@@ -76,6 +76,11 @@ func (m *MFA) asked(ctx context.Context, id string, b idp.Browser, method string
 	return l, f, d.Decision, nil
 }
 
+// challengeOf is the challenge of login l under decision d in browser b.
+func challengeOf(l *pending, d policy.Decision, b idp.Browser) factors.Challenge {
+	return factors.Challenge{RequireUV: d.RequireUV, RequireDeviceBound: d.RequireDeviceBound, For: l.ar.ID, ClientIP: b.IP}
+}
+
 // BeginFactor starts the challenge of method (WebAuthn: the options for
 // navigator.credentials.get).
 func (m *MFA) BeginFactor(ctx context.Context, id string, b idp.Browser, method string) ([]byte, error) {
@@ -83,7 +88,26 @@ func (m *MFA) BeginFactor(ctx context.Context, id string, b idp.Browser, method 
 	if err != nil {
 		return nil, err
 	}
-	return f.Begin(ctx, l.user, factors.Challenge{RequireUV: d.RequireUV, RequireDeviceBound: d.RequireDeviceBound})
+	return f.Begin(ctx, l.user, challengeOf(l, d, b))
+}
+
+// SendCode sends the one-time code of method (email, sms) for request id,
+// when its challenge page is first shown (resend false: nothing is sent if
+// the code sent for this sign-in is still good) and when the person asks
+// for a new one (resend). Errors: idp.ErrAuthRequestNotFound when the
+// sign-in does not ask for method now, an *idp.ThrottledError when a
+// sending limit refuses, channels.ErrSendFailed when the message could not
+// be handed over.
+func (m *MFA) SendCode(ctx context.Context, id string, b idp.Browser, method string, resend bool) (idp.CodeSent, error) {
+	l, f, d, err := m.asked(ctx, id, b, method)
+	if err != nil {
+		return idp.CodeSent{}, err
+	}
+	s, ok := f.(factors.Sender)
+	if !ok {
+		return idp.CodeSent{}, idp.ErrAuthRequestNotFound
+	}
+	return s.Send(ctx, l.user, challengeOf(l, d, b), resend)
 }
 
 // SubmitFactor checks a second factor of method for request id (a code,
@@ -91,11 +115,11 @@ func (m *MFA) BeginFactor(ctx context.Context, id string, b idp.Browser, method 
 // the person asked to remember this browser: when the policies allow it,
 // Step.Device is the cookie to set.
 func (m *MFA) SubmitFactor(ctx context.Context, id string, b idp.Browser, method string, input []byte, remember bool) (idp.Step, error) {
-	l, _, _, err := m.asked(ctx, id, b, method)
+	l, _, d, err := m.asked(ctx, id, b, method)
 	if err != nil {
 		return idp.Step{}, err
 	}
-	proof, err := m.factors.Verify(ctx, l.user, policy.Method(method), input)
+	proof, err := m.factors.Verify(ctx, l.user, policy.Method(method), challengeOf(l, d, b), input)
 	if err != nil {
 		return idp.Step{}, err
 	}
@@ -209,7 +233,7 @@ func (m *MFA) enrollment(ctx context.Context, id string, b idp.Browser, method p
 	if d.Need != policy.NeedEnrollment || !slices.Contains(d.Methods, method) {
 		return nil, idp.ErrAuthRequestNotFound
 	}
-	if len(d.enrolled.Methods) > 0 && !session.FreshSecondFactor(l.sess, m.now(), session.FreshProof) {
+	if len(proofMethods(d.Decision, d.enrolled)) > 0 && !session.FreshSecondFactor(l.sess, m.now(), session.FreshProof) {
 		return nil, idp.ErrAuthRequestNotFound
 	}
 	return l, nil

@@ -47,7 +47,7 @@ type Simulation struct {
 // SimulatedFactor is a factor the simulated session proved.
 type SimulatedFactor struct {
 	// Method is pwd, passkey (a passkey sign-in), or a second factor
-	// (totp, webauthn, backup_code).
+	// (totp, webauthn, backup_code, email, sms).
 	Method string `json:"method"`
 	// Age is how long ago it was proven, in seconds. An age of 0 is "during
 	// this request": it already satisfies prompt=login and max_age.
@@ -325,14 +325,14 @@ func simulatedSession(fs []SimulatedFactor, userID string, now time.Time) (*stor
 		switch policy.Method(sf.Method) {
 		case policy.FactorPassword, policy.FactorPasskey:
 			first = true
-		case policy.TOTP, policy.BackupCode:
+		case policy.TOTP, policy.BackupCode, policy.Email, policy.SMS:
 			if sf.UserVerified || sf.DeviceBound {
 				return nil, idp.InputErrorf(field+".user_verified", "only WebAuthn verifies the user")
 			}
 		case policy.WebAuthn:
 			first = first || sf.UserVerified // itself two factors
 		default:
-			return nil, idp.InputErrorf(field+".method", "%q is not pwd, passkey, totp, webauthn or backup_code", sf.Method)
+			return nil, idp.InputErrorf(field+".method", "%q is not pwd, passkey, totp, webauthn, backup_code, email or sms", sf.Method)
 		}
 		if sf.Age < 0 || sf.Age > maxSimulatedAge {
 			return nil, idp.InputErrorf(field+".age", "must be between 0 and %d seconds", maxSimulatedAge)

@@ -186,11 +186,10 @@ func decide(in Input, x *explainer) Decision {
 	// What policy demands; only methods every policy allows count. Read
 	// before the session so that an explanation lists every policy rule
 	// whatever the outcome.
-	methods := slices.Clone(AllMethods)
+	methods := AllowedMethods(in.Policies)
 	target, enrollRequired := LevelPassword, false
 	for _, n := range in.Policies {
 		p := n.Policy.WithDefaults()
-		methods = slices.DeleteFunc(methods, func(m Method) bool { return !slices.Contains(p.Methods, m) })
 		want := p.MinLevel
 		if p.RequireMFA == Always {
 			want = max(want, LevelMFA)

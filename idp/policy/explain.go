@@ -201,7 +201,7 @@ func (x *explainer) policy(n Named, p Policy, want Level) {
 		add("min_level", p.MinLevel.String(), "requires at least "+levelWords(p.MinLevel))
 	}
 	if len(n.Policy.Methods) == 0 {
-		add("methods", "all (default)", "every second factor counts")
+		add("methods", "all (default)", "every second factor counts but the opt-in ones (email, sms), which only a policy that lists them allows")
 	} else {
 		add("methods", joinMethods(p.Methods), "only these second factors count; others do not, even if the user has them")
 	}

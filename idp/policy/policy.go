@@ -24,10 +24,42 @@ const (
 	TOTP       Method = "totp"
 	WebAuthn   Method = "webauthn"
 	BackupCode Method = "backup_code"
+	// Email and SMS are one-time codes sent to the user's verified address
+	// or number: restricted authenticators (NIST SP 800-63B §5.1.3.3 for
+	// SMS; email is not an out-of-band channel there at all), the weaker
+	// choice. They count only where every applicable policy lists them.
+	Email Method = "email"
+	SMS   Method = "sms"
 )
 
-// AllMethods lists every method, most phishing-resistant first.
+// AllMethods lists the methods a policy allows when it names none — every
+// method but the opt-in ones (OptInMethods) — most phishing-resistant first.
 var AllMethods = []Method{WebAuthn, TOTP, BackupCode}
+
+// OptInMethods are off unless a policy lists them: email and SMS codes.
+var OptInMethods = []Method{Email, SMS}
+
+// KnownMethods lists every method, most phishing-resistant first: the order
+// pages offer them in (backup codes last, kept for when nothing else works).
+var KnownMethods = []Method{WebAuthn, TOTP, Email, SMS, BackupCode}
+
+// OptIn reports whether m is one of OptInMethods.
+func (m Method) OptIn() bool { return slices.Contains(OptInMethods, m) }
+
+// AllowedMethods is what every one of ps allows (each with its defaults),
+// in KnownMethods order: only these second factors count. With no policy,
+// AllMethods.
+func AllowedMethods(ps []Named) []Method {
+	if len(ps) == 0 {
+		return slices.Clone(AllMethods)
+	}
+	methods := slices.Clone(KnownMethods)
+	for _, n := range ps {
+		p := n.Policy.WithDefaults()
+		methods = slices.DeleteFunc(methods, func(m Method) bool { return !slices.Contains(p.Methods, m) })
+	}
+	return methods
+}
 
 // Enrollment says what happens when MFA is required and the user has no
 // second factor yet.
@@ -111,8 +143,8 @@ func (p Policy) Validate() error {
 	seen := map[Method]int{}
 	for i, m := range p.Methods {
 		field := fmt.Sprintf("methods[%d]", i)
-		if !slices.Contains(AllMethods, m) {
-			bad(field, "%q is not a method (use totp, webauthn, backup_code)", m)
+		if !slices.Contains(KnownMethods, m) {
+			bad(field, "%q is not a method (use totp, webauthn, backup_code, email, sms)", m)
 		} else if j, dup := seen[m]; dup {
 			bad(field, "%q is already listed at methods[%d]", m, j)
 		} else {
@@ -164,7 +196,7 @@ func ParseLevel(s string) (Level, error) {
 }
 
 // WithDefaults fills the fields an administrator may leave out: on_request,
-// every method, required enrollment.
+// every method but the opt-in ones (AllMethods), required enrollment.
 func (p Policy) WithDefaults() Policy {
 	if p.RequireMFA == "" {
 		p.RequireMFA = OnRequest

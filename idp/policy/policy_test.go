@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +20,9 @@ func TestValidate(t *testing.T) {
 		{"an empty name is refused", func(p *Policy) { p.Name = "" }, "name"},
 		{"the word for no policy is not a name", func(p *Policy) { p.Name = NameNone }, "name"},
 		{"an unknown requirement is refused", func(p *Policy) { p.RequireMFA = "sometimes" }, "require_mfa"},
-		{"an unknown method is refused", func(p *Policy) { p.Methods = []Method{"sms"} }, "methods[0]"},
+		{"an unknown method is refused", func(p *Policy) { p.Methods = []Method{"fax"} }, "methods[0]"},
+		{"email and sms codes may be listed", func(p *Policy) { p.Methods = []Method{Email, SMS} }, ""},
+		{"a duplicated opt-in method is refused", func(p *Policy) { p.Methods = []Method{SMS, TOTP, SMS} }, "methods[2]"},
 		{"a duplicated method is refused", func(p *Policy) { p.Methods = []Method{TOTP, TOTP} }, "methods[1]"},
 		{"backup codes alone cannot be the always-required factor", func(p *Policy) { p.Methods = []Method{BackupCode} }, "methods"},
 		{"a negative max age is refused", func(p *Policy) { p.MFAMaxAge = -time.Second }, "mfa_max_age"},
@@ -50,7 +53,34 @@ func TestWithDefaultsFillsOmittedFields(t *testing.T) {
 	if p.RequireMFA != OnRequest || len(p.Methods) != 3 || p.Enrollment != EnrollRequired {
 		t.Fatalf("defaults = %+v", p)
 	}
+	// Email and SMS codes are off by default: only a policy that lists them allows them.
+	for _, m := range OptInMethods {
+		if slices.Contains(p.Methods, m) || slices.Contains(AllMethods, m) || !m.OptIn() {
+			t.Fatalf("the default methods %v include the opt-in %s", p.Methods, m)
+		}
+	}
 	if err := p.Validate(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestOnlyPoliciesThatAllListAnOptInMethodAllowIt(t *testing.T) {
+	codes := pol("codes", Always, methods(TOTP, Email, SMS))
+	for _, tc := range []struct {
+		name string
+		ps   []Named
+		want []Method
+	}{
+		{"no policy allows the defaults", nil, AllMethods},
+		{"a policy without methods allows the defaults", []Named{pol("p", OnRequest)}, AllMethods},
+		{"a policy listing email and sms allows them, in the order pages offer them", []Named{codes}, []Method{TOTP, Email, SMS}},
+		{"beside a policy without methods they are not allowed", []Named{codes, pol("default", OnRequest)}, []Method{TOTP}},
+		{"every policy must list them", []Named{codes, pol("mail", OnRequest, methods(Email, WebAuthn))}, []Method{Email}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := AllowedMethods(tc.ps); !slices.Equal(got, tc.want) {
+				t.Fatalf("AllowedMethods = %v, want %v", got, tc.want)
+			}
+		})
 	}
 }

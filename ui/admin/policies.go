@@ -171,11 +171,18 @@ type policyPage struct {
 	Groups   []directory.GroupRecord // to attach to
 	Clients  []directory.ClientRecord
 	Default  directory.DefaultPolicyRecord
-	Methods  []string
+	Methods  []methodChoice
 	Levels   []levelChoice
 }
 
 type levelChoice struct{ Value, Text string }
+
+// methodChoice is one box of "Second factors that count". Weaker marks the
+// opt-in email and SMS codes, which the form says are the weaker choice.
+type methodChoice struct {
+	Value  string
+	Weaker bool
+}
 
 var levelChoices = []levelChoice{
 	{"", "No minimum (the requirement above decides)"},
@@ -188,8 +195,8 @@ var levelChoices = []levelChoice{
 func (c *Console) policyPage(w http.ResponseWriter, r *http.Request, p policyPage) (policyPage, error) {
 	p.base = c.page(w, r, "policies")
 	p.Notice = notice(r, policyNotices)
-	for _, m := range policy.AllMethods {
-		p.Methods = append(p.Methods, string(m))
+	for _, m := range policy.KnownMethods {
+		p.Methods = append(p.Methods, methodChoice{Value: string(m), Weaker: m.OptIn()})
 	}
 	p.Levels = levelChoices
 	if p.New {

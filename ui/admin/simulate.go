@@ -41,6 +41,8 @@ var simFactors = []simFactor{
 	{Method: policy.FactorPasskey, Label: "Passkey sign-in (verifies the user)", CanBound: true},
 	{Method: string(policy.TOTP), Label: "Authenticator app (TOTP)"},
 	{Method: string(policy.WebAuthn), Label: "Security key or passkey as a second factor", CanUV: true, CanBound: true},
+	{Method: string(policy.Email), Label: "Code sent by email"},
+	{Method: string(policy.SMS), Label: "Code sent by text message (SMS)"},
 	{Method: string(policy.BackupCode), Label: "Backup code"},
 }
 

@@ -166,6 +166,8 @@ const (
 	MethodTOTP       = string(policy.TOTP)
 	MethodWebAuthn   = string(policy.WebAuthn)
 	MethodBackupCode = string(policy.BackupCode)
+	MethodEmail      = string(policy.Email) // opt-in: only policies that list it allow it
+	MethodSMS        = string(policy.SMS)   // opt-in, and needs sms_webhook
 
 	EnrollmentRequired = string(policy.EnrollRequired)
 	EnrollmentOptional = string(policy.EnrollOptional)

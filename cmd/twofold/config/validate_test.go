@@ -60,7 +60,7 @@ func TestEachValidationRuleNamesItsKey(t *testing.T) {
 		{"policy names are unique", func(c *Config) { c.Policies[1].Name = "strict" }, "policies[1].name: \"strict\" is already used by policies[0]"},
 		{"the built-in policy name is reserved", func(c *Config) { c.Policies[1].Name = "none" }, "policies[1].name: \"none\" means no policy"},
 		{"require_mfa must be known", func(c *Config) { c.Policies[0].RequireMFA = "sometimes" }, "policies[0].require_mfa: \"sometimes\" is not always, on_request or never"},
-		{"methods must be known", func(c *Config) { c.Policies[0].Methods = []string{"totp", "sms"} }, "policies[0].methods[1]: \"sms\" is not a method"},
+		{"methods must be known", func(c *Config) { c.Policies[0].Methods = []string{"totp", "fax"} }, "policies[0].methods[1]: \"fax\" is not a method"},
 		{"methods are listed once", func(c *Config) { c.Policies[0].Methods = []string{"totp", "webauthn", "totp"} }, "policies[0].methods[2]: \"totp\" is already listed at methods[0]"},
 		{"an MFA policy needs a method", func(c *Config) { c.Policies[0].Methods = []string{} }, "policies[0].methods: must list at least one method"},
 		{"mfa_max_age is not negative", func(c *Config) { c.Policies[0].MFAMaxAge = -1 }, "policies[0].mfa_max_age: must not be negative"},

@@ -33,6 +33,7 @@ import (
 	"github.com/twofold-idp/twofold/idp/session"
 	"github.com/twofold-idp/twofold/idp/throttle"
 	"github.com/twofold-idp/twofold/mfa/backupcodes"
+	"github.com/twofold-idp/twofold/mfa/otpcode"
 	"github.com/twofold-idp/twofold/mfa/webauthn"
 	"github.com/twofold-idp/twofold/storage"
 	"github.com/twofold-idp/twofold/ui"
@@ -99,10 +100,11 @@ type outbound struct {
 	emails  *emailverify.Service
 }
 
-// newFlow wires the login flow with its factor registry and sessions, and
-// — given the channels (nil: the flow sends nothing) — the services that
-// send mail about accounts, whose "this wasn't me" ends sessions.
-func newFlow(o Options, iu *url.URL, dir *directory.Directory, limiter *throttle.Limiter, ch *channels.Service) (*factors.Registry, *session.Service, *login.Flow, outbound) {
+// newFlow wires the login flow with its factor registry and sessions; ch
+// sends the email and SMS codes. With send, it also builds the services
+// that send mail about accounts, whose "this wasn't me" ends sessions
+// (without, the flow sends no notice: it only decides, for simulations).
+func newFlow(o Options, iu *url.URL, dir *directory.Directory, limiter *throttle.Limiter, ch *channels.Service, send bool) (*factors.Registry, *session.Service, *login.Flow, outbound, error) {
 	store, ring, log, now := o.Store, o.Ring, o.Logger, o.Now
 	codeParams := o.BackupCodeParams
 	if codeParams == (backupcodes.Params{}) {
@@ -117,20 +119,28 @@ func newFlow(o Options, iu *url.URL, dir *directory.Directory, limiter *throttle
 		log.Warn("WebAuthn is off: the issuer's host cannot be a WebAuthn relying party ID", "host", iu.Hostname(), "err", err)
 		wa = nil
 	}
+	// The codes sent by email and SMS are stored as an HMAC under their own
+	// key, never in clear.
+	codeHasher, err := otpcode.NewHasher(ring.SubKey("sent-code-mac"))
+	if err != nil {
+		return nil, nil, nil, outbound{}, err
+	}
 	reg := factors.NewRegistry(store, limiter, store, log,
 		factors.NewWebAuthn(store, wa, log, now),
 		factors.NewTOTP(store, ring, o.Issuer, log, now),
+		factors.NewEmail(store, ch, codeHasher, log, now),
+		factors.NewSMS(store, ch, codeHasher, log, now),
 		factors.NewBackupCodes(store, backupcodes.NewHasher(ring.SubKey("backup-code-pepper"), codeParams), log, now),
 	)
 	sessions := session.New(store, session.Config{IdleTimeout: o.SessionIdleTimeout, Lifetime: o.SessionLifetime}, log, now)
 	var out outbound
 	var opts []login.Option
-	if ch != nil {
+	if send {
 		out.notices = notices.New(o.Issuer, store, ch, sessions, ring.SubKey(notices.KeyPurpose), log, now)
 		out.emails = emailverify.New(o.Issuer, store, ch, ring.SubKey(emailverify.KeyPurpose), log, now)
 		opts = append(opts, login.WithOutbound(login.Outbound{Notices: out.notices, Emails: out.emails}))
 	}
-	return reg, sessions, login.New(o.Issuer, store, dir, sessions, reg, limiter, log, now, opts...), out
+	return reg, sessions, login.New(o.Issuer, store, dir, sessions, reg, limiter, log, now, opts...), out, nil
 }
 
 // Flow builds only the login flow, as Build wires it (the same factor
@@ -148,8 +158,11 @@ func Flow(o Options) (*login.Flow, error) {
 	if o.Directory == nil {
 		return nil, fmt.Errorf("wire.Flow needs a directory")
 	}
-	_, _, flow, _ := newFlow(o, iu, o.Directory, throttle.New(o.Store, o.Logger, o.Now), nil)
-	return flow, nil
+	// Nothing is sent: o.Mailer may be nil. o.SMS says whether users with a
+	// verified number have the SMS factor.
+	limiter := throttle.New(o.Store, o.Logger, o.Now)
+	_, _, flow, _, err := newFlow(o, iu, o.Directory, limiter, channels.New(o.Issuer, o.Mailer, o.SMS, limiter, o.Logger), false)
+	return flow, err
 }
 
 // Build wires every service, makes sure the signing keys and the built-in
@@ -182,7 +195,9 @@ func Build(ctx context.Context, o Options) (*App, error) {
 	limiter := throttle.New(store, log, now)
 	a.Channels = channels.New(o.Issuer, o.Mailer, o.SMS, limiter, log)
 	var out outbound
-	a.Factors, a.Sessions, a.Flow, out = newFlow(o, iu, a.Directory, limiter, a.Channels)
+	if a.Factors, a.Sessions, a.Flow, out, err = newFlow(o, iu, a.Directory, limiter, a.Channels, true); err != nil {
+		return nil, err
+	}
 	a.Notices, a.Emails = out.notices, out.emails
 	logouts := session.NewLogouts(a.Sessions, ring)
 	a.MFA = login.NewMFA(a.Flow)
