@@ -170,7 +170,7 @@ type clientPage struct {
 func (c *Console) clientPage(w http.ResponseWriter, r *http.Request, p clientPage) (clientPage, error) {
 	p.base = c.page(w, r, "clients")
 	p.Notice = notice(r, clientNotices)
-	p.Grants = []string{directory.GrantAuthorizationCode, directory.GrantRefreshToken, directory.GrantClientCredentials}
+	p.Grants = directory.GrantTypes
 	p.Scopes = directory.PrivilegedScopes
 	p.Algs = c.keys.Algorithms()
 	if a := p.Form.IDTokenAlg; a != "" && !slices.Contains(p.Algs, a) {

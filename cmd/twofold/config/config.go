@@ -171,6 +171,7 @@ const (
 	GrantAuthorizationCode = directory.GrantAuthorizationCode
 	GrantRefreshToken      = directory.GrantRefreshToken
 	GrantClientCredentials = directory.GrantClientCredentials
+	GrantDeviceCode        = directory.GrantDeviceCode
 
 	// PolicyNone is the built-in policy that requires nothing; it is always available.
 	PolicyNone = policy.NameNone

@@ -81,7 +81,12 @@ const (
 	GrantAuthorizationCode = "authorization_code"
 	GrantRefreshToken      = "refresh_token"
 	GrantClientCredentials = "client_credentials"
+	// GrantDeviceCode is the device authorization grant (RFC 8628 §3.4).
+	GrantDeviceCode = "urn:ietf:params:oauth:grant-type:device_code"
 )
+
+// GrantTypes are every grant type a client may be registered for.
+var GrantTypes = []string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials, GrantDeviceCode}
 
 // DefaultGrantTypes are what a client gets when it lists none.
 var DefaultGrantTypes = []string{GrantAuthorizationCode, GrantRefreshToken}
@@ -175,8 +180,8 @@ func ValidateClientSpec(c ClientSpec) error {
 	seen := map[string]int{}
 	for i, g := range grants {
 		field := fmt.Sprintf("grant_types[%d]", i)
-		if !slices.Contains([]string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials}, g) {
-			errs = append(errs, idp.InputErrorf(field, "%q is not supported (use authorization_code, refresh_token, client_credentials)", g))
+		if !slices.Contains(GrantTypes, g) {
+			errs = append(errs, idp.InputErrorf(field, "%q is not supported (use %s)", g, strings.Join(GrantTypes, ", ")))
 		} else if j, dup := seen[g]; dup {
 			errs = append(errs, idp.InputErrorf(field, "%q is already listed at grant_types[%d]", g, j))
 		} else {
@@ -202,8 +207,8 @@ func ValidateClientSpec(c ClientSpec) error {
 		// private_key_jwt) may use the client credentials grant.
 		errs = append(errs, idp.InputErrorf("grant_types", "client_credentials needs a confidential client (a secret or a jwks)"))
 	}
-	if slices.Contains(grants, GrantRefreshToken) && !slices.Contains(grants, GrantAuthorizationCode) {
-		errs = append(errs, idp.InputErrorf("grant_types", "refresh_token needs authorization_code"))
+	if slices.Contains(grants, GrantRefreshToken) && !slices.Contains(grants, GrantAuthorizationCode) && !slices.Contains(grants, GrantDeviceCode) {
+		errs = append(errs, idp.InputErrorf("grant_types", "refresh_token needs authorization_code or the device code grant"))
 	}
 	if !slices.Contains([]string{"", "jwt", "opaque"}, c.AccessTokenType) {
 		errs = append(errs, idp.InputErrorf("access_token_type", "must be jwt or opaque"))
