@@ -1146,6 +1146,7 @@ func TestDiscoveryDescribesWhatTheTokenSideDoes(t *testing.T) {
 			RevocationEndpoint            string   `json:"revocation_endpoint"`
 			UserinfoEndpoint              string   `json:"userinfo_endpoint"`
 			JWKSURI                       string   `json:"jwks_uri"`
+			DeviceAuthorizationEndpoint   string   `json:"device_authorization_endpoint"`
 		}
 		if err := json.NewDecoder(resp.Body).Decode(&d); err != nil {
 			t.Fatal(err)
@@ -1165,7 +1166,8 @@ func TestDiscoveryDescribesWhatTheTokenSideDoes(t *testing.T) {
 			{"authorization_response_iss_parameter_supported is true", isTrue(d.IssParameterSupported)},
 			{"response_types_supported is exactly code", slices.Equal(d.ResponseTypesSupported, []string{"code"})},
 			{"response_modes_supported is query and form_post", slices.Equal(sorted(d.ResponseModesSupported), []string{"form_post", "query"})},
-			{"grant_types_supported is exactly what works", slices.Equal(sorted(d.GrantTypesSupported), []string{"authorization_code", "client_credentials", "refresh_token"})},
+			{"grant_types_supported is exactly what works", slices.Equal(sorted(d.GrantTypesSupported), []string{"authorization_code", "client_credentials", "refresh_token", "urn:ietf:params:oauth:grant-type:device_code"})},
+			{"device_authorization_endpoint is the issuer's (RFC 8628 §4)", d.DeviceAuthorizationEndpoint == s.URL+"/device_authorization"},
 			{"code_challenge_methods_supported is S256 only", slices.Equal(d.CodeChallengeMethodsSupported, []string{"S256"})},
 			{"id_token_signing_alg_values_supported includes RS256", slices.Contains(d.IDTokenSigningAlgs, "RS256")},
 			{"the endpoints are the issuer's", d.TokenEndpoint == s.URL+"/token" && d.IntrospectionEndpoint == s.URL+"/introspect" &&

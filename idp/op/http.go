@@ -52,7 +52,7 @@ func (p *Provider) routes() http.Handler {
 // offeredGrants are the grant types /token answers; anything else is
 // refused before the library parses it, so the answer is always
 // unsupported_grant_type (RFC 6749 §5.2).
-var offeredGrants = []string{directory.GrantAuthorizationCode, directory.GrantRefreshToken, directory.GrantClientCredentials}
+var offeredGrants = []string{directory.GrantAuthorizationCode, directory.GrantRefreshToken, directory.GrantClientCredentials, directory.GrantDeviceCode}
 
 func refuseGrants(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -134,7 +134,7 @@ func (p *Provider) cors(next http.Handler) http.Handler {
 func noStore(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
-		case "/token", "/userinfo", "/introspect", "/revoke", "/authorize", "/end_session":
+		case "/token", "/userinfo", "/introspect", "/revoke", "/authorize", "/end_session", "/device_authorization":
 			noStoreHeaders(w.Header())
 		}
 		next.ServeHTTP(w, r)
@@ -182,7 +182,8 @@ func (p *Provider) buildDiscovery() ([]byte, error) {
 		ScopesSupported:                            []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, oidc.ScopeOfflineAccess},
 		ResponseTypesSupported:                     []string{string(oidc.ResponseTypeCode)},
 		ResponseModesSupported:                     []string{string(oidc.ResponseModeQuery), string(oidc.ResponseModeFormPost)},
-		GrantTypesSupported:                        []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken, oidc.GrantTypeClientCredentials},
+		GrantTypesSupported:                        []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken, oidc.GrantTypeClientCredentials, oidc.GrantTypeDeviceCode},
+		DeviceAuthorizationEndpoint:                iss + "/device_authorization",
 		ACRValuesSupported:                         policy.ACRValuesSupported,
 		SubjectTypesSupported:                      []string{"public"},
 		IDTokenSigningAlgValuesSupported:           algs,
