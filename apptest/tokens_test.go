@@ -921,8 +921,8 @@ func TestTokenEndpointRefusals(t *testing.T) {
 				url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:jwt-bearer"}, "assertion": {"eyJhbGciOiJSUzI1NiJ9.e30.c2ln"}}, http.StatusBadRequest, "unsupported_grant_type"},
 			{"the JWT bearer grant without an assertion is unsupported_grant_type", "app", appSecret,
 				url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:jwt-bearer"}}, http.StatusBadRequest, "unsupported_grant_type"},
-			{"the device code grant is unsupported_grant_type", "app", appSecret,
-				url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:device_code"}, "device_code": {"x"}}, http.StatusBadRequest, "unsupported_grant_type"},
+			{"the device code grant for a client not registered for it is unauthorized_client", "app", appSecret,
+				url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:device_code"}, "device_code": {"x"}}, http.StatusBadRequest, "unauthorized_client"},
 			{"token exchange is unsupported_grant_type", "app", appSecret,
 				url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:token-exchange"}, "subject_token": {"x"}, "subject_token_type": {"urn:ietf:params:oauth:token-type:access_token"}}, http.StatusBadRequest, "unsupported_grant_type"},
 		}
