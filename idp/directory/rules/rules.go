@@ -45,6 +45,9 @@ type ClientSpec struct {
 	AccessTokenType        string // jwt (default) or opaque
 	IDTokenAlg             string // id_token_signed_response_alg: RS256 (default), ES256, EdDSA
 	JWKS                   string // public JWK set (JSON): the client authenticates with private_key_jwt
+	// DPoPBoundAccessTokens: every token request must carry a DPoP proof
+	// (RFC 9449 §5.2).
+	DPoPBoundAccessTokens bool
 	// AllowedScopes are the scopes beyond the standard ones the client may
 	// be granted: ScopeAdmin (the admin API) is the only one today.
 	AllowedScopes []string
