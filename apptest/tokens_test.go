@@ -1147,6 +1147,7 @@ func TestDiscoveryDescribesWhatTheTokenSideDoes(t *testing.T) {
 			UserinfoEndpoint              string   `json:"userinfo_endpoint"`
 			JWKSURI                       string   `json:"jwks_uri"`
 			DeviceAuthorizationEndpoint   string   `json:"device_authorization_endpoint"`
+			DPoPAlgs                      []string `json:"dpop_signing_alg_values_supported"`
 		}
 		if err := json.NewDecoder(resp.Body).Decode(&d); err != nil {
 			t.Fatal(err)
@@ -1168,6 +1169,7 @@ func TestDiscoveryDescribesWhatTheTokenSideDoes(t *testing.T) {
 			{"response_modes_supported is query and form_post", slices.Equal(sorted(d.ResponseModesSupported), []string{"form_post", "query"})},
 			{"grant_types_supported is exactly what works", slices.Equal(sorted(d.GrantTypesSupported), []string{"authorization_code", "client_credentials", "refresh_token", "urn:ietf:params:oauth:grant-type:device_code"})},
 			{"device_authorization_endpoint is the issuer's (RFC 8628 §4)", d.DeviceAuthorizationEndpoint == s.URL+"/device_authorization"},
+			{"dpop_signing_alg_values_supported lists asymmetric algorithms only (RFC 9449 §5.1)", slices.Equal(sorted(d.DPoPAlgs), []string{"ES256", "EdDSA", "PS256", "RS256"})},
 			{"code_challenge_methods_supported is S256 only", slices.Equal(d.CodeChallengeMethodsSupported, []string{"S256"})},
 			{"id_token_signing_alg_values_supported includes RS256", slices.Contains(d.IDTokenSigningAlgs, "RS256")},
 			{"the endpoints are the issuer's", d.TokenEndpoint == s.URL+"/token" && d.IntrospectionEndpoint == s.URL+"/introspect" &&

@@ -179,6 +179,10 @@ func deviceError(base func() *oidc.Error, description string) *oidc.Error {
 func (s *opServer) DeviceToken(ctx context.Context, r *op.ClientRequest[oidc.DeviceAccessTokenRequest]) (*op.Response, error) {
 	p := s.p
 	client := r.Client.(opClient)
+	tc, err := dpopTokenClient(ctx, client)
+	if err != nil {
+		return nil, err
+	}
 	g, err := p.store.GetDeviceGrantByDeviceCode(ctx, idp.HashSecret(r.Data.DeviceCode))
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
@@ -211,7 +215,7 @@ func (s *opServer) DeviceToken(ctx context.Context, r *op.ClientRequest[oidc.Dev
 	if err != nil {
 		return nil, oidc.ErrServerError().WithParent(err)
 	}
-	resp, err := p.tokens.DeviceGrant(ctx, client.tokenClient(), issued)
+	resp, err := p.tokens.DeviceGrant(ctx, tc, issued)
 	if err != nil {
 		return nil, err
 	}

@@ -46,7 +46,7 @@ func (p *Provider) routes() http.Handler {
 	mux.HandleFunc("/authorize", p.serveBrowser(p.Authorize))
 	mux.HandleFunc("/end_session", p.serveBrowser(p.EndSession))
 	mux.Handle("/", limitForms(opHandler))
-	return p.cors(noStore(wwwAuthenticate(refuseGrants(mux))))
+	return p.cors(noStore(wwwAuthenticate(refuseGrants(p.dpop(mux)))))
 }
 
 // offeredGrants are the grant types /token answers; anything else is
@@ -78,6 +78,8 @@ func wwwAuthenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var challenge string
 		switch {
+		case r.URL.Path == "/userinfo" && strings.HasPrefix(strings.ToLower(r.Header.Get("Authorization")), "dpop "):
+			challenge = `DPoP error="invalid_token", algs="` + strings.Join(DPoPAlgs, " ") + `"`
 		case r.URL.Path == "/userinfo":
 			challenge = `Bearer error="invalid_token"`
 		case strings.HasPrefix(r.Header.Get("Authorization"), "Basic "):
@@ -119,12 +121,12 @@ func (p *Provider) cors(next http.Handler) http.Handler {
 		h.Set("Access-Control-Allow-Origin", origin)
 		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
 			h.Set("Access-Control-Allow-Methods", "GET, POST")
-			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
+			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, DPoP")
 			h.Set("Access-Control-Max-Age", "600")
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
-		h.Set("Access-Control-Expose-Headers", "WWW-Authenticate")
+		h.Set("Access-Control-Expose-Headers", "WWW-Authenticate, DPoP-Nonce")
 		next.ServeHTTP(w, r)
 	})
 }
@@ -165,6 +167,8 @@ type discoveryDocument struct {
 	RequestURIParameterSupported bool `json:"request_uri_parameter_supported"`
 	RequestParameterSupported    bool `json:"request_parameter_supported"`
 	ClaimsParameterSupported     bool `json:"claims_parameter_supported"`
+	// RFC 9449 §5.1.
+	DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported"`
 }
 
 func (p *Provider) buildDiscovery() ([]byte, error) {
@@ -203,5 +207,6 @@ func (p *Provider) buildDiscovery() ([]byte, error) {
 		DiscoveryConfiguration:                     d,
 		AuthorizationResponseIssParameterSupported: true,
 		ClaimsParameterSupported:                   true,
+		DPoPSigningAlgValuesSupported:              DPoPAlgs,
 	})
 }

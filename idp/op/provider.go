@@ -53,6 +53,7 @@ type Store interface {
 	UseClientAssertion(ctx context.Context, clientID, jti string, expiresAt time.Time) error
 	AppendAudit(ctx context.Context, e *storage.AuditEvent) error
 	deviceStore // the device authorization grant (device.go)
+	dpopStore   // DPoP proofs (dpop.go)
 }
 
 var _ Store = (*storage.Store)(nil)
@@ -85,6 +86,8 @@ type Provider struct {
 	guesses     *throttle.Limiter // user-code guesses at /device
 	userCodeKey []byte            // keys the stored hashes of user codes
 
+	dpopNonceKey []byte // MACs the DPoP server nonces
+
 	discovery []byte // precomputed /.well-known/openid-configuration
 	handler   http.Handler
 }
@@ -103,6 +106,7 @@ func New(cfg Config, store Store, clients Clients, km *keys.Manager, tok *tokens
 		cfg: cfg, store: store, clients: clients, keys: km, tokens: tok, opaque: tokens.OpaqueTokenCrypto(ring), flow: flow, sessions: sessions, logouts: logouts,
 		audit: idp.Auditor{Store: store, Log: logger}, log: logger, now: now, secure: iu.Scheme == "https",
 		guesses: throttle.New(store, logger, now), userCodeKey: ring.SubKey("device-user-code"),
+		dpopNonceKey: ring.SubKey("dpop-nonce"),
 	}
 	opCfg := &op.Config{
 		CryptoKey:               tokens.OpaqueTokenKey(ring),
