@@ -107,68 +107,85 @@ func (p *Provider) checkDPoPProof(ctx context.Context, h http.Header, method, ht
 		return "", nil
 	case len(values) > 1:
 		return "", invalidProof("Send exactly one DPoP proof.")
-	case len(values[0]) > maxDPoPProofLen:
-		return "", invalidProof("The DPoP proof is too large.")
 	}
-	algs := make([]jose.SignatureAlgorithm, len(DPoPAlgs))
-	for i, a := range DPoPAlgs {
-		algs[i] = jose.SignatureAlgorithm(a)
-	}
-	jws, err := jose.ParseSigned(values[0], algs)
-	if err != nil || len(jws.Signatures) != 1 {
-		return "", invalidProof("The DPoP proof is not a JWS signed with an accepted algorithm.")
-	}
-	hdr := jws.Signatures[0].Protected
-	if typ, _ := hdr.ExtraHeaders[jose.HeaderType].(string); typ != "dpop+jwt" {
-		return "", invalidProof("The DPoP proof must have typ dpop+jwt.")
-	}
-	jwk := hdr.JSONWebKey
-	if jwk == nil || !jwk.Valid() || !jwk.IsPublic() || oidc.ValidateDPoPKeyStrength(jwk.Key) != nil {
-		return "", invalidProof("The DPoP proof must carry an acceptable public key.")
-	}
-	payload, err := jws.Verify(jwk)
+	proof, err := parseDPoPProof(values[0], method, htu, accessToken, p.now())
 	if err != nil {
-		return "", invalidProof("The DPoP proof signature does not verify with its key.")
+		return "", err
 	}
-	var c dpopClaims
-	if err := json.Unmarshal(payload, &c); err != nil {
-		return "", invalidProof("The DPoP proof claims cannot be read.")
-	}
-	now := p.now()
-	switch {
-	case c.JTI == "" || len(c.JTI) > 256:
-		return "", invalidProof("The DPoP proof needs a jti.")
-	case c.HTM != method:
-		return "", invalidProof("The DPoP proof htm does not match the request method.")
-	case !sameHTU(c.HTU, htu):
-		return "", invalidProof("The DPoP proof htu does not match the request URL.")
-	case c.IAT == nil:
-		return "", invalidProof("The DPoP proof needs an iat.")
-	}
-	iat := time.Unix(*c.IAT, 0)
-	if iat.Before(now.Add(-dpopIATWindow)) || iat.After(now.Add(dpopIATWindow)) {
-		return "", invalidProof("The DPoP proof iat is not recent.")
-	}
-	if accessToken != "" {
-		sum := sha256.Sum256([]byte(accessToken))
-		if !hmac.Equal([]byte(c.ATH), []byte(base64.RawURLEncoding.EncodeToString(sum[:]))) {
-			return "", invalidProof("The DPoP proof ath does not match the access token.")
-		}
-	}
-	if !p.validDPoPNonce(c.Nonce) {
+	if !p.validDPoPNonce(proof.nonce) {
 		return "", &dpopError{code: "use_dpop_nonce", description: "Use the DPoP-Nonce this server sent."}
 	}
-	jkt, err := oidc.JWKThumbprint(jwk)
-	if err != nil {
-		return "", invalidProof("The DPoP proof key has no thumbprint.")
-	}
-	if err := p.store.UseDPoPProof(ctx, jkt, c.JTI, iat.Add(dpopIATWindow)); err != nil {
+	if err := p.store.UseDPoPProof(ctx, proof.jkt, proof.jti, proof.iat.Add(dpopIATWindow)); err != nil {
 		if errors.Is(err, storage.ErrConflict) {
 			return "", invalidProof("The DPoP proof was already used.")
 		}
 		return "", err
 	}
-	return jkt, nil
+	return proof.jkt, nil
+}
+
+// checkedProof is what a valid proof says.
+type checkedProof struct {
+	jkt, jti, nonce string
+	iat             time.Time
+}
+
+// parseDPoPProof checks everything about a proof that needs no state: its
+// form, signature by the key it carries, htm, htu, iat and ath. It returns
+// a *dpopError for anything wrong.
+func parseDPoPProof(value, method, htu, accessToken string, now time.Time) (checkedProof, error) {
+	if len(value) > maxDPoPProofLen {
+		return checkedProof{}, invalidProof("The DPoP proof is too large.")
+	}
+	algs := make([]jose.SignatureAlgorithm, len(DPoPAlgs))
+	for i, a := range DPoPAlgs {
+		algs[i] = jose.SignatureAlgorithm(a)
+	}
+	jws, err := jose.ParseSigned(value, algs)
+	if err != nil || len(jws.Signatures) != 1 {
+		return checkedProof{}, invalidProof("The DPoP proof is not a JWS signed with an accepted algorithm.")
+	}
+	hdr := jws.Signatures[0].Protected
+	if typ, _ := hdr.ExtraHeaders[jose.HeaderType].(string); typ != "dpop+jwt" {
+		return checkedProof{}, invalidProof("The DPoP proof must have typ dpop+jwt.")
+	}
+	jwk := hdr.JSONWebKey
+	if jwk == nil || !jwk.Valid() || !jwk.IsPublic() || oidc.ValidateDPoPKeyStrength(jwk.Key) != nil {
+		return checkedProof{}, invalidProof("The DPoP proof must carry an acceptable public key.")
+	}
+	payload, err := jws.Verify(jwk)
+	if err != nil {
+		return checkedProof{}, invalidProof("The DPoP proof signature does not verify with its key.")
+	}
+	var c dpopClaims
+	if err := json.Unmarshal(payload, &c); err != nil {
+		return checkedProof{}, invalidProof("The DPoP proof claims cannot be read.")
+	}
+	switch {
+	case c.JTI == "" || len(c.JTI) > 256:
+		return checkedProof{}, invalidProof("The DPoP proof needs a jti.")
+	case c.HTM != method:
+		return checkedProof{}, invalidProof("The DPoP proof htm does not match the request method.")
+	case !sameHTU(c.HTU, htu):
+		return checkedProof{}, invalidProof("The DPoP proof htu does not match the request URL.")
+	case c.IAT == nil:
+		return checkedProof{}, invalidProof("The DPoP proof needs an iat.")
+	}
+	iat := time.Unix(*c.IAT, 0)
+	if iat.Before(now.Add(-dpopIATWindow)) || iat.After(now.Add(dpopIATWindow)) {
+		return checkedProof{}, invalidProof("The DPoP proof iat is not recent.")
+	}
+	if accessToken != "" {
+		sum := sha256.Sum256([]byte(accessToken))
+		if !hmac.Equal([]byte(c.ATH), []byte(base64.RawURLEncoding.EncodeToString(sum[:]))) {
+			return checkedProof{}, invalidProof("The DPoP proof ath does not match the access token.")
+		}
+	}
+	jkt, err := oidc.JWKThumbprint(jwk)
+	if err != nil {
+		return checkedProof{}, invalidProof("The DPoP proof key has no thumbprint.")
+	}
+	return checkedProof{jkt: jkt, jti: c.JTI, nonce: c.Nonce, iat: iat}, nil
 }
 
 // sameHTU compares htu without query and fragment (RFC 9449 §4.3 item 9).
