@@ -921,8 +921,8 @@ func TestTokenEndpointRefusals(t *testing.T) {
 				url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:jwt-bearer"}, "assertion": {"eyJhbGciOiJSUzI1NiJ9.e30.c2ln"}}, http.StatusBadRequest, "unsupported_grant_type"},
 			{"the JWT bearer grant without an assertion is unsupported_grant_type", "app", appSecret,
 				url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:jwt-bearer"}}, http.StatusBadRequest, "unsupported_grant_type"},
-			{"the device code grant is unsupported_grant_type", "app", appSecret,
-				url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:device_code"}, "device_code": {"x"}}, http.StatusBadRequest, "unsupported_grant_type"},
+			{"the device code grant for a client not registered for it is unauthorized_client", "app", appSecret,
+				url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:device_code"}, "device_code": {"x"}}, http.StatusBadRequest, "unauthorized_client"},
 			{"token exchange is unsupported_grant_type", "app", appSecret,
 				url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:token-exchange"}, "subject_token": {"x"}, "subject_token_type": {"urn:ietf:params:oauth:token-type:access_token"}}, http.StatusBadRequest, "unsupported_grant_type"},
 		}
@@ -1146,6 +1146,8 @@ func TestDiscoveryDescribesWhatTheTokenSideDoes(t *testing.T) {
 			RevocationEndpoint            string   `json:"revocation_endpoint"`
 			UserinfoEndpoint              string   `json:"userinfo_endpoint"`
 			JWKSURI                       string   `json:"jwks_uri"`
+			DeviceAuthorizationEndpoint   string   `json:"device_authorization_endpoint"`
+			DPoPAlgs                      []string `json:"dpop_signing_alg_values_supported"`
 		}
 		if err := json.NewDecoder(resp.Body).Decode(&d); err != nil {
 			t.Fatal(err)
@@ -1165,7 +1167,9 @@ func TestDiscoveryDescribesWhatTheTokenSideDoes(t *testing.T) {
 			{"authorization_response_iss_parameter_supported is true", isTrue(d.IssParameterSupported)},
 			{"response_types_supported is exactly code", slices.Equal(d.ResponseTypesSupported, []string{"code"})},
 			{"response_modes_supported is query and form_post", slices.Equal(sorted(d.ResponseModesSupported), []string{"form_post", "query"})},
-			{"grant_types_supported is exactly what works", slices.Equal(sorted(d.GrantTypesSupported), []string{"authorization_code", "client_credentials", "refresh_token"})},
+			{"grant_types_supported is exactly what works", slices.Equal(sorted(d.GrantTypesSupported), []string{"authorization_code", "client_credentials", "refresh_token", "urn:ietf:params:oauth:grant-type:device_code"})},
+			{"device_authorization_endpoint is the issuer's (RFC 8628 §4)", d.DeviceAuthorizationEndpoint == s.URL+"/device_authorization"},
+			{"dpop_signing_alg_values_supported lists asymmetric algorithms only (RFC 9449 §5.1)", slices.Equal(sorted(d.DPoPAlgs), []string{"ES256", "EdDSA", "PS256", "RS256"})},
 			{"code_challenge_methods_supported is S256 only", slices.Equal(d.CodeChallengeMethodsSupported, []string{"S256"})},
 			{"id_token_signing_alg_values_supported includes RS256", slices.Contains(d.IDTokenSigningAlgs, "RS256")},
 			{"the endpoints are the issuer's", d.TokenEndpoint == s.URL+"/token" && d.IntrospectionEndpoint == s.URL+"/introspect" &&

@@ -272,8 +272,10 @@ func (s *Store) DeleteExpired(ctx context.Context) (int64, error) {
 		{"access_tokens", "expires_at <= ?", []any{now}},
 		{"refresh_tokens", "expires_at <= ?", []any{now}},
 		{"client_assertions", "expires_at <= ?", []any{now}},
+		{"dpop_proofs", "expires_at <= ?", []any{now}},
 		{"one_time_codes", "expires_at <= ?", []any{now}},
 		{"known_devices", "expires_at <= ?", []any{now}},
+		{"device_grants", "expires_at <= ?", []any{now.Add(-deviceGrantRetention)}},
 		{"throttles", "drained_at <= ? AND updated_at <= ? AND (succeeded_at IS NULL OR succeeded_at <= ?)",
 			[]any{now.UnixMilli(), now.Add(-throttleRetention), now.Add(-ThrottleSuccessRetention)}},
 	}

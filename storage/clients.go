@@ -34,8 +34,11 @@ type Client struct {
 	// or before it is revoked (RevokeClientTokens sets it; those tokens are
 	// not stored one by one).
 	TokensRevokedAt *time.Time
-	CreatedAt       time.Time
-	UpdatedAt       time.Time
+	// DPoPBoundAccessTokens: every token request must carry a DPoP proof
+	// (RFC 9449 §5.2 dpop_bound_access_tokens).
+	DPoPBoundAccessTokens bool `gorm:"column:dpop_bound_access_tokens"`
+	CreatedAt             time.Time
+	UpdatedAt             time.Time
 }
 
 // CreateClient registers a new client; a taken id → ErrConflict.
@@ -51,7 +54,8 @@ func (s *Store) UpsertClient(ctx context.Context, c *Client) error {
 	defer s.clients.invalidate()
 	return s.upsert(ctx, "upsert client", c, "id",
 		"name", "secret_hash", "redirect_uris", "post_logout_redirect_uris", "grant_types", "skip_consent", "policy",
-		"auth_method", "access_token_type", "id_token_signed_response_alg", "jwks", "allowed_scopes", "disabled", "managed_by")
+		"auth_method", "access_token_type", "id_token_signed_response_alg", "jwks", "allowed_scopes", "disabled", "managed_by",
+		"dpop_bound_access_tokens")
 }
 
 // GetClient returns the enabled client with id; a disabled client is

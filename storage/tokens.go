@@ -34,6 +34,9 @@ type AccessToken struct {
 	CreatedAt       time.Time
 	ExpiresAt       time.Time
 	RevokedAt       *time.Time
+	// DPoPJKT is the thumbprint of the key the token is bound to (RFC 9449
+	// cnf.jkt); "" for a bearer token.
+	DPoPJKT string `gorm:"column:dpop_jkt"`
 }
 
 // RefreshToken is one link of a rotation chain. Only the hash of the token
@@ -56,6 +59,8 @@ type RefreshToken struct {
 	ExpiresAt     time.Time
 	RotatedAt     *time.Time
 	RevokedAt     *time.Time
+	// DPoPJKT: the family is bound to this key (RFC 9449 §5); "" unbound.
+	DPoPJKT string `gorm:"column:dpop_jkt"`
 }
 
 // CreateAccessToken records an issued access token; CreatedAt defaults to
@@ -64,13 +69,13 @@ func (s *Store) CreateAccessToken(ctx context.Context, t *AccessToken) error {
 	prepareAccessToken(t, s.clock())
 	// Plain SQL: this insert is on the token endpoint's hottest path, and
 	// gorm's model callbacks cost about as much as the statement itself.
-	err := s.db.WithContext(ctx).Exec("INSERT INTO access_tokens ("+accessTokenColumns+") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+	err := s.db.WithContext(ctx).Exec("INSERT INTO access_tokens ("+accessTokenColumns+") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
 		t.ID, t.ClientID, t.UserID, t.SessionID, t.AuthRequestID, t.RefreshFamilyID, t.Scopes, t.Audience, t.AMR, t.ACR,
-		t.AuthTime, t.CreatedAt, t.ExpiresAt, t.RevokedAt).Error
+		t.AuthTime, t.CreatedAt, t.ExpiresAt, t.RevokedAt, t.DPoPJKT).Error
 	return translate("create access token", err)
 }
 
-const accessTokenColumns = "id, client_id, user_id, session_id, auth_request_id, refresh_family_id, scopes, audience, amr, acr, auth_time, created_at, expires_at, revoked_at"
+const accessTokenColumns = "id, client_id, user_id, session_id, auth_request_id, refresh_family_id, scopes, audience, amr, acr, auth_time, created_at, expires_at, revoked_at, dpop_jkt"
 
 func prepareAccessToken(t *AccessToken, now time.Time) {
 	if t.CreatedAt.IsZero() {
@@ -88,7 +93,7 @@ func (s *Store) GetAccessToken(ctx context.Context, id string) (*AccessToken, er
 	var t AccessToken
 	err := s.db.WithContext(ctx).Raw("SELECT "+accessTokenColumns+" FROM access_tokens WHERE id = ?", id).Row().
 		Scan(&t.ID, &t.ClientID, &t.UserID, &t.SessionID, &t.AuthRequestID, &t.RefreshFamilyID, &t.Scopes, &t.Audience, &t.AMR,
-			&t.ACR, &t.AuthTime, &t.CreatedAt, &t.ExpiresAt, &t.RevokedAt)
+			&t.ACR, &t.AuthTime, &t.CreatedAt, &t.ExpiresAt, &t.RevokedAt, &t.DPoPJKT)
 	if errors.Is(err, sql.ErrNoRows) {
 		err = gorm.ErrRecordNotFound
 	}
@@ -170,6 +175,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, next *Re
 			sql.Named("expires", next.ExpiresAt), sql.Named("with_access", access != nil),
 			sql.Named("a_id", a.ID), sql.Named("a_scopes", a.Scopes), sql.Named("a_audience", a.Audience),
 			sql.Named("a_auth_time", a.AuthTime), sql.Named("a_created", a.CreatedAt), sql.Named("a_expires", a.ExpiresAt),
+			sql.Named("dpop_jkt", next.DPoPJKT), sql.Named("a_dpop_jkt", a.DPoPJKT),
 		).Scan(&old)
 		if res.Error != nil {
 			return nil, translate(op, res.Error)
@@ -224,13 +230,13 @@ WITH old AS (
 	RETURNING *
 ), next AS (
 	INSERT INTO refresh_tokens (id, token_hash, family_id, client_id, user_id, session_id, auth_request_id, scopes, amr, acr,
-		auth_time, created_at, expires_at)
-	SELECT @id, @token_hash, @family, @client, @user, @session, @auth_request, @scopes, @amr, @acr, @auth_time, @created, @expires
+		auth_time, created_at, expires_at, dpop_jkt)
+	SELECT @id, @token_hash, @family, @client, @user, @session, @auth_request, @scopes, @amr, @acr, @auth_time, @created, @expires, @dpop_jkt
 	FROM old
 ), access AS (
 	INSERT INTO access_tokens (id, client_id, user_id, session_id, auth_request_id, refresh_family_id, scopes, audience, amr, acr,
-		auth_time, created_at, expires_at)
-	SELECT @a_id, @client, @user, @session, @auth_request, @family, @a_scopes, @a_audience, @amr, @acr, @a_auth_time, @a_created, @a_expires
+		auth_time, created_at, expires_at, dpop_jkt)
+	SELECT @a_id, @client, @user, @session, @auth_request, @family, @a_scopes, @a_audience, @amr, @acr, @a_auth_time, @a_created, @a_expires, @a_dpop_jkt
 	FROM old WHERE @with_access
 )
 SELECT * FROM old`

@@ -37,6 +37,9 @@ func (s *Server) mountProvider(p OpenIDProvider) {
 		}
 	}
 	s.router.Get("/authorize/callback", s.handleCallback)
+	if d, ok := p.(DeviceFlow); ok {
+		s.mountDevice(d) // RFC 8628 (device.go)
+	}
 }
 
 // browserEndpoint serves /authorize or /end_session: the provider answers,

@@ -86,17 +86,17 @@ const (
 
 // Messages of these pages.
 const (
-	msgEnterVerificationCode   = "Enter the code from the message we sent you."
-	msgEmailCodeFormat  = "The code is the 8 digits in the message we sent you. Check it and try again."
-	msgEmailCodeExpired = "This code has expired, was already used or was replaced by a newer one. Send a new code."
-	msgEmailCodeSent    = "We sent a code to your email address. It works for 10 minutes."
-	msgEmailVerified    = "Your email address is verified."
-	msgEmailChanged     = "Your email address was changed. We sent a code to the new address: enter it below to verify it."
-	msgEnterEmail       = "Enter your new email address."
-	msgEmailTooLong     = "That address is too long."
-	msgNoEmail          = "Your account has no email address yet. Add one first."
-	msgChangesBlocked   = "Changes to your sign-in methods, password and email address are blocked, because someone reported that a recent change was not theirs. Sign in again with your password and your second factor to lift the block."
-	msgLinkInvalid      = "This link is not valid: it expired, was already used, or is incomplete. Nothing was changed."
+	msgEnterVerificationCode = "Enter the code from the message we sent you."
+	msgEmailCodeFormat       = "The code is the 8 digits in the message we sent you. Check it and try again."
+	msgEmailCodeExpired      = "This code has expired, was already used or was replaced by a newer one. Send a new code."
+	msgEmailCodeSent         = "We sent a code to your email address. It works for 10 minutes."
+	msgEmailVerified         = "Your email address is verified."
+	msgEmailChanged          = "Your email address was changed. We sent a code to the new address: enter it below to verify it."
+	msgEnterEmail            = "Enter your new email address."
+	msgEmailTooLong          = "That address is too long."
+	msgNoEmail               = "Your account has no email address yet. Add one first."
+	msgChangesBlocked        = "Changes to your sign-in methods, password and email address are blocked, because someone reported that a recent change was not theirs. Sign in again with your password and your second factor to lift the block."
+	msgLinkInvalid           = "This link is not valid: it expired, was already used, or is incomplete. Nothing was changed."
 )
 
 // accountNotices of the email section (shown by GET /account?changed=…).

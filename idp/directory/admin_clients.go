@@ -17,8 +17,10 @@ type ClientRecord struct {
 	AccessTokenType string
 	IDTokenAlg      string
 	PrivateKeyJWT   bool // authenticates with its own keys (private_key_jwt)
-	Version         string
-	UpdatedAt       time.Time
+	// DPoPBoundAccessTokens: token requests must carry a DPoP proof.
+	DPoPBoundAccessTokens bool
+	Version               string
+	UpdatedAt             time.Time
 }
 
 func clientRecord(row *storage.Client) ClientRecord {
@@ -29,6 +31,7 @@ func clientRecord(row *storage.Client) ClientRecord {
 	return ClientRecord{
 		Client: clientFromStorage(row), AllowedScopes: scopes, AccessTokenType: row.AccessTokenType,
 		IDTokenAlg: row.IDTokenAlg, PrivateKeyJWT: row.JWKS != "", Version: version(row), UpdatedAt: row.UpdatedAt,
+		DPoPBoundAccessTokens: row.DPoPBoundAccessTokens,
 	}
 }
 
@@ -49,7 +52,7 @@ func clientFields(row *storage.Client) map[string]any {
 		"name": c.Name, "redirect_uris": c.RedirectURIs, "post_logout_redirect_uris": c.PostLogoutRedirectURIs,
 		"grant_types": c.GrantTypes, "skip_consent": c.SkipConsent, "policy": c.Policy,
 		"access_token_type": c.AccessTokenType, "id_token_signed_response_alg": c.IDTokenAlg,
-		"allowed_scopes": c.AllowedScopes, "public": c.Public,
+		"allowed_scopes": c.AllowedScopes, "public": c.Public, "dpop_bound_access_tokens": c.DPoPBoundAccessTokens,
 	}
 }
 

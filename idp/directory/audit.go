@@ -29,6 +29,7 @@ var AuditActions = []string{
 	"device.remembered", "device.forgotten", "device.forgotten_by_admin", "devices.forgotten_by_admin",
 	"session.ended", "sessions.ended_all", "session.ended_by_admin", "sessions.ended_by_admin",
 	"consent.granted", "consent.denied", "consent.revoked",
+	"device_grant.approved", "device_grant.denied",
 	"code.replayed", "refresh.replayed",
 	"user.created", "user.updated", "user.disabled", "user.enabled", "user.groups_set", "user.unlocked",
 	"group.created", "group.updated", "group.deleted", "group.set",

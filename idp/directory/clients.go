@@ -61,7 +61,7 @@ func (d *Directory) toStorageClient(spec ClientSpec) (row *storage.Client, secre
 		RedirectURIs: spec.RedirectURIs, PostLogoutRedirectURIs: spec.PostLogoutRedirectURIs,
 		GrantTypes: spec.GrantTypes, SkipConsent: spec.SkipConsent,
 		AccessTokenType: spec.AccessTokenType, IDTokenAlg: spec.IDTokenAlg, JWKS: spec.JWKS,
-		AllowedScopes: spec.AllowedScopes,
+		AllowedScopes: spec.AllowedScopes, DPoPBoundAccessTokens: spec.DPoPBoundAccessTokens,
 	}
 	if row.Name == "" {
 		row.Name = spec.ID

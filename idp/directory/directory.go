@@ -153,6 +153,7 @@ const (
 	GrantAuthorizationCode = rules.GrantAuthorizationCode
 	GrantRefreshToken      = rules.GrantRefreshToken
 	GrantClientCredentials = rules.GrantClientCredentials
+	GrantDeviceCode        = rules.GrantDeviceCode
 	MinPasswordLength      = rules.MinPasswordLength
 	MinClientSecretLength  = rules.MinClientSecretLength
 	ScopeAdmin             = rules.ScopeAdmin
@@ -160,6 +161,7 @@ const (
 
 var (
 	DefaultGrantTypes  = rules.DefaultGrantTypes
+	GrantTypes         = rules.GrantTypes
 	PrivilegedScopes   = rules.PrivilegedScopes
 	ValidatePassword   = rules.ValidatePassword
 	ValidateNewUser    = rules.ValidateNewUser

@@ -216,6 +216,14 @@ func cookieFromHeader(h http.Header, name string) string {
 // (a cookie set here, checked at every later step) and hands it to the
 // login flow.
 func (p *Provider) startAuthRequest(ctx context.Context, client opClient, req *oidc.AuthRequest, claims, hintSubject, addr string, h http.Header) (*op.Redirect, error) {
+	redirect, _, err := p.startAuthRequestWith(ctx, client, req, claims, hintSubject, addr, h, false)
+	return redirect, err
+}
+
+// startAuthRequestWith is startAuthRequest that also answers the new
+// request's id; consented marks the request as consented to already (a
+// device sign-in asks on its own approval page).
+func (p *Provider) startAuthRequestWith(ctx context.Context, client opClient, req *oidc.AuthRequest, claims, hintSubject, addr string, h http.Header, consented bool) (*op.Redirect, string, error) {
 	redirect := op.NewRedirect("")
 	bindingName := idp.CookieName(idp.BindingCookieBase, p.secure)
 	binding := cookieFromHeader(h, bindingName)
@@ -239,6 +247,7 @@ func (p *Provider) startAuthRequest(ctx context.Context, client opClient, req *o
 		ACRValues:     storage.Strings(req.ACRValues),
 		BrowserHash:   idp.HashSecret(binding),
 		ClientAddress: addr,
+		ConsentGiven:  consented,
 	}
 	if req.MaxAge != nil {
 		v := int64(*req.MaxAge)
@@ -253,10 +262,10 @@ func (p *Provider) startAuthRequest(ctx context.Context, client opClient, req *o
 	}
 	u, err := p.flow.Start(ctx, row, b)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	redirect.URL = u
-	return redirect, nil
+	return redirect, row.ID, nil
 }
 
 // KnownDeviceTTL is how long the known-device cookie lasts: the longest

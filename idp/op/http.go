@@ -46,13 +46,13 @@ func (p *Provider) routes() http.Handler {
 	mux.HandleFunc("/authorize", p.serveBrowser(p.Authorize))
 	mux.HandleFunc("/end_session", p.serveBrowser(p.EndSession))
 	mux.Handle("/", limitForms(opHandler))
-	return p.cors(noStore(wwwAuthenticate(refuseGrants(mux))))
+	return p.cors(noStore(wwwAuthenticate(refuseGrants(p.dpop(mux)))))
 }
 
 // offeredGrants are the grant types /token answers; anything else is
 // refused before the library parses it, so the answer is always
 // unsupported_grant_type (RFC 6749 §5.2).
-var offeredGrants = []string{directory.GrantAuthorizationCode, directory.GrantRefreshToken, directory.GrantClientCredentials}
+var offeredGrants = []string{directory.GrantAuthorizationCode, directory.GrantRefreshToken, directory.GrantClientCredentials, directory.GrantDeviceCode}
 
 func refuseGrants(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -78,6 +78,8 @@ func wwwAuthenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var challenge string
 		switch {
+		case r.URL.Path == "/userinfo" && strings.HasPrefix(strings.ToLower(r.Header.Get("Authorization")), "dpop "):
+			challenge = `DPoP error="invalid_token", algs="` + strings.Join(DPoPAlgs, " ") + `"`
 		case r.URL.Path == "/userinfo":
 			challenge = `Bearer error="invalid_token"`
 		case strings.HasPrefix(r.Header.Get("Authorization"), "Basic "):
@@ -119,12 +121,12 @@ func (p *Provider) cors(next http.Handler) http.Handler {
 		h.Set("Access-Control-Allow-Origin", origin)
 		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
 			h.Set("Access-Control-Allow-Methods", "GET, POST")
-			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
+			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, DPoP")
 			h.Set("Access-Control-Max-Age", "600")
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
-		h.Set("Access-Control-Expose-Headers", "WWW-Authenticate")
+		h.Set("Access-Control-Expose-Headers", "WWW-Authenticate, DPoP-Nonce")
 		next.ServeHTTP(w, r)
 	})
 }
@@ -134,7 +136,7 @@ func (p *Provider) cors(next http.Handler) http.Handler {
 func noStore(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
-		case "/token", "/userinfo", "/introspect", "/revoke", "/authorize", "/end_session":
+		case "/token", "/userinfo", "/introspect", "/revoke", "/authorize", "/end_session", "/device_authorization":
 			noStoreHeaders(w.Header())
 		}
 		next.ServeHTTP(w, r)
@@ -165,6 +167,8 @@ type discoveryDocument struct {
 	RequestURIParameterSupported bool `json:"request_uri_parameter_supported"`
 	RequestParameterSupported    bool `json:"request_parameter_supported"`
 	ClaimsParameterSupported     bool `json:"claims_parameter_supported"`
+	// RFC 9449 §5.1.
+	DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported"`
 }
 
 func (p *Provider) buildDiscovery() ([]byte, error) {
@@ -182,7 +186,8 @@ func (p *Provider) buildDiscovery() ([]byte, error) {
 		ScopesSupported:                            []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, oidc.ScopeOfflineAccess},
 		ResponseTypesSupported:                     []string{string(oidc.ResponseTypeCode)},
 		ResponseModesSupported:                     []string{string(oidc.ResponseModeQuery), string(oidc.ResponseModeFormPost)},
-		GrantTypesSupported:                        []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken, oidc.GrantTypeClientCredentials},
+		GrantTypesSupported:                        []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken, oidc.GrantTypeClientCredentials, oidc.GrantTypeDeviceCode},
+		DeviceAuthorizationEndpoint:                iss + "/device_authorization",
 		ACRValuesSupported:                         policy.ACRValuesSupported,
 		SubjectTypesSupported:                      []string{"public"},
 		IDTokenSigningAlgValuesSupported:           algs,
@@ -202,5 +207,6 @@ func (p *Provider) buildDiscovery() ([]byte, error) {
 		DiscoveryConfiguration:                     d,
 		AuthorizationResponseIssParameterSupported: true,
 		ClaimsParameterSupported:                   true,
+		DPoPSigningAlgValuesSupported:              DPoPAlgs,
 	})
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/twofold-idp/twofold/idp/op/tokens"
 	"github.com/twofold-idp/twofold/idp/secrets"
 	"github.com/twofold-idp/twofold/idp/session"
+	"github.com/twofold-idp/twofold/idp/throttle"
 	"github.com/twofold-idp/twofold/storage"
 )
 
@@ -51,6 +52,8 @@ type Store interface {
 	RevokeRefreshFamily(ctx context.Context, familyID string) error
 	UseClientAssertion(ctx context.Context, clientID, jti string, expiresAt time.Time) error
 	AppendAudit(ctx context.Context, e *storage.AuditEvent) error
+	deviceStore // the device authorization grant (device.go)
+	dpopStore   // DPoP proofs (dpop.go)
 }
 
 var _ Store = (*storage.Store)(nil)
@@ -80,6 +83,11 @@ type Provider struct {
 	server   *opServer
 	secure   bool // https issuer: __Host- cookies
 
+	guesses     *throttle.Limiter // user-code guesses at /device
+	userCodeKey []byte            // keys the stored hashes of user codes
+
+	dpopNonceKey []byte // MACs the DPoP server nonces
+
 	discovery []byte // precomputed /.well-known/openid-configuration
 	handler   http.Handler
 }
@@ -97,6 +105,8 @@ func New(cfg Config, store Store, clients Clients, km *keys.Manager, tok *tokens
 	p := &Provider{
 		cfg: cfg, store: store, clients: clients, keys: km, tokens: tok, opaque: tokens.OpaqueTokenCrypto(ring), flow: flow, sessions: sessions, logouts: logouts,
 		audit: idp.Auditor{Store: store, Log: logger}, log: logger, now: now, secure: iu.Scheme == "https",
+		guesses: throttle.New(store, logger, now), userCodeKey: ring.SubKey("device-user-code"),
+		dpopNonceKey: ring.SubKey("dpop-nonce"),
 	}
 	opCfg := &op.Config{
 		CryptoKey:               tokens.OpaqueTokenKey(ring),
@@ -137,6 +147,8 @@ var endpoints = op.Endpoints{
 	Revocation:    op.NewEndpoint("revoke"),
 	EndSession:    op.NewEndpoint("end_session"),
 	JwksURI:       op.NewEndpoint("keys"),
+	// RFC 8628 §3.1 (device.go).
+	DeviceAuthorization: op.NewEndpoint("device_authorization"),
 }
 
 // Paths lists every path the provider's Handler serves; the hosted pages
@@ -144,6 +156,7 @@ var endpoints = op.Endpoints{
 func (p *Provider) Paths() []string {
 	return []string{
 		oidc.DiscoveryEndpoint, "/keys", "/authorize", "/token", "/introspect", "/userinfo", "/revoke", "/end_session",
+		"/device_authorization",
 	}
 }
 
@@ -153,5 +166,9 @@ func (p *Provider) Handler() http.Handler { return p.handler }
 // IssueCode is the authorization callback: the login flow issues the code
 // of a completed sign-in to the browser it belongs to.
 func (p *Provider) IssueCode(ctx context.Context, id string, b idp.Browser) (idp.AuthResponse, error) {
+	// A device sign-in gets no code: it goes on to its approval page.
+	if resp, ok, err := p.deviceCallback(ctx, id); ok || err != nil {
+		return resp, err
+	}
 	return p.flow.IssueCode(ctx, id, b)
 }

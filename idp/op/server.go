@@ -84,7 +84,11 @@ func assertionJOSEAlgs() []jose.SignatureAlgorithm {
 
 // CodeExchange redeems an authorization code (RFC 6749 §4.1.3).
 func (s *opServer) CodeExchange(ctx context.Context, r *op.ClientRequest[oidc.AccessTokenRequest]) (*op.Response, error) {
-	resp, err := s.p.tokens.ExchangeCode(ctx, r.Client.(opClient).tokenClient(), r.Data)
+	tc, err := dpopTokenClient(ctx, r.Client)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := s.p.tokens.ExchangeCode(ctx, tc, r.Data)
 	if err != nil {
 		return nil, err
 	}
@@ -93,7 +97,11 @@ func (s *opServer) CodeExchange(ctx context.Context, r *op.ClientRequest[oidc.Ac
 
 // RefreshToken rotates a refresh token (RFC 9700 §4.14).
 func (s *opServer) RefreshToken(ctx context.Context, r *op.ClientRequest[oidc.RefreshTokenRequest]) (*op.Response, error) {
-	resp, err := s.p.tokens.Refresh(ctx, r.Client.(opClient).tokenClient(), r.Data)
+	tc, err := dpopTokenClient(ctx, r.Client)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := s.p.tokens.Refresh(ctx, tc, r.Data)
 	if err != nil {
 		return nil, err
 	}
@@ -102,7 +110,11 @@ func (s *opServer) RefreshToken(ctx context.Context, r *op.ClientRequest[oidc.Re
 
 // ClientCredentialsExchange issues an access token to a confidential client.
 func (s *opServer) ClientCredentialsExchange(ctx context.Context, r *op.ClientRequest[oidc.ClientCredentialsRequest]) (*op.Response, error) {
-	resp, err := s.p.tokens.ClientCredentials(ctx, r.Client.(opClient).tokenClient(), r.Data)
+	tc, err := dpopTokenClient(ctx, r.Client)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := s.p.tokens.ClientCredentials(ctx, tc, r.Data)
 	if err != nil {
 		return nil, err
 	}
@@ -162,6 +174,12 @@ type introspectionJSON struct {
 	AMR       []string `json:"amr,omitempty"`
 	AuthTime  int64    `json:"auth_time,omitempty"`
 	ACR       string   `json:"acr,omitempty"`
+	CNF       *cnfJSON `json:"cnf,omitempty"`
+}
+
+// cnfJSON is a DPoP-bound token's confirmation (RFC 9449 §6.2).
+type cnfJSON struct {
+	JKT string `json:"jkt"`
 }
 
 func plainIntrospection(r *oidc.IntrospectionResponse) introspectionJSON {
@@ -171,6 +189,9 @@ func plainIntrospection(r *oidc.IntrospectionResponse) introspectionJSON {
 		AMR: r.AuthenticationMethodsReferences, AuthTime: int64(r.AuthTime),
 	}
 	out.ACR, _ = r.Claims["acr"].(string)
+	if jkt, _ := r.Claims["cnf.jkt"].(string); jkt != "" {
+		out.CNF = &cnfJSON{JKT: jkt}
+	}
 	return out
 }
 
@@ -296,7 +317,8 @@ func (s *opServer) revokeStateless(ctx context.Context, at *storage.AccessToken,
 }
 
 // UserInfo answers like the library but with 401 for a bad token
-// (RFC 6750 §3.1), and checks revocation through SetUserinfoFromToken.
+// (RFC 6750 §3.1), and checks revocation and a DPoP binding through
+// SetUserinfoFromToken.
 func (s *opServer) UserInfo(ctx context.Context, r *op.Request[oidc.UserInfoRequest]) (*op.Response, error) {
 	resp, err := s.LegacyServer.UserInfo(ctx, r)
 	if err != nil {

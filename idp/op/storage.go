@@ -181,6 +181,11 @@ func (s *opStorage) SetUserinfoFromToken(ctx context.Context, info *oidc.UserInf
 	if at.UserID == "" || at.UserID != subject {
 		return errors.New("not a user's access token")
 	}
+	if !allowsBearer(at.DPoPJKT, dpopJKT(ctx)) {
+		// A DPoP-bound token works only with a proof of its key (RFC 9449
+		// §7.1), never as a bearer token.
+		return errors.New("a DPoP-bound access token without a proof of its key")
+	}
 	u, err := s.p.store.GetUser(ctx, at.UserID)
 	if err != nil || u.Disabled {
 		return errors.New("user unavailable")
@@ -229,6 +234,13 @@ func introspection(resp *oidc.IntrospectionResponse, at *storage.AccessToken, su
 	}
 	if at.ACR != "" {
 		resp.Claims = map[string]any{"acr": at.ACR}
+	}
+	if at.DPoPJKT != "" {
+		resp.TokenType = "DPoP" // RFC 9449 §6.2
+		if resp.Claims == nil {
+			resp.Claims = map[string]any{}
+		}
+		resp.Claims["cnf.jkt"] = at.DPoPJKT
 	}
 	return nil
 }

@@ -22,7 +22,7 @@ type conformanceTest struct {
 // passes it; every storage method joins it. Each area of the schema keeps
 // its cases in its own file (suite_*.go).
 func Run(t *testing.T, newStore Factory) {
-	tests := slices.Concat(directoryTests(), sourceTests(), providerTests(), signingKeyTests(), mfaTests(), deviceTests(), authRequestTests(), adminTests(), channelTests(), verifyTests(), signInCodeTests())
+	tests := slices.Concat(directoryTests(), sourceTests(), providerTests(), signingKeyTests(), mfaTests(), deviceTests(), deviceGrantTests(), dpopTests(), authRequestTests(), adminTests(), channelTests(), verifyTests(), signInCodeTests())
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, newStore) })
 	}

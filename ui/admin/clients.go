@@ -62,6 +62,7 @@ func (c *Console) handleClients(w http.ResponseWriter, r *http.Request) {
 type clientForm struct {
 	ID, Name, Policy, IDTokenAlg, AccessTokenType string
 	Confidential, SkipConsent                     bool
+	DPoPBoundAccessTokens                         bool
 	RedirectURIs, PostLogoutRedirectURIs          string // one per line
 	GrantTypes, AllowedScopes                     []string
 }
@@ -69,7 +70,7 @@ type clientForm struct {
 func clientFormOf(cl directory.ClientRecord) clientForm {
 	return clientForm{
 		ID: cl.ID, Name: cl.Name, Policy: cl.Policy, IDTokenAlg: cl.IDTokenAlg, AccessTokenType: cl.AccessTokenType,
-		Confidential: !cl.Public, SkipConsent: cl.SkipConsent,
+		Confidential: !cl.Public, SkipConsent: cl.SkipConsent, DPoPBoundAccessTokens: cl.DPoPBoundAccessTokens,
 		RedirectURIs: strings.Join(cl.RedirectURIs, "\n"), PostLogoutRedirectURIs: strings.Join(cl.PostLogoutRedirectURIs, "\n"),
 		GrantTypes: cl.GrantTypes, AllowedScopes: cl.AllowedScopes,
 	}
@@ -83,6 +84,7 @@ func readClientForm(r *http.Request) clientForm {
 		Confidential:    r.PostFormValue("confidential") != "", SkipConsent: r.PostFormValue("skip_consent") != "",
 		RedirectURIs: r.PostFormValue("redirect_uris"), PostLogoutRedirectURIs: r.PostFormValue("post_logout_redirect_uris"),
 		GrantTypes: r.PostForm["grant_types"], AllowedScopes: r.PostForm["allowed_scopes"],
+		DPoPBoundAccessTokens: r.PostFormValue("dpop_bound_access_tokens") != "",
 	}
 }
 
@@ -106,6 +108,7 @@ func (f clientForm) spec() directory.ClientSpec {
 		RedirectURIs: lines(f.RedirectURIs), PostLogoutRedirectURIs: lines(f.PostLogoutRedirectURIs),
 		GrantTypes: f.GrantTypes, SkipConsent: f.SkipConsent, Policy: f.Policy,
 		AccessTokenType: f.AccessTokenType, IDTokenAlg: f.IDTokenAlg, AllowedScopes: f.AllowedScopes,
+		DPoPBoundAccessTokens: f.DPoPBoundAccessTokens,
 	}
 }
 
@@ -114,7 +117,7 @@ var indexedField = regexp.MustCompile(`^([a-z_]+)\[(\d+)\]$`)
 // clientFields are the client form's fields.
 var clientFields = []string{
 	"id", "name", "confidential", "redirect_uris", "post_logout_redirect_uris", "grant_types", "skip_consent", "policy",
-	"id_token_signed_response_alg", "access_token_type", "allowed_scopes",
+	"id_token_signed_response_alg", "access_token_type", "allowed_scopes", "dpop_bound_access_tokens",
 }
 
 // clientFieldErrors puts the domain's errors about one entry of a list
@@ -170,7 +173,7 @@ type clientPage struct {
 func (c *Console) clientPage(w http.ResponseWriter, r *http.Request, p clientPage) (clientPage, error) {
 	p.base = c.page(w, r, "clients")
 	p.Notice = notice(r, clientNotices)
-	p.Grants = []string{directory.GrantAuthorizationCode, directory.GrantRefreshToken, directory.GrantClientCredentials}
+	p.Grants = directory.GrantTypes
 	p.Scopes = directory.PrivilegedScopes
 	p.Algs = c.keys.Algorithms()
 	if a := p.Form.IDTokenAlg; a != "" && !slices.Contains(p.Algs, a) {

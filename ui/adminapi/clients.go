@@ -26,6 +26,7 @@ type clientBody struct {
 	AccessTokenType        string   `json:"access_token_type"`
 	IDTokenAlg             string   `json:"id_token_signed_response_alg"`
 	AllowedScopes          []string `json:"allowed_scopes"`
+	DPoPBoundAccessTokens  bool     `json:"dpop_bound_access_tokens"`
 }
 
 type clientJSON struct {
@@ -41,6 +42,7 @@ type clientJSON struct {
 	AccessTokenType        string    `json:"access_token_type"`
 	IDTokenAlg             string    `json:"id_token_signed_response_alg"`
 	AllowedScopes          []string  `json:"allowed_scopes"`
+	DPoPBoundAccessTokens  bool      `json:"dpop_bound_access_tokens"`
 	Disabled               bool      `json:"disabled"`
 	ManagedBy              string    `json:"managed_by"`
 	ReadOnly               bool      `json:"read_only"`
@@ -65,7 +67,7 @@ func toClientJSON(c directory.ClientRecord) clientJSON {
 		ID: c.ID, Name: c.Name, Public: c.Public, PrivateKeyJWT: c.PrivateKeyJWT, RedirectURIs: nonNil(c.RedirectURIs),
 		PostLogoutRedirectURIs: nonNil(c.PostLogoutRedirectURIs), GrantTypes: nonNil(c.GrantTypes), SkipConsent: c.SkipConsent,
 		Policy: c.Policy, AccessTokenType: c.AccessTokenType, IDTokenAlg: c.IDTokenAlg, AllowedScopes: nonNil(c.AllowedScopes),
-		Disabled: c.Disabled, ManagedBy: c.ManagedBy, ReadOnly: why != "", ReadOnlyReason: why, ETag: etag(c.Version),
+		DPoPBoundAccessTokens: c.DPoPBoundAccessTokens, Disabled: c.Disabled, ManagedBy: c.ManagedBy, ReadOnly: why != "", ReadOnlyReason: why, ETag: etag(c.Version),
 		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
 	}
 }
@@ -75,7 +77,7 @@ func (b clientBody) spec() directory.ClientSpec {
 		ID: b.ID, Name: b.Name, JWKS: b.JWKS, GenerateSecret: !b.Public && b.JWKS == "",
 		RedirectURIs: b.RedirectURIs, PostLogoutRedirectURIs: b.PostLogoutRedirectURIs, GrantTypes: b.GrantTypes,
 		SkipConsent: b.SkipConsent, Policy: b.Policy, AccessTokenType: b.AccessTokenType, IDTokenAlg: b.IDTokenAlg,
-		AllowedScopes: b.AllowedScopes,
+		AllowedScopes: b.AllowedScopes, DPoPBoundAccessTokens: b.DPoPBoundAccessTokens,
 	}
 }
 

@@ -106,6 +106,8 @@ type Client struct {
 	IDTokenSignedResponseAlg string `yaml:"id_token_signed_response_alg"`
 	// JWKS is the client's public JWK set (JSON) for private_key_jwt client authentication (RFC 7523).
 	JWKS string `yaml:"jwks"`
+	// DPoPBoundAccessTokens: the client's token requests must carry a DPoP proof (RFC 9449 §5.2).
+	DPoPBoundAccessTokens bool `yaml:"dpop_bound_access_tokens"`
 	// AllowedScopes are the privileged scopes the client may be granted: twofold:admin (the admin API).
 	AllowedScopes []string `yaml:"allowed_scopes,omitempty"`
 }
@@ -175,6 +177,7 @@ const (
 	GrantAuthorizationCode = directory.GrantAuthorizationCode
 	GrantRefreshToken      = directory.GrantRefreshToken
 	GrantClientCredentials = directory.GrantClientCredentials
+	GrantDeviceCode        = directory.GrantDeviceCode
 
 	// PolicyNone is the built-in policy that requires nothing; it is always available.
 	PolicyNone = policy.NameNone

@@ -52,7 +52,7 @@ func (c Client) toSpec() directory.ClientSpec {
 		PostLogoutRedirectURIs: c.PostLogoutRedirectURIs, GrantTypes: c.GrantTypes,
 		SkipConsent: c.SkipConsent, Policy: noneToEmpty(c.Policy),
 		AccessTokenType: c.AccessTokenType, IDTokenAlg: c.IDTokenSignedResponseAlg, JWKS: c.JWKS,
-		AllowedScopes: c.AllowedScopes,
+		AllowedScopes: c.AllowedScopes, DPoPBoundAccessTokens: c.DPoPBoundAccessTokens,
 	}
 }
 

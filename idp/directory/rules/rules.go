@@ -45,6 +45,9 @@ type ClientSpec struct {
 	AccessTokenType        string // jwt (default) or opaque
 	IDTokenAlg             string // id_token_signed_response_alg: RS256 (default), ES256, EdDSA
 	JWKS                   string // public JWK set (JSON): the client authenticates with private_key_jwt
+	// DPoPBoundAccessTokens: every token request must carry a DPoP proof
+	// (RFC 9449 §5.2).
+	DPoPBoundAccessTokens bool
 	// AllowedScopes are the scopes beyond the standard ones the client may
 	// be granted: ScopeAdmin (the admin API) is the only one today.
 	AllowedScopes []string
@@ -81,7 +84,12 @@ const (
 	GrantAuthorizationCode = "authorization_code"
 	GrantRefreshToken      = "refresh_token"
 	GrantClientCredentials = "client_credentials"
+	// GrantDeviceCode is the device authorization grant (RFC 8628 §3.4).
+	GrantDeviceCode = "urn:ietf:params:oauth:grant-type:device_code"
 )
+
+// GrantTypes are every grant type a client may be registered for.
+var GrantTypes = []string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials, GrantDeviceCode}
 
 // DefaultGrantTypes are what a client gets when it lists none.
 var DefaultGrantTypes = []string{GrantAuthorizationCode, GrantRefreshToken}
@@ -184,8 +192,8 @@ func ValidateClientSpec(c ClientSpec) error {
 	seen := map[string]int{}
 	for i, g := range grants {
 		field := fmt.Sprintf("grant_types[%d]", i)
-		if !slices.Contains([]string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials}, g) {
-			errs = append(errs, idp.InputErrorf(field, "%q is not supported (use authorization_code, refresh_token, client_credentials)", g))
+		if !slices.Contains(GrantTypes, g) {
+			errs = append(errs, idp.InputErrorf(field, "%q is not supported (use %s)", g, strings.Join(GrantTypes, ", ")))
 		} else if j, dup := seen[g]; dup {
 			errs = append(errs, idp.InputErrorf(field, "%q is already listed at grant_types[%d]", g, j))
 		} else {
@@ -211,8 +219,8 @@ func ValidateClientSpec(c ClientSpec) error {
 		// private_key_jwt) may use the client credentials grant.
 		errs = append(errs, idp.InputErrorf("grant_types", "client_credentials needs a confidential client (a secret or a jwks)"))
 	}
-	if slices.Contains(grants, GrantRefreshToken) && !slices.Contains(grants, GrantAuthorizationCode) {
-		errs = append(errs, idp.InputErrorf("grant_types", "refresh_token needs authorization_code"))
+	if slices.Contains(grants, GrantRefreshToken) && !slices.Contains(grants, GrantAuthorizationCode) && !slices.Contains(grants, GrantDeviceCode) {
+		errs = append(errs, idp.InputErrorf("grant_types", "refresh_token needs authorization_code or the device code grant"))
 	}
 	if !slices.Contains([]string{"", "jwt", "opaque"}, c.AccessTokenType) {
 		errs = append(errs, idp.InputErrorf("access_token_type", "must be jwt or opaque"))

@@ -27,6 +27,10 @@ type Client struct {
 	OpaqueAccessTokens bool     // opaque instead of RFC 9068 JWT access tokens
 	IDTokenAlg         string   // id_token_signed_response_alg; "" is RS256
 	AllowedScopes      []string // privileged scopes it may be granted (directory.PrivilegedScopes)
+	Public             bool     // no credentials: its refresh tokens are bound to its DPoP key (RFC 9449 §5)
+	// DPoPJKT is the thumbprint of the key this token request proved
+	// (RFC 9449); "" without a proof. The tokens are bound to it.
+	DPoPJKT string
 }
 
 func (c Client) hasGrant(g string) bool { return slices.Contains(c.GrantTypes, g) }
@@ -216,6 +220,12 @@ func (p *Service) Refresh(ctx context.Context, client Client, req *oidc.RefreshT
 	if old.ClientID != client.ID {
 		return nil, invalidGrant("The refresh token was issued to another client.")
 	}
+	if old.DPoPJKT != "" && old.DPoPJKT != client.DPoPJKT {
+		// A bound refresh token needs a proof with its key (RFC 9449 §5).
+		e := oidc.ErrInvalidGrant().WithDescription("The refresh token is bound to another DPoP key.")
+		e.ErrorType = "invalid_dpop_proof"
+		return nil, e
+	}
 	if !client.hasGrant(directory.GrantRefreshToken) {
 		return nil, oidc.ErrUnauthorizedClient().WithDescription("The client may not use refresh tokens.")
 	}
@@ -235,7 +245,7 @@ func (p *Service) Refresh(ctx context.Context, client Client, req *oidc.RefreshT
 		}
 		return nil, invalidGrant("The user can no longer sign in.")
 	}
-	next := &storage.RefreshToken{FamilyID: old.FamilyID, Scopes: old.Scopes}
+	next := &storage.RefreshToken{FamilyID: old.FamilyID, Scopes: old.Scopes, DPoPJKT: old.DPoPJKT}
 	g := grant{
 		client: client, user: user, sessionID: old.SessionID, authRequestID: old.AuthRequestID,
 		scopes: scopes, amr: old.AMR, acr: old.ACR, authTime: old.AuthTime,
@@ -265,7 +275,7 @@ func (p *Service) ClientCredentials(ctx context.Context, client Client, req *oid
 		return s == oidc.ScopeOpenID || s == oidc.ScopeOfflineAccess // user scopes mean nothing here
 	})
 	save := p.saveNew
-	if !client.OpaqueAccessTokens {
+	if !client.OpaqueAccessTokens && client.DPoPJKT == "" {
 		// A client_credentials JWT is not stored: its claims are its record
 		// (idp/op liveToken); revoking it stores it revoked, and revoking
 		// the client's tokens marks the client. An opaque token carries
@@ -307,6 +317,9 @@ func (p *Service) issueWith(ctx context.Context, g grant, refresh *storage.Refre
 	now := p.now()
 	resp := &oidc.AccessTokenResponse{TokenType: oidc.BearerToken, Scope: g.scopes}
 	row := p.accessRow(g, refresh, now)
+	if row.DPoPJKT = g.client.DPoPJKT; row.DPoPJKT != "" {
+		resp.TokenType = "DPoP" // RFC 9449 §5.1
+	}
 	var refreshValue string
 	if refresh != nil {
 		refreshValue = idp.RandomToken(32)
@@ -315,6 +328,12 @@ func (p *Service) issueWith(ctx context.Context, g grant, refresh *storage.Refre
 		refresh.UserID, refresh.AMR, refresh.ACR, refresh.AuthTime = g.user.ID, g.amr, g.acr, g.authTime
 		if len(refresh.Scopes) == 0 {
 			refresh.Scopes = g.scopes
+		}
+		if refresh.DPoPJKT == "" && g.client.Public {
+			// A public client's refresh token is bound to its key (RFC
+			// 9449 §5); a confidential client's is bound by its
+			// authentication.
+			refresh.DPoPJKT = g.client.DPoPJKT
 		}
 		refresh.CreatedAt, refresh.ExpiresAt = now, now.Add(p.cfg.RefreshTokenLifetime)
 	}
@@ -353,6 +372,12 @@ type accessTokenClaims struct {
 	ACR      string   `json:"acr,omitempty"`
 	AMR      []string `json:"amr,omitempty"`
 	SID      string   `json:"sid,omitempty"`
+	CNF      *cnf     `json:"cnf,omitempty"`
+}
+
+// cnf is the confirmation claim of a DPoP-bound token (RFC 9449 §6.1).
+type cnf struct {
+	JKT string `json:"jkt"`
 }
 
 // accessRow is the stored record of an access token (so that it can be
@@ -384,6 +409,9 @@ func (p *Service) encodeAccessToken(ctx context.Context, g grant, row *storage.A
 		Issuer: p.cfg.Issuer, Subject: g.subject(), Audience: row.Audience,
 		Expiry: row.ExpiresAt.Unix(), IssuedAt: row.CreatedAt.Unix(), JWTID: row.ID, ClientID: g.client.ID,
 		Scope: strings.Join(g.scopes, " "), ACR: g.acr, AMR: g.amr, SID: g.sessionID,
+	}
+	if row.DPoPJKT != "" {
+		claims.CNF = &cnf{JKT: row.DPoPJKT}
 	}
 	if g.user != nil {
 		claims.AuthTime = g.authTime.Unix()
