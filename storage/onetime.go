@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -123,6 +124,18 @@ func (s *Store) RetireOneTimeCodes(ctx context.Context, userID string, purposes 
 		q = q.Where("purpose IN ?", purposes)
 	}
 	return translate("retire one-time codes", q.Update("used_at", s.clock()).Error)
+}
+
+// UsersByVerifiedEmail returns the users whose verified address is email
+// (case-insensitively), at most 10, by username: who a forgotten-password
+// request by email address reaches. Disabled accounts are included; the
+// caller decides.
+func (s *Store) UsersByVerifiedEmail(ctx context.Context, email string) ([]User, error) {
+	var users []User
+	err := s.db.WithContext(ctx).
+		Where("LOWER(email) = ? AND email_verified_at IS NOT NULL", strings.ToLower(strings.TrimSpace(email))).
+		Order("username_key").Limit(10).Find(&users).Error
+	return users, translate("users by verified email", err)
 }
 
 // SetEmailVerified marks the user's address verified, provided it is still
