@@ -262,6 +262,17 @@ func (s *Store) OpenRecovery(ctx context.Context, userID string) (*Recovery, err
 	return &r, nil
 }
 
+// RecoveryByCancelHash is the open recovery whose cancel link has hash
+// (what the link's confirmation page shows), or ErrNotFound.
+func (s *Store) RecoveryByCancelHash(ctx context.Context, cancelHash string) (*Recovery, error) {
+	var r Recovery
+	err := s.db.WithContext(ctx).Where("cancel_hash = ? AND cancelled_at IS NULL AND completed_at IS NULL", cancelHash).Take(&r).Error
+	if err != nil {
+		return nil, translate("recovery by cancel hash", err)
+	}
+	return &r, nil
+}
+
 // CancelRecovery cancels the open recovery whose cancel link has hash; it
 // returns it, or ErrNotFound (unknown, cancelled or completed).
 func (s *Store) CancelRecovery(ctx context.Context, cancelHash string) (*Recovery, error) {

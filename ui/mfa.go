@@ -88,6 +88,20 @@ type challengePage struct {
 	Others        []methodLink
 	Error         string // shown in the role="alert" box
 	Invalid       bool   // Error is about the code field
+	// LostFactor offers a#lost-factor ("I can't use my authenticator"); Recovery is the user's recovery that is
+	// waiting (RecoveryReadyAt says until when) or ready to complete.
+	LostFactor      bool
+	Recovery        *idp.RecoveryStatus
+	RecoveryReadyAt string
+}
+
+// withRecovery adds to p what the lost-factor pages offer for step.
+func (s *Server) withRecovery(p challengePage, step idp.Step) challengePage {
+	p.LostFactor = s.lostFactor != nil
+	if p.LostFactor && step.Recovery != nil {
+		p.Recovery, p.RecoveryReadyAt = step.Recovery, dateWords(step.Recovery.ReadyAt)
+	}
+	return p
 }
 
 // methodLink is one a[data-method] link to another second factor the user has.
@@ -164,9 +178,9 @@ func (s *Server) renderMFAStep(w http.ResponseWriter, r *http.Request, id string
 			s.flowError(w, r, fmt.Errorf("ui: the flow asked for a second factor among %q, none of which has a page", step.Methods))
 			return
 		}
-		s.renderChallenge(w, r, http.StatusOK, newChallengePage(s.csrfToken(w, r), id, method, step))
+		s.renderChallenge(w, r, http.StatusOK, s.withRecovery(newChallengePage(s.csrfToken(w, r), id, method, step), step))
 	case idp.StepEnroll:
-		p := newEnrollChoosePage(id, step)
+		p := s.enrollChoosePage(w, r, id, step)
 		if len(p.Choices) == 0 {
 			s.flowError(w, r, fmt.Errorf("ui: the flow offered to enroll %q, none of which has a page", step.Methods))
 			return
@@ -299,7 +313,7 @@ func (s *Server) challengeRejected(w http.ResponseWriter, r *http.Request, id, m
 		})
 		return
 	}
-	p := newChallengePage(s.csrfToken(w, r), stepID(step, id), method, step)
+	p := s.withRecovery(newChallengePage(s.csrfToken(w, r), stepID(step, id), method, step), step)
 	p.Error, p.Invalid = alert, invalid
 	p.Remember = p.RememberFor != "" && r.PostForm.Get("remember_device") == "1"
 	s.renderChallenge(w, r, status, p)

@@ -35,6 +35,10 @@ var AuditActions = []string{
 	"client.created", "client.updated", "client.deleted", "client.disabled", "client.enabled", "client.secret_rotated",
 	"policy.created", "policy.updated", "policy.deleted", "policy.set", "policy.default_set", "policy.assigned",
 	"keys.rotated",
+	// The ways back in (idp/recovery) and the enrollment grace.
+	"password.reset_requested", "password.reset",
+	"recovery.code_sent", "recovery.code_failed", "recovery.throttled", "recovery.started", "recovery.cancelled", "recovery.completed",
+	"enrollment.put_off", "enrollment.grace_over",
 }
 
 // AuditQuery selects audit events, newest first.

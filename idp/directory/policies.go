@@ -22,6 +22,9 @@ func policyToStorage(p policy.Policy) *storage.Policy {
 		Enrollment:            string(p.Enrollment),
 		MinLevel:              p.MinLevel.ACR(),
 		Clients:               p.Clients,
+		// The enrollment grace.
+		EnrollmentGraceSeconds: int64(p.EnrollmentGrace / time.Second),
+		EnrollmentGraceSignIns: p.EnrollmentGraceSignIns,
 	}
 }
 
@@ -38,6 +41,9 @@ func PolicyFromStorage(p *storage.Policy) policy.Policy {
 		Enrollment:     policy.Enrollment(p.Enrollment),
 		MinLevel:       minLevel(p.MinLevel),
 		Clients:        p.Clients,
+		// The enrollment grace.
+		EnrollmentGrace:        time.Duration(p.EnrollmentGraceSeconds) * time.Second,
+		EnrollmentGraceSignIns: p.EnrollmentGraceSignIns,
 	}
 }
 
@@ -68,6 +74,7 @@ func (d *Directory) SetPolicy(ctx context.Context, actor idp.Actor, p policy.Pol
 	d.audit(ctx, actor, "policy.set", p.Name, map[string]any{
 		"require_mfa": p.RequireMFA, "methods": p.Methods, "mfa_max_age": p.MFAMaxAge.String(),
 		"remember_device": p.RememberDevice.String(), "enrollment": p.Enrollment, "min_level": p.MinLevel.String(), "clients": p.Clients,
+		"enrollment_grace": p.EnrollmentGrace.String(), "enrollment_grace_sign_ins": p.EnrollmentGraceSignIns,
 	})
 	return p, nil
 }

@@ -263,8 +263,17 @@ func testRecoveries(t *testing.T, newStore Factory) {
 	if !created {
 		t.Fatal("no new recovery after the last completed")
 	}
+	if _, err := s.RecoveryByCancelHash(ctx(t), "cancel-1"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("a completed recovery is found by its cancel link: %v", err)
+	}
+	if r, err := s.RecoveryByCancelHash(ctx(t), "cancel-3"); err != nil || r.ID != "r3" {
+		t.Fatalf("the open recovery by its cancel link: %v %v", r, err)
+	}
 	c, err := s.CancelRecovery(ctx(t), "cancel-3")
 	mustNil(t, err)
+	if _, err := s.RecoveryByCancelHash(ctx(t), "cancel-3"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("a cancelled recovery is found by its cancel link: %v", err)
+	}
 	if c.ID != "r3" || c.UserID != "u1" {
 		t.Fatalf("cancelled %+v", c)
 	}

@@ -38,6 +38,7 @@ func (p Policy) toPolicy() (policy.Policy, error) {
 		Name: p.Name, RequireMFA: policy.Requirement(p.RequireMFA), Methods: methods,
 		MFAMaxAge: time.Duration(p.MFAMaxAge), RememberDevice: time.Duration(p.RememberDevice),
 		Enrollment: policy.Enrollment(p.Enrollment), MinLevel: level, Clients: p.Clients,
+		EnrollmentGrace: time.Duration(p.EnrollmentGrace), EnrollmentGraceSignIns: p.EnrollmentGraceSignIns,
 	}, err
 }
 

@@ -27,6 +27,7 @@ import (
 	"github.com/twofold-idp/twofold/idp/op"
 	"github.com/twofold-idp/twofold/idp/op/tokens"
 	"github.com/twofold-idp/twofold/idp/password"
+	"github.com/twofold-idp/twofold/idp/recovery"
 	"github.com/twofold-idp/twofold/idp/secrets"
 	"github.com/twofold-idp/twofold/idp/session"
 	"github.com/twofold-idp/twofold/idp/throttle"
@@ -73,6 +74,9 @@ type Options struct {
 	Mailer notify.Mailer
 	// SMS sends text messages; nil: SMS is off (channels.ErrSMSOff).
 	SMS notify.SMSSender
+	// RecoveryWait is how long a lost-factor recovery waits (0:
+	// recovery.DefaultWait).
+	RecoveryWait time.Duration
 }
 
 // App is a built server and its services.
@@ -85,12 +89,13 @@ type App struct {
 	MFA       *login.MFA
 	Account   *account.Service
 	Channels  *channels.Service // mail and SMS to people, within the sending limits
+	Recovery  *recovery.Service // forgotten passwords and lost second factors
 	Provider  *op.Provider
 	Server    *ui.Server
 }
 
 // newFlow wires the login flow with its factor registry and sessions.
-func newFlow(o Options, iu *url.URL, dir *directory.Directory, limiter *throttle.Limiter) (*factors.Registry, *session.Service, *login.Flow) {
+func newFlow(o Options, iu *url.URL, dir *directory.Directory, limiter *throttle.Limiter, opts ...login.Option) (*factors.Registry, *session.Service, *login.Flow) {
 	store, ring, log, now := o.Store, o.Ring, o.Logger, o.Now
 	codeParams := o.BackupCodeParams
 	if codeParams == (backupcodes.Params{}) {
@@ -111,7 +116,7 @@ func newFlow(o Options, iu *url.URL, dir *directory.Directory, limiter *throttle
 		factors.NewBackupCodes(store, backupcodes.NewHasher(ring.SubKey("backup-code-pepper"), codeParams), log, now),
 	)
 	sessions := session.New(store, session.Config{IdleTimeout: o.SessionIdleTimeout, Lifetime: o.SessionLifetime}, log, now)
-	return reg, sessions, login.New(o.Issuer, store, dir, sessions, reg, limiter, log, now)
+	return reg, sessions, login.New(o.Issuer, store, dir, sessions, reg, limiter, log, now, opts...)
 }
 
 // Flow builds only the login flow, as Build wires it (the same factor
@@ -162,7 +167,12 @@ func Build(ctx context.Context, o Options) (*App, error) {
 
 	limiter := throttle.New(store, log, now)
 	a.Channels = channels.New(o.Issuer, o.Mailer, o.SMS, limiter, log)
-	a.Factors, a.Sessions, a.Flow = newFlow(o, iu, a.Directory, limiter)
+	a.Recovery, err = recovery.New(recovery.Config{Issuer: o.Issuer, Wait: o.RecoveryWait, Key: ring.SubKey("recovery-codes")},
+		store, a.Directory, a.Directory, a.Channels, limiter, log, now)
+	if err != nil {
+		return nil, err
+	}
+	a.Factors, a.Sessions, a.Flow = newFlow(o, iu, a.Directory, limiter, login.WithRecovery(a.Recovery))
 	logouts := session.NewLogouts(a.Sessions, ring)
 	a.MFA = login.NewMFA(a.Flow)
 	a.Account = account.New(o.Issuer, store, a.Directory, a.Flow, a.Sessions, a.Factors, log, now)
@@ -183,6 +193,7 @@ func Build(ctx context.Context, o Options) (*App, error) {
 		Issuer: o.Issuer, Logger: log, Registry: o.Registry, Ready: a.Directory.Ready,
 		Setup: a.Directory, Flow: a.Flow, Logout: logouts, MFA: a.MFA, Account: a.Account, Provider: a.Provider,
 		TrustedProxies: o.TrustedProxies, CSRFKey: ring.SubKey("csrf"), AssetsDir: o.AssetsDir, Now: now,
+		Recovery: a.Recovery,
 	})
 	if err != nil {
 		return nil, err
