@@ -100,7 +100,10 @@ func NewMailbox(t testing.TB, opts ...Option) *Mailbox {
 	m.Port = ln.Addr().(*net.TCPAddr).Port
 	done := make(chan struct{})
 	go func() { defer close(done); srv.Serve(ln) }()
-	t.Cleanup(func() { srv.Close(); <-done })
+	// Closing the listener too: a test that ends at once (a skip) may close
+	// the server before Serve has registered the listener, and Serve would
+	// then accept forever.
+	t.Cleanup(func() { srv.Close(); ln.Close(); <-done })
 	return m
 }
 
