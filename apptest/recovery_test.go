@@ -19,6 +19,7 @@ import (
 	"github.com/twofold-idp/twofold/idp"
 	"github.com/twofold-idp/twofold/idp/directory"
 	"github.com/twofold-idp/twofold/idp/notify"
+	"github.com/twofold-idp/twofold/idp/policy"
 	"github.com/twofold-idp/twofold/mfa/totp"
 	"github.com/twofold-idp/twofold/storage"
 	"github.com/twofold-idp/twofold/storage/storagetest"
@@ -535,4 +536,315 @@ func TestARecoveryCompletesOnceUnderConcurrency(t *testing.T) {
 			}
 		}
 	})
+}
+
+// A reset link that is tampered with, expired or used changes nothing and says so; of many uses of one link at
+// once, one sets the password.
+func TestAResetLinkWorksOnceWithinItsLife(t *testing.T) {
+	eachMailServer(t, staticFixture(), func(t *testing.T, s *apptest.Server) {
+		ctx := context.Background()
+		verifyEmail(t, s, "alice")
+		b := apptest.NewBrowser(t, s)
+		askReset(t, s, b, "alice")
+		link := s.Mailbox.Next(t, "alice@example.com").Link(t, s.URL+"/login/reset-password?t=")
+		token := mustQuery(t, link).Get("t")
+		for _, bad := range []string{flip(token), token[:len(token)-1], token + "A", ""} {
+			refused(t, b.Get(s.URL+"/login/reset-password?t="+url.QueryEscape(bad)), http.StatusUnauthorized, "a tampered link")
+		}
+		p := b.Get(link)
+		if r := b.Submit(p, "password-reset", map[string]string{"token": flip(token), "password": newPassword, "password_confirm": newPassword}); r.Status != http.StatusUnauthorized || has(r, `id="password-reset"`) {
+			t.Fatalf("a tampered token in the form: %d", r.Status)
+		}
+		// Expired after 30 minutes.
+		s.Clock.Advance(30*time.Minute + time.Second)
+		refused(t, b.Get(link), http.StatusUnauthorized, "an expired link")
+		refused(t, b.Submit(p, "password-reset", map[string]string{"password": newPassword, "password_confirm": newPassword}), http.StatusUnauthorized, "an expired link's form")
+		if _, err := s.Dir.Authenticate(ctx, "alice", alicePassword); err != nil {
+			t.Fatalf("the password changed: %v", err)
+		}
+
+		// One link used by many requests at once: one wins.
+		askReset(t, s, b, "alice")
+		link = s.Mailbox.Next(t, "alice@example.com").Link(t, s.URL+"/login/reset-password?t=")
+		action, form := b.Get(link).Form(t, "password-reset")
+		target, _ := p.URL.Parse(action)
+		const n = 8
+		statuses := make([]int, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			f := url.Values{}
+			for k, v := range form {
+				f[k] = v
+			}
+			pw := fmt.Sprintf("parallel passphrase %d", i)
+			f.Set("password", pw)
+			f.Set("password_confirm", pw)
+			wg.Go(func() {
+				resp, err := noRedirects(b).PostForm(target.String(), f)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				resp.Body.Close()
+				statuses[i] = resp.StatusCode
+			})
+		}
+		wg.Wait()
+		winner := -1
+		for i, st := range statuses {
+			switch st {
+			case http.StatusSeeOther:
+				if winner >= 0 {
+					t.Fatalf("two uses of one link succeeded: %v", statuses)
+				}
+				winner = i
+			case http.StatusUnauthorized:
+			default:
+				t.Fatalf("a concurrent use got %d (%v)", st, statuses)
+			}
+		}
+		if winner < 0 {
+			t.Fatalf("no use succeeded: %v", statuses)
+		}
+		for i := range n {
+			_, err := s.Dir.Authenticate(ctx, "alice", fmt.Sprintf("parallel passphrase %d", i))
+			if (err == nil) != (i == winner) {
+				t.Errorf("password %d (the winner is %d): %v", i, winner, err)
+			}
+		}
+		refused(t, b.Get(link), http.StatusUnauthorized, "the used link")
+	})
+}
+
+// flip changes the last character of a token.
+func flip(s string) string {
+	last := s[len(s)-1]
+	if last == 'A' {
+		return s[:len(s)-1] + "B"
+	}
+	return s[:len(s)-1] + "A"
+}
+
+// Asking for links too often is refused alike for a name that exists and one that does not: 429 with
+// Retry-After, and a role="alert".
+func TestForgottenPasswordRequestsAreLimitedAlikeForEveryName(t *testing.T) {
+	s := apptest.New(t, storagetest.NewSQLite, apptest.Options{Static: staticFixture(), Mailbox: apptest.NewMailbox(t)})
+	verifyEmail(t, s, "alice")
+	b := apptest.NewBrowser(t, s)
+	for _, name := range []string{"alice", "nobody"} {
+		for range 3 {
+			if p := askReset(t, s, b, name); p.Status != http.StatusOK {
+				t.Fatalf("%s: %d", name, p.Status)
+			}
+		}
+		p := askReset(t, s, b, name)
+		refused(t, p, http.StatusTooManyRequests, "the 4th request for "+name)
+		if p.Header.Get("Retry-After") == "" {
+			t.Fatalf("no Retry-After for %s", name)
+		}
+	}
+	s.App.Recovery.WaitSends()
+	if got := len(s.Mailbox.Received("alice@example.com")); got != 3 {
+		t.Fatalf("alice got %d links, want 3", got)
+	}
+}
+
+// graceFixture: "app" is under a policy that requires MFA with a grace of a week or three sign-ins.
+func graceFixture() directory.Static {
+	st := staticFixture()
+	st.Policies = []policy.Policy{{Name: "graced", RequireMFA: policy.Always, EnrollmentGrace: 7 * 24 * time.Hour, EnrollmentGraceSignIns: 3}}
+	st.Clients[0].Policy = "graced"
+	for _, u := range []string{"carol", "dave"} {
+		st.Users = append(st.Users, directory.NewUser{Username: u, Email: u + "@example.com", Password: alicePassword})
+	}
+	return st
+}
+
+// putOff signs username in to rp in a new browser and puts enrollment off; it returns the browser and the
+// enrollment page's reminder.
+func putOff(t *testing.T, s *apptest.Server, rp *apptest.RP, username string) (*apptest.Browser, string) {
+	t.Helper()
+	b := apptest.NewBrowser(t, s)
+	p := b.Login(rp.AuthURL("s", "n", pkce), username, alicePassword)
+	m := regexp.MustCompile(`<p class="notice" id="enroll-reminder">([^<]*)</p>`).FindStringSubmatch(p.Body)
+	if m == nil || !has(p, `id="enroll-later"`) || !has(p, `data-enroll="totp"`) {
+		t.Fatalf("no reminder and Not now for %s: %d\n%s", username, p.Status, p.Body)
+	}
+	code, _ := apptest.Code(t, b.Submit(p, "enroll-later", nil))
+	tok, err := rp.Exchange(code, pkce)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, c := rp.IDToken(tok); c.ACR != idp.ACRPassword || !slices.Equal(c.AMR, []string{"pwd"}) {
+		t.Fatalf("a sign-in that put enrollment off: acr %s amr %v", c.ACR, c.AMR)
+	}
+	return b, m[1]
+}
+
+// mustEnroll checks that username's sign-in to rp now enrolls, without a Not now, and that a Not now posted anyway
+// is refused and changes nothing.
+func mustEnroll(t *testing.T, s *apptest.Server, rp *apptest.RP, username string, opts ...oauth2.AuthCodeOption) {
+	t.Helper()
+	b := apptest.NewBrowser(t, s)
+	p := b.Get(rp.AuthURL("s", "n", pkce, opts...))
+	_, form := p.Form(t, "login")
+	p = b.Submit(p, "login", map[string]string{"username": username, "password": alicePassword})
+	if !has(p, `data-enroll="totp"`) || has(p, `id="enroll-later"`) || has(p, `id="enroll-reminder"`) {
+		t.Fatalf("%s is offered to put enrollment off: %d\n%s", username, p.Status, p.Body)
+	}
+	r := b.PostForm(s.URL+"/login/enroll/later", map[string]string{"csrf_token": form.Get("csrf_token"), "id": p.URL.Query().Get("id")})
+	refused(t, r, http.StatusForbidden, "a Not now after the grace")
+	if r.Redirect != nil || !has(r, `data-enroll="totp"`) {
+		t.Fatalf("a refused Not now: %v\n%s", r.Redirect, r.Body)
+	}
+}
+
+// The enrollment grace: a user who must enroll may put it off — saying what is left — for the policy's sign-ins or
+// its time, whichever ends first; then they must enroll. A sign-in demanded at MFA by the application (an essential
+// acr) is never put off.
+func TestTheEnrollmentGraceLetsUsersPutEnrollmentOffThenNoMore(t *testing.T) {
+	eachDatabaseServer(t, graceFixture(), func(t *testing.T, s *apptest.Server) {
+		rp := apptest.NewRP(t, s, "app", appSecret, appRedirect)
+		until := s.Clock.Now().Add(7 * 24 * time.Hour).UTC().Format("Monday, 2 January 2006")
+
+		// By sign-ins: three, counted down.
+		b, reminder := putOff(t, s, rp, "alice")
+		if !strings.Contains(reminder, "(3 more sign-ins or until "+until+")") {
+			t.Fatalf("first reminder %q", reminder)
+		}
+		// The session that put it off goes on: SSO asks nothing more.
+		apptest.Code(t, b.Get(rp.AuthURL("s", "n", pkce)))
+		for _, left := range []string{"2 more sign-ins", "1 more sign-in"} {
+			s.Clock.Advance(time.Hour)
+			if _, reminder := putOff(t, s, rp, "alice"); !strings.Contains(reminder, "("+left+" or until "+until+")") {
+				t.Fatalf("reminder %q, want %s left", reminder, left)
+			}
+		}
+		mustEnroll(t, s, rp, "alice")
+
+		// By time: a week after the first "Not now", however few sign-ins.
+		if _, reminder := putOff(t, s, rp, "bob"); !strings.Contains(reminder, "3 more sign-ins") {
+			t.Fatalf("bob's reminder %q", reminder)
+		}
+		s.Clock.Advance(7 * 24 * time.Hour)
+		mustEnroll(t, s, rp, "bob")
+		// (A session that put it off lasts no longer than the grace either: policy.TestEnrollmentGraceReadsLikeTheAdminGuide.)
+
+		// An essential acr is never put off, even within the grace.
+		essential := oauth2.SetAuthURLParam("claims", `{"id_token":{"acr":{"essential":true,"value":"`+idp.ACRMFA+`"}}}`)
+		mustEnroll(t, s, rp, "carol", essential)
+		if _, reminder := putOff(t, s, rp, "carol"); !strings.Contains(reminder, "3 more sign-ins") {
+			t.Fatalf("carol's reminder after the essential acr %q: the refused one was counted", reminder)
+		}
+
+		// The audit trail has each one.
+		events, err := s.Store.ListAudit(context.Background(), storage.AuditFilter{Action: "enrollment.put_off"})
+		if err != nil || len(events) != 5 {
+			t.Fatalf("%d enrollment.put_off events (%v), want 5", len(events), err)
+		}
+	})
+}
+
+// The grace's last sign-ins are taken once: of many "Not now" at once, as many succeed as the grace has left.
+func TestTheGraceCountsEverySignInUnderConcurrency(t *testing.T) {
+	eachDatabaseServer(t, graceFixture(), func(t *testing.T, s *apptest.Server) {
+		rp := apptest.NewRP(t, s, "app", appSecret, appRedirect)
+		const n = 6
+		browsers, pages := make([]*apptest.Browser, n), make([]*apptest.Page, n)
+		for i := range n {
+			browsers[i] = apptest.NewBrowser(t, s)
+			pages[i] = browsers[i].Login(rp.AuthURL("s", "n", pkce), "dave", alicePassword)
+			if !has(pages[i], `id="enroll-later"`) {
+				t.Fatalf("no Not now:\n%s", pages[i].Body)
+			}
+		}
+		results := make([]*apptest.Page, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() { results[i] = browsers[i].Submit(pages[i], "enroll-later", nil) })
+		}
+		wg.Wait()
+		ok := 0
+		for _, r := range results {
+			switch {
+			case r.Redirect != nil && r.Redirect.Query().Get("code") != "":
+				ok++
+			case r.Status == http.StatusForbidden && has(r, `role="alert"`):
+			default:
+				t.Fatalf("a concurrent Not now: %d %v\n%s", r.Status, r.Redirect, r.Body)
+			}
+		}
+		if ok != 3 {
+			t.Fatalf("%d of %d concurrent Not now succeeded, want the grace's 3", ok, n)
+		}
+	})
+}
+
+// SECURITY-RULES: "CSRF token on every state-changing POST; missing or wrong → 403, nothing changes"
+// — each form of the ways back in: asking for a reset link, setting the password, sending a recovery code, starting
+// a recovery, cancelling one, putting enrollment off.
+func TestTheRecoveryFormsRefuseAWrongCSRFTokenAndChangeNothing(t *testing.T) {
+	st := mfaFixture()
+	st.Policies = append(st.Policies, policy.Policy{Name: "graced", RequireMFA: policy.Always, EnrollmentGraceSignIns: 3})
+	st.Clients[2].Policy = "graced" // the public client
+	s := apptest.New(t, storagetest.NewSQLite, apptest.Options{Static: st, Mailbox: apptest.NewMailbox(t)})
+	ctx := context.Background()
+	rp := apptest.NewRP(t, s, "app", appSecret, appRedirect)
+	enrollTOTP(t, s, apptest.NewBrowser(t, s), rp)
+	verifyEmail(t, s, "alice")
+	forged := func(b *apptest.Browser, p *apptest.Page, form string, fields map[string]string) *apptest.Page {
+		t.Helper()
+		action, values := p.Form(t, form)
+		values.Set("csrf_token", "forged")
+		for k, v := range fields {
+			values.Set(k, v)
+		}
+		target, _ := p.URL.Parse(action)
+		return b.Post(target.String(), values)
+	}
+
+	b := apptest.NewBrowser(t, s)
+	refused(t, forged(b, b.Get(s.URL+"/login/forgot-password"), "password-reset-request", map[string]string{"username": "alice"}), http.StatusForbidden, "a forged reset request")
+	s.App.Recovery.WaitSends()
+	if n := s.Mailbox.Count(); n != 0 {
+		t.Fatalf("%d mails after a forged request", n)
+	}
+	askReset(t, s, b, "alice")
+	link := s.Mailbox.Next(t, "alice@example.com").Link(t, s.URL+"/login/reset-password?t=")
+	refused(t, forged(b, b.Get(link), "password-reset", map[string]string{"password": newPassword, "password_confirm": newPassword}), http.StatusForbidden, "a forged reset")
+	if p := b.Get(link); p.Status != http.StatusOK {
+		t.Fatalf("the link was used by a forged form: %d", p.Status)
+	}
+	if _, err := s.Dir.Authenticate(ctx, "alice", alicePassword); err != nil {
+		t.Fatalf("the password changed: %v", err)
+	}
+
+	s.Clock.Advance(30 * time.Second)
+	b, p := signInToChallenge(t, s, rp)
+	lost := b.Get(s.URL + hrefOf(t, p, "lost-factor"))
+	refused(t, forged(b, lost, "recovery-send", nil), http.StatusForbidden, "a forged code request")
+	if n := len(s.Mailbox.Received("alice@example.com")); n != 1 {
+		t.Fatalf("%d mails after a forged code request, want the 1 link", n)
+	}
+	lost = b.Submit(lost, "recovery-send", nil)
+	code := s.Mailbox.Next(t, "alice@example.com").Code(t)
+	refused(t, forged(b, lost, "recovery-start", map[string]string{"code": code}), http.StatusForbidden, "a forged start")
+	started := b.Submit(lost, "recovery-start", map[string]string{"code": code})
+	if !has(started, `id="recovery-waiting"`) {
+		t.Fatalf("the code was spent by a forged form:\n%s", started.Body)
+	}
+	cancel := s.Mailbox.Next(t, "alice@example.com").Link(t, s.URL+"/recovery/cancel?t=")
+	refused(t, forged(b, b.Get(cancel), "recovery-cancel", nil), http.StatusForbidden, "a forged cancel")
+	if p := b.Get(cancel); p.Status != http.StatusOK || !has(p, `id="recovery-cancel"`) {
+		t.Fatalf("the recovery was cancelled by a forged form: %d", p.Status)
+	}
+
+	spa := apptest.NewRP(t, s, publicClientID, "", publicRedirect)
+	b = apptest.NewBrowser(t, s)
+	p = b.Login(spa.AuthURL("s", "n", pkce), "bob", alicePassword)
+	refused(t, forged(b, p, "enroll-later", nil), http.StatusForbidden, "a forged Not now")
+	if u, _ := s.Store.GetUserByUsername(ctx, "bob"); u.GraceSignIns != 0 {
+		t.Fatalf("a forged Not now was counted: %d", u.GraceSignIns)
+	}
+	apptest.Code(t, b.Submit(p, "enroll-later", nil))
 }
