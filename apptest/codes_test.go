@@ -189,10 +189,11 @@ func TestAnEmailCodeSignIn(t *testing.T) {
 
 // wrongCode is a code of the same length that is not code.
 func wrongCode(code string) string {
-	if code == "000000" {
-		return "111111"
+	zeros := strings.Repeat("0", len(code))
+	if code == zeros {
+		return strings.Repeat("1", len(code))
 	}
-	return "000000"
+	return zeros
 }
 
 // SECURITY-RULES: "A step-up completes only the authorization request and browser session it belongs to"

@@ -217,7 +217,7 @@ func TestConsoleAuditLogShowsChangesAndPages(t *testing.T) {
 		}
 		for _, want := range []string{
 			"1 setting changed<br>", "<summary>What changed</summary>", "<td>mfa_max_age</td><td>12h0m0s</td><td>1h0m0s</td>",
-			"7 other settings unchanged.", "<summary>The settings it was created with</summary>", "<td>mfa_max_age</td><td>12h0m0s</td></tr>",
+			"9 other settings unchanged.", "<summary>The settings it was created with</summary>", "<td>mfa_max_age</td><td>12h0m0s</td></tr>",
 			`">root</span>`,
 		} {
 			if !strings.Contains(a.Body, want) {

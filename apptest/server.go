@@ -78,6 +78,9 @@ type Options struct {
 	// SMS, when set, is the server's SMS gateway (the signed webhook, retried
 	// after 1 ms instead of the production backoff); nil: SMS is off.
 	SMS *SMSReceiver
+	// WrapMailer, when set, wraps the server's mailer: a test can hold mail
+	// back to see what waits for it.
+	WrapMailer func(notify.Mailer) notify.Mailer
 }
 
 // fastParams keep argon2id cheap in end-to-end tests.
@@ -124,6 +127,9 @@ func New(t testing.TB, newStore storagetest.Factory, o Options) *Server {
 	if o.Mailbox != nil {
 		mailer = o.Mailbox.Mailer(t, notify.WithClock(clock.Now))
 	}
+	if o.WrapMailer != nil {
+		mailer = o.WrapMailer(mailer)
+	}
 	var sms notify.SMSSender
 	if o.SMS != nil {
 		sms = o.SMS.Sender(t)
@@ -137,6 +143,9 @@ func New(t testing.TB, newStore storagetest.Factory, o Options) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Forgotten-password mails are sent in the background: the database
+	// stays until they are.
+	t.Cleanup(app.Recovery.WaitSends)
 	srv := app.Server
 	if o.Demo {
 		base := issuer + "/demo"

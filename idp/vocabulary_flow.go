@@ -95,7 +95,43 @@ type Step struct {
 	// Email: StepVerifyEmail, the address to verify, partly hidden
 	// ("a•••e@example.com") for the page to name.
 	Email string
+	// EnrollLater: StepEnroll, the enrollment grace lets the person put
+	// enrolling off ("Not now"): what is left of it in words ("6 more
+	// sign-ins or until Saturday, 12 December 2026"); "" when it does not.
+	EnrollLater string
+	// Recovery: StepSecondFactor, the user's lost-factor recovery that is
+	// waiting or ready (nil: none).
+	Recovery *RecoveryStatus
 }
+
+// RecoveryStatus is a lost-factor recovery as the sign-in pages show it.
+type RecoveryStatus struct {
+	ReadyAt time.Time // it may be completed from then on
+	Ready   bool      // now is past ReadyAt
+}
+
+// LostFactor is what the "I can't use my authenticator" page of a sign-in
+// offers: a backup code first, else self-service recovery by email.
+type LostFactor struct {
+	// BackupCode: the sign-in accepts a backup code the user has.
+	BackupCode bool
+	// Email is the verified address recovery codes go to, masked
+	// ("a••••@example.com"); "": none, so no self-service recovery.
+	Email string
+	// Recovery is the user's recovery that is waiting or ready (nil: none).
+	Recovery *RecoveryStatus
+	// CodeSent: a code for the next step was mailed and still works: show
+	// the form to type it (recovery-start, or recovery-complete when
+	// Recovery is ready).
+	CodeSent bool
+	// Wait is how long a new recovery waits before it may be completed.
+	Wait time.Duration
+}
+
+// ErrGraceOver: "Not now" came after the enrollment grace ended (its last
+// sign-in was taken meanwhile): the person must enroll now. Pages answer
+// 403 and show the enrollment page.
+var ErrGraceOver = errors.New("idp: the enrollment grace is over")
 
 // TOTPEnrollment is an authenticator waiting for its first code.
 type TOTPEnrollment struct {

@@ -289,6 +289,9 @@ func hotWorkload(t *testing.T, s *Store, now time.Time) {
 	must(err)
 	_, err = s.GetUserByUsername(ctx, "Alice")
 	must(err)
+	// A forgotten password asked for by address: anyone may ask.
+	_, err = s.UsersByVerifiedEmail(ctx, "Alice@Example.com")
+	must(err)
 	_, err = s.GetClient(ctx, "app")
 	must(err)
 	must(s.ReplacePasswordHash(ctx, "u1", "$argon2id$x", "$argon2id$y"))

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -128,6 +129,18 @@ func (s *Store) RetireOneTimeCodes(ctx context.Context, userID string, purposes 
 	return translate("retire one-time codes", q.Update("used_at", s.clock()).Error)
 }
 
+// UsersByVerifiedEmail returns the users whose verified address is email
+// (case-insensitively), at most 10, by username: who a forgotten-password
+// request by email address reaches. Disabled accounts are included; the
+// caller decides.
+func (s *Store) UsersByVerifiedEmail(ctx context.Context, email string) ([]User, error) {
+	var users []User
+	err := s.db.WithContext(ctx).
+		Where("LOWER(email) = ? AND email_verified_at IS NOT NULL", strings.ToLower(strings.TrimSpace(email))).
+		Order("username_key").Limit(10).Find(&users).Error
+	return users, translate("users by verified email", err)
+}
+
 // SetEmailVerified marks the user's address verified, provided it is still
 // email (an address changed meanwhile stays unverified). It reports
 // whether it did.
@@ -248,6 +261,17 @@ func (s *Store) OpenRecovery(ctx context.Context, userID string) (*Recovery, err
 	err := s.db.WithContext(ctx).Where("user_id = ? AND cancelled_at IS NULL AND completed_at IS NULL", userID).Take(&r).Error
 	if err != nil {
 		return nil, translate("open recovery", err)
+	}
+	return &r, nil
+}
+
+// RecoveryByCancelHash is the open recovery whose cancel link has hash
+// (what the link's confirmation page shows), or ErrNotFound.
+func (s *Store) RecoveryByCancelHash(ctx context.Context, cancelHash string) (*Recovery, error) {
+	var r Recovery
+	err := s.db.WithContext(ctx).Where("cancel_hash = ? AND cancelled_at IS NULL AND completed_at IS NULL", cancelHash).Take(&r).Error
+	if err != nil {
+		return nil, translate("recovery by cancel hash", err)
 	}
 	return &r, nil
 }

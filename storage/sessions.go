@@ -51,6 +51,9 @@ type Session struct {
 	// PendingRequest is the auth request whose sign-in started the session
 	// and has not met its policy yet; nil once it has.
 	PendingRequest *string
+	// EnrollmentSkippedAt: the session's sign-in put enrolling a second
+	// factor off during the enrollment grace ("Not now").
+	EnrollmentSkippedAt *time.Time
 }
 
 // LiveAt reports whether the session is usable at now: not ended and
@@ -155,6 +158,16 @@ func (s *Store) CompleteSession(ctx context.Context, id string) error {
 		Where("id = ? AND pending_request IS NOT NULL", id).
 		Update("pending_request", nil)
 	return translate("complete session", res.Error)
+}
+
+// SkipEnrollment marks the live session as one whose sign-in put enrolling
+// a second factor off (the enrollment grace); else ErrNotFound.
+func (s *Store) SkipEnrollment(ctx context.Context, id string) error {
+	now := s.clock()
+	res := s.db.WithContext(ctx).Model(&Session{}).
+		Where("id = ? AND "+liveSession, id, now, now).
+		Update("enrollment_skipped_at", now)
+	return affectedOne("skip enrollment", res)
 }
 
 // TouchSession records activity: last_seen_at becomes now and the idle

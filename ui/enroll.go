@@ -43,6 +43,20 @@ type enrollChoosePage struct {
 	AuthRequestID string
 	Reason        string
 	Choices       []enrollChoice
+	// The enrollment grace: EnrollLater says what is left of it ("" when there is none, or no GraceFlow), and
+	// form#enroll-later ("Not now") puts enrolling off; CSRFToken is that form's.
+	EnrollLater string
+	CSRFToken   string
+	Error       string // shown in the role="alert" box
+}
+
+// enrollChoosePage is the choice page of step, with "Not now" when the grace allows it.
+func (s *Server) enrollChoosePage(w http.ResponseWriter, r *http.Request, id string, step idp.Step) enrollChoosePage {
+	p := newEnrollChoosePage(id, step)
+	if s.grace != nil && step.EnrollLater != "" {
+		p.EnrollLater, p.CSRFToken = step.EnrollLater, s.csrfToken(w, r)
+	}
+	return p
 }
 
 // enrollChoice is one a[data-enroll] link.

@@ -71,6 +71,8 @@ type loginPage struct {
 	Error         string // shown in the role="alert" box above the form
 	ErrorField    string // the field Error is about, if any: it gets aria-invalid and the focus
 	Passkey       bool   // offer passkey sign-in (button#passkey-login); renderLogin sets it
+	// ForgotPassword offers a#forgot-password, which keeps the sign-in request; renderLogin sets it.
+	ForgotPassword bool
 }
 
 // Invalid reports whether the error is about field.
@@ -91,6 +93,7 @@ func (p loginPage) Autofocus(field string) bool {
 
 func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, status int, p loginPage) {
 	p.Passkey = s.mfa != nil
+	p.ForgotPassword = s.recovery != nil
 	s.render(w, r, status, "login", p)
 }
 

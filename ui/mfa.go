@@ -100,6 +100,20 @@ type challengePage struct {
 	// submission), and a note in a role="status" box ("a new code is on its way").
 	SentTo string
 	Notice string
+	// LostFactor offers a#lost-factor ("I can't use my authenticator"); Recovery is the user's recovery that is
+	// waiting (RecoveryReadyAt says until when) or ready to complete.
+	LostFactor      bool
+	Recovery        *idp.RecoveryStatus
+	RecoveryReadyAt string
+}
+
+// withRecovery adds to p what the lost-factor pages offer for step.
+func (s *Server) withRecovery(p challengePage, step idp.Step) challengePage {
+	p.LostFactor = s.lostFactor != nil
+	if p.LostFactor && step.Recovery != nil {
+		p.Recovery, p.RecoveryReadyAt = step.Recovery, dateWords(step.Recovery.ReadyAt)
+	}
+	return p
 }
 
 // methodLink is one a[data-method] link to another second factor the user has.
@@ -180,9 +194,9 @@ func (s *Server) renderMFAStep(w http.ResponseWriter, r *http.Request, id string
 			s.renderCodeChallenge(w, r, id, method, step)
 			return
 		}
-		s.renderChallenge(w, r, http.StatusOK, newChallengePage(s.csrfToken(w, r), id, method, step))
+		s.renderChallenge(w, r, http.StatusOK, s.withRecovery(newChallengePage(s.csrfToken(w, r), id, method, step), step))
 	case idp.StepEnroll:
-		p := newEnrollChoosePage(id, step)
+		p := s.enrollChoosePage(w, r, id, step)
 		if len(p.Choices) == 0 {
 			s.flowError(w, r, fmt.Errorf("ui: the flow offered to enroll %q, none of which has a page", step.Methods))
 			return
@@ -315,7 +329,7 @@ func (s *Server) challengeRejected(w http.ResponseWriter, r *http.Request, id, m
 		})
 		return
 	}
-	p := newChallengePage(s.csrfToken(w, r), stepID(step, id), method, step)
+	p := s.withRecovery(newChallengePage(s.csrfToken(w, r), stepID(step, id), method, step), step)
 	p.Error, p.Invalid = alert, invalid
 	p.Remember = p.RememberFor != "" && r.PostForm.Get("remember_device") == "1"
 	s.renderChallenge(w, r, status, p)

@@ -14,7 +14,9 @@ import (
 // "title" and "content" blocks.
 var pageNames = []string{"home", "error", "setup", "setup_done", "login", "consent", "logout", "signed_out", "form_post",
 	"mfa_totp", "mfa_backup_code", "mfa_webauthn", "enroll_choose", "enroll_totp", "enroll_webauthn", "backup_codes",
-	"account", "mfa_email", "mfa_sms", "device", "device_approve", "device_done"}
+	"account", "mfa_email", "mfa_sms", "device", "device_approve", "device_done",
+	// The ways back in (recovery.go).
+	"notice", "forgot_password", "reset_password", "recovery_cancel", "lost_factor"}
 
 // templates holds the parsed pages, or re-parses them on every render when the files come from a directory under
 // development.

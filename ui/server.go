@@ -43,6 +43,10 @@ type Options struct {
 	// Account backs the self-service pages under /account: second factors, backup codes, password, sessions.
 	// nil leaves them unrouted.
 	Account AccountService
+	// Recovery backs the forgotten-password pages (the login page's a#forgot-password) and the cancel links of
+	// lost-factor recoveries. nil leaves them unrouted. The lost-factor pages of a sign-in and the enrollment
+	// grace's "Not now" come with an MFA that implements LostFactorFlow and GraceFlow (login.MFA does).
+	Recovery RecoveryService
 	// Provider is the OpenID provider whose endpoints are mounted beside the pages, with the authorization
 	// callback page. nil leaves them out.
 	Provider OpenIDProvider
@@ -81,6 +85,9 @@ type Server struct {
 	logout         LogoutFlow
 	mfa            MFAFlow // nil when Flow is nil
 	account        AccountService
+	recovery       RecoveryService
+	lostFactor     LostFactorFlow // nil: the challenge pages offer no a#lost-factor
+	grace          GraceFlow      // nil: the enrollment page offers no "Not now"
 	provider       OpenIDProvider
 	trustedProxies []netip.Prefix
 	csrfKey        []byte
@@ -114,6 +121,7 @@ func New(opts Options) (*Server, error) {
 		logout:         opts.Logout,
 		mfa:            opts.MFA,
 		account:        opts.Account,
+		recovery:       opts.Recovery,
 		provider:       opts.Provider,
 		trustedProxies: opts.TrustedProxies,
 		csrfKey:        append([]byte(nil), opts.CSRFKey...),
@@ -124,6 +132,8 @@ func New(opts Options) (*Server, error) {
 	if s.flow == nil {
 		s.mfa = nil // the second-factor pages re-render through Flow.Resume
 	}
+	s.lostFactor, _ = s.mfa.(LostFactorFlow)
+	s.grace, _ = s.mfa.(GraceFlow)
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
 	}
@@ -211,6 +221,7 @@ func (s *Server) routes() *chi.Mux {
 		r.Post("/login/passkey/begin", s.webauthnBegin(s.mfa.BeginPasskey))
 		r.Post("/login/passkey/finish", s.webauthnFinish(s.mfa.FinishPasskey))
 	}
+	s.recoveryRoutes(r)
 	if s.account != nil {
 		r.Get("/account", s.handleAccountPage)
 		r.Post("/account", s.handleAccountBackupCodesAck) // the backup codes page's "I have saved these codes"

@@ -155,7 +155,16 @@ func TestPolicyCommands(t *testing.T) {
 	if !strings.Contains(out, "require_mfa=always methods=totp,webauthn mfa_max_age=12h remember_device=30d") {
 		t.Fatalf("policy patch: %q", out)
 	}
-	code, _, stderr := c.run("", "policy", "set", "strict", "--require-mfa", "sometimes")
+	// The enrollment grace: by time, by sign-ins, validated by the domain.
+	out = c.mustRun("", "policy", "set", "strict", "--enrollment-grace", "7d", "--enrollment-grace-sign-ins", "5")
+	if !strings.Contains(out, "remember_device=30d enrollment=required min_level=- enrollment_grace=7d enrollment_grace_sign_ins=5") {
+		t.Fatalf("policy set with a grace: %q", out)
+	}
+	code, _, stderr := c.run("", "policy", "set", "strict", "--enrollment-grace-sign-ins", "-1")
+	if code != 1 || !strings.Contains(stderr, "enrollment_grace_sign_ins: must not be negative") {
+		t.Fatalf("a negative grace: exit %d, %q", code, stderr)
+	}
+	code, _, stderr = c.run("", "policy", "set", "strict", "--require-mfa", "sometimes")
 	if code != 1 || !strings.Contains(stderr, "require_mfa") {
 		t.Fatalf("bad policy: exit %d, %q", code, stderr)
 	}

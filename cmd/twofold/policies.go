@@ -39,6 +39,8 @@ func runPolicySet(ctx context.Context, e env, args []string) error {
 	fs.Var(&clients, "clients", "limit the policy to sign-ins to these clients (repeatable; \"\" for every client)")
 	minLevel := fs.String("min-level", "", "the weakest level a sign-in may end at: pwd, mfa or phr (none: \"\")")
 	verifiedEmail := fs.Bool("require-verified-email", false, "sign-ins complete only once the user's email address is verified")
+	grace := fs.String("enrollment-grace", "", "users who must enroll a second factor may put it off this long, e.g. 7d (0: no grace by time)")
+	graceSignIns := fs.Int("enrollment-grace-sign-ins", 0, "...or for this many sign-ins (0: no grace by sign-ins); the first limit reached ends it")
 	if err := parseFlags(fs, reorder(fs, args)); err != nil {
 		return err
 	}
@@ -89,6 +91,12 @@ func runPolicySet(ctx context.Context, e env, args []string) error {
 			p.MinLevel = l
 		case "require-verified-email":
 			p.RequireVerifiedEmail = *verifiedEmail
+		case "enrollment-grace":
+			d, err := config.ParseDuration(*grace)
+			errs = append(errs, flagErr("--enrollment-grace", err))
+			p.EnrollmentGrace = time.Duration(d)
+		case "enrollment-grace-sign-ins":
+			p.EnrollmentGraceSignIns = *graceSignIns
 		}
 	})
 	if err := errors.Join(errs...); err != nil {
@@ -98,13 +106,26 @@ func runPolicySet(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return a.explainManaged(err)
 	}
-	fmt.Fprintf(e.stdout, "saved policy %s: require_mfa=%s methods=%s mfa_max_age=%s remember_device=%s enrollment=%s min_level=%s",
-		saved.Name, saved.RequireMFA, joinMethods(saved.Methods), config.Duration(saved.MFAMaxAge), config.Duration(saved.RememberDevice), saved.Enrollment, levelName(saved.MinLevel))
+	fmt.Fprintf(e.stdout, "saved policy %s: require_mfa=%s methods=%s mfa_max_age=%s remember_device=%s enrollment=%s min_level=%s%s",
+		saved.Name, saved.RequireMFA, joinMethods(saved.Methods), config.Duration(saved.MFAMaxAge), config.Duration(saved.RememberDevice), saved.Enrollment, levelName(saved.MinLevel),
+		graceWords(saved))
 	if saved.RequireVerifiedEmail {
 		fmt.Fprint(e.stdout, " require_verified_email=true")
 	}
 	fmt.Fprintln(e.stdout)
 	return nil
+}
+
+// graceWords is the enrollment grace of p for the "saved policy" line ("" without one).
+func graceWords(p policy.Policy) string {
+	var s string
+	if p.EnrollmentGrace > 0 {
+		s += " enrollment_grace=" + config.Duration(p.EnrollmentGrace).String()
+	}
+	if p.EnrollmentGraceSignIns > 0 {
+		s += fmt.Sprintf(" enrollment_grace_sign_ins=%d", p.EnrollmentGraceSignIns)
+	}
+	return s
 }
 
 func flagErr(name string, err error) error {

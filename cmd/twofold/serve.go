@@ -68,6 +68,7 @@ func runServe(ctx context.Context, e env, args []string) error {
 		AssetsDir:            *assetsDir,
 		Mailer:               mailer,
 		SMS:                  sms,
+		RecoveryWait:         time.Duration(a.cfg.RecoveryWait),
 	})
 	if err != nil {
 		return err

@@ -45,6 +45,7 @@ func PolicyFields(p policy.Policy) map[string]any {
 		"remember_device": p.RememberDevice.String(), "enrollment": string(p.Enrollment),
 		"min_level": p.MinLevel.String(), "clients": clients,
 		"require_verified_email": p.RequireVerifiedEmail,
+		"enrollment_grace":       p.EnrollmentGrace.String(), "enrollment_grace_sign_ins": p.EnrollmentGraceSignIns,
 	}
 }
 
@@ -267,7 +268,8 @@ func (d *Directory) PreviewPolicy(ctx context.Context, name string, p policy.Pol
 		return PolicyImpact{}, err
 	}
 	after := PolicyFields(p)
-	for _, f := range []string{"require_mfa", "methods", "mfa_max_age", "remember_device", "enrollment", "min_level", "clients", "require_verified_email"} {
+	for _, f := range []string{"require_mfa", "methods", "mfa_max_age", "remember_device", "enrollment", "min_level", "clients",
+		"require_verified_email", "enrollment_grace", "enrollment_grace_sign_ins"} {
 		if b, ok := beforeFields[f]; !ok || !reflect.DeepEqual(b, after[f]) {
 			imp.Changes = append(imp.Changes, FieldChange{Field: f, Before: beforeFields[f], After: after[f]})
 		}

@@ -40,6 +40,10 @@ var AuditActions = []string{
 	"email.verification_sent", "email.verification_failed", "email.verified", "email.changed", "email.verification_not_sent",
 	"notice.sent", "notice.skipped", "notice.failed", "account.reported_not_me", "account.unblocked", "login.email_unverifiable",
 	"mfa.code_sent", "phone.code_sent", "phone.verified", "phone.removed",
+	// The ways back in (idp/recovery) and the enrollment grace.
+	"password.reset_requested", "password.reset",
+	"recovery.code_sent", "recovery.code_failed", "recovery.throttled", "recovery.started", "recovery.cancelled", "recovery.completed",
+	"enrollment.put_off", "enrollment.grace_over",
 }
 
 // AuditQuery selects audit events, newest first.

@@ -109,3 +109,22 @@ func (d *Passwords) ChangePassword(ctx context.Context, userID, current, next st
 	}
 	return d.store.SetPasswordHash(ctx, u.ID, h)
 }
+
+// NewPasswordHash checks that next may become the password of the user with
+// id (the rules of ValidatePassword: an *idp.InputError on "password") and
+// hashes it, without storing it: a forgotten-password reset stores it only
+// once its link is used, so a refused password spends nothing.
+func (d *Passwords) NewPasswordHash(ctx context.Context, userID, next string) (string, error) {
+	u, err := d.store.GetUser(ctx, userID)
+	if err != nil {
+		return "", notFound(err)
+	}
+	if err := ValidatePassword(next, u.Username); err != nil {
+		return "", err
+	}
+	h, err := d.hasher.Hash(ctx, next)
+	if errors.Is(err, password.ErrBusy) {
+		return "", idp.ErrBusy
+	}
+	return h, err
+}

@@ -23,6 +23,9 @@ func policyToStorage(p policy.Policy) *storage.Policy {
 		MinLevel:              p.MinLevel.ACR(),
 		Clients:               p.Clients,
 		RequireVerifiedEmail:  p.RequireVerifiedEmail,
+		// The enrollment grace.
+		EnrollmentGraceSeconds: int64(p.EnrollmentGrace / time.Second),
+		EnrollmentGraceSignIns: p.EnrollmentGraceSignIns,
 	}
 }
 
@@ -41,6 +44,9 @@ func PolicyFromStorage(p *storage.Policy) policy.Policy {
 		Clients:        p.Clients,
 
 		RequireVerifiedEmail: p.RequireVerifiedEmail,
+		// The enrollment grace.
+		EnrollmentGrace:        time.Duration(p.EnrollmentGraceSeconds) * time.Second,
+		EnrollmentGraceSignIns: p.EnrollmentGraceSignIns,
 	}
 }
 
@@ -72,6 +78,7 @@ func (d *Directory) SetPolicy(ctx context.Context, actor idp.Actor, p policy.Pol
 		"require_mfa": p.RequireMFA, "methods": p.Methods, "mfa_max_age": p.MFAMaxAge.String(),
 		"remember_device": p.RememberDevice.String(), "enrollment": p.Enrollment, "min_level": p.MinLevel.String(), "clients": p.Clients,
 		"require_verified_email": p.RequireVerifiedEmail,
+		"enrollment_grace":       p.EnrollmentGrace.String(), "enrollment_grace_sign_ins": p.EnrollmentGraceSignIns,
 	})
 	return p, nil
 }

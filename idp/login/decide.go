@@ -55,6 +55,7 @@ func (f *Flow) decideFor(ctx context.Context, client *storage.Client, user *stor
 		}
 	}
 	in.Request, in.Session = r, session.PolicyView(sess)
+	in.Grace.Skipped = sess != nil && sess.EnrollmentSkippedAt != nil
 	return decided{Decision: policy.Decide(in), enrolled: enrolled, in: in}, nil
 }
 
@@ -75,7 +76,8 @@ func (f *Flow) policyInput(ctx context.Context, client *storage.Client, user *st
 	return policy.Input{
 		Methods: f.factors.Methods(), Policies: pols,
 		Enrolled: enrolled.Methods, EnrolledDeviceBound: enrolled.Counts.WebAuthnDeviceBound > 0,
-		Now: f.now(),
+		Grace: policy.GraceState{StartedAt: user.GraceStartedAt, SignIns: user.GraceSignIns},
+		Now:   f.now(),
 	}, enrolled, nil
 }
 

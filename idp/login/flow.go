@@ -30,6 +30,9 @@ type Store interface {
 	BindAuthRequest(ctx context.Context, id, browserHash string) error
 	SwapAuthRequestDecision(ctx context.Context, id, decision string) (bool, error)
 	CompleteAuthRequest(ctx context.Context, id, userID, sessionID string, authTime time.Time, amr []string, acr string) error
+	// The enrollment grace.
+	CountGraceSignIn(ctx context.Context, userID string) (time.Time, int, error)
+	SkipEnrollment(ctx context.Context, sessionID string) error
 	SetAuthRequestConsent(ctx context.Context, id string) error
 	SaveAuthCode(ctx context.Context, id, codeHash string, expiresAt time.Time) error
 	GetConsent(ctx context.Context, userID, clientID string) (*storage.Consent, error)
@@ -71,7 +74,12 @@ type Flow struct {
 	log      *slog.Logger
 	now      func() time.Time
 	out      Outbound
+	// recovery is the lost-factor recovery (nil: off; see WithRecovery).
+	recovery Recoveries
 }
+
+// Option tunes a Flow.
+type Option func(*Flow)
 
 // New wires the login flow. now may be nil (time.Now).
 func New(issuer string, store Store, users Authenticator, sessions *session.Service, reg *factors.Registry, limiter *throttle.Limiter, logger *slog.Logger, now func() time.Time, opts ...Option) *Flow {
@@ -214,6 +222,11 @@ func (f *Flow) next(ctx context.Context, ar *storage.AuthRequest, b idp.Browser,
 		step.Kind, step.Methods, step.RequireUV, step.RememberDevice = idp.StepSecondFactor, methodNames(a.methods), a.uv, a.remember
 		if a.kind == askEnroll {
 			step.Kind = idp.StepEnroll
+			if d.Grace != nil {
+				step.EnrollLater = d.Grace.Words()
+			}
+		} else if step.Recovery, err = f.recoveryStatus(ctx, user.ID); err != nil {
+			return idp.Step{}, err
 		}
 		return step, nil
 	}

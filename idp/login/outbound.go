@@ -41,9 +41,6 @@ type Outbound struct {
 	Emails  EmailVerifier
 }
 
-// Option tunes a Flow.
-type Option func(*Flow)
-
 // WithOutbound lets the flow send mail.
 func WithOutbound(o Outbound) Option { return func(f *Flow) { f.out = o } }
 

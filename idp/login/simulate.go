@@ -113,6 +113,9 @@ type SimulationResult struct {
 	// RememberedDeviceUsed: the remembered device stood in for the second
 	// factor.
 	RememberedDeviceUsed bool `json:"remembered_device_used,omitempty"`
+	// EnrollLater: OutcomeEnrollment, the user's enrollment grace lets them
+	// put it off ("Not now"): what is left of it, in words.
+	EnrollLater string `json:"enroll_later,omitempty"`
 	// Reason is the decision's reason, in an admin's words.
 	Reason string `json:"reason"`
 	// Summary says in one sentence what the person would be asked.
@@ -148,6 +151,9 @@ type EffectivePolicy struct {
 	RememberDevice int64             `json:"remember_device"` // seconds, 0: off
 	Enrollment     string            `json:"enrollment"`
 	Clients        []string          `json:"clients,omitempty"`
+	// The enrollment grace: seconds (0: none by time) and sign-ins (0: none by count).
+	EnrollmentGrace        int64 `json:"enrollment_grace,omitempty"`
+	EnrollmentGraceSignIns int   `json:"enrollment_grace_sign_ins,omitempty"`
 }
 
 // maxSimulatedAge bounds the ages a simulation takes (ten years).
@@ -373,12 +379,15 @@ func (r *SimulationResult) fill(ex policy.Explanation, a asked, interactive bool
 		r.Outcome, r.Methods, r.RequireUserVerification = OutcomeSecondFactor, methodNames(a.methods), a.uv
 		if a.kind == askEnroll {
 			r.Outcome = OutcomeEnrollment
+			if d.Grace != nil {
+				r.EnrollLater = d.Grace.Words()
+			}
 		} else if d.Need == policy.NeedEnrollment {
 			r.EnrollAfter = methodNames(d.Methods)
 		}
 		if !interactive {
 			// No page is shown: the application gets the error.
-			r.Outcome, r.Methods, r.EnrollAfter, r.RequireUserVerification = OutcomeInteractionRequired, nil, nil, false
+			r.Outcome, r.Methods, r.EnrollAfter, r.RequireUserVerification, r.EnrollLater = OutcomeInteractionRequired, nil, nil, false, ""
 		}
 	}
 	r.Summary = r.summary()
@@ -410,6 +419,9 @@ func (r *SimulationResult) summary() string {
 		}
 	case OutcomeEnrollment:
 		fmt.Fprintf(&b, "sent to enroll a second factor: one of %s", strings.Join(r.Methods, ", "))
+		if r.EnrollLater != "" {
+			fmt.Fprintf(&b, ", which the enrollment grace lets them put off (%s)", r.EnrollLater)
+		}
 	case OutcomeUnmet:
 		fmt.Fprintf(&b, "the application gets unmet_authentication_requirements: %s", r.Reason)
 	case OutcomeLoginRequired:
@@ -427,6 +439,7 @@ func effectivePolicy(n policy.Named) EffectivePolicy {
 		Name: p.Name, Via: n.Via, RequireMFA: string(p.RequireMFA), Methods: methodNames(p.Methods),
 		MFAMaxAge: int64(p.MFAMaxAge / time.Second), RememberDevice: int64(p.RememberDevice / time.Second),
 		Enrollment: string(p.Enrollment), Clients: p.Clients,
+		EnrollmentGrace: int64(p.EnrollmentGrace / time.Second), EnrollmentGraceSignIns: p.EnrollmentGraceSignIns,
 	}
 	if p.MinLevel > policy.LevelNone {
 		ep.MinLevel = p.MinLevel.String()

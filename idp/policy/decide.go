@@ -130,7 +130,9 @@ type Input struct {
 	// asks for MFA and only within the shortest remember_device of the
 	// policies — never for phr or what the request demands.
 	RememberedAt *time.Time
-	Now          time.Time
+	// Grace is the user's enrollment grace so far (see Grace).
+	Grace GraceState
+	Now   time.Time
 }
 
 // Need is what must still happen.
@@ -169,7 +171,13 @@ type Decision struct {
 	// RememberFor: how long a remembered device may stand in for the
 	// second factor here (0: not allowed) — only for policy-demanded MFA.
 	RememberFor time.Duration
-	Reason      string // why, in an admin's words ("policy strict (group staff) requires MFA always")
+	// Grace: Need is NeedEnrollment, and the enrollment grace lets the
+	// person put it off for now ("Not now"): what is left of it.
+	Grace *Grace
+	// GraceUsed: the session put enrollment off within the grace, so Need
+	// is NeedNothing at the level reached; Grace says what is left.
+	GraceUsed bool
+	Reason    string // why, in an admin's words ("policy strict (group staff) requires MFA always")
 }
 
 // Decide is the step-up policy: from what was asked and what was proven, it
@@ -343,6 +351,17 @@ func decide(in Input, x *explainer) Decision {
 	case essential >= target || enrollRequired && policyTarget >= target:
 		d.Need = NeedEnrollment
 		d.Methods = slices.DeleteFunc(methods, func(m Method) bool { return !enrollable(m) })
+		g, why, ok := enrollmentGrace(in, target, essential)
+		used := ok && in.Grace.Skipped
+		x.grace(g, why, ok, used)
+		switch {
+		case used:
+			d.Need, d.Methods, d.Target, d.GraceUsed, d.Grace = NeedNothing, nil, d.Level, true, &g
+			d.ACR = acrClaim(in.Request, d.Level)
+			d.Reason = join(d.Reason, "enrollment was put off during the enrollment grace")
+		case ok:
+			d.Grace = &g
+		}
 	case policyTarget >= target:
 		// Policy demands it but lets users without a factor through.
 		d.Need, d.Target = NeedNothing, d.Level

@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -126,13 +127,20 @@ func (d Decision) Summary() string {
 		if d.DeviceUsed {
 			s += " (a remembered device stood in for the second factor)"
 		}
+		if d.GraceUsed {
+			s += " (enrollment put off during the enrollment grace)"
+		}
 		return s
 	case NeedFirstFactor:
 		return "sign in (password or passkey): " + d.Reason
 	case NeedSecondFactor:
 		return "a second factor, one of " + joinMethods(d.Methods) + uvWords(d)
 	case NeedEnrollment:
-		return "enrollment of a second factor, one of " + joinMethods(d.Methods) + uvWords(d)
+		s := "enrollment of a second factor, one of " + joinMethods(d.Methods) + uvWords(d)
+		if d.Grace != nil {
+			s += "; the enrollment grace lets the user put it off (" + d.Grace.Words() + ")"
+		}
+		return s
 	}
 	return "unmet_authentication_requirements: " + d.Reason
 }
@@ -226,6 +234,12 @@ func (x *explainer) policy(n Named, p Policy, want Level) {
 		add("enrollment", enroll, "a user without an allowed second factor enrolls one during sign-in")
 	default:
 		add("enrollment", enroll, "a user without a second factor may sign in without one")
+	}
+	if p.EnrollmentGrace > 0 {
+		add("enrollment_grace", durationWords(p.EnrollmentGrace), "a user who must enroll may put it off for "+durationWords(p.EnrollmentGrace)+" from the first time")
+	}
+	if p.EnrollmentGraceSignIns > 0 {
+		add("enrollment_grace_sign_ins", strconv.Itoa(p.EnrollmentGraceSignIns), "a user who must enroll may put it off for "+plural(p.EnrollmentGraceSignIns, "sign-in", "sign-ins"))
 	}
 	if len(p.Clients) > 0 {
 		add("clients", strings.Join(p.Clients, ", "), "applies only to sign-ins to these clients (this is one)")

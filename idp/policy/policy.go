@@ -86,6 +86,12 @@ type Policy struct {
 	// client), so that "contractors need a passkey for the finance app" is
 	// a group policy limited to the finance client.
 	Clients []string
+	// EnrollmentGrace and EnrollmentGraceSignIns: a user who must enroll a
+	// second factor may put it off ("Not now") for this long after first
+	// doing so and/or for this many sign-ins (0: no limit of that kind;
+	// both 0: no grace). See Grace.
+	EnrollmentGrace        time.Duration
+	EnrollmentGraceSignIns int
 
 	// RequireVerifiedEmail: a sign-in under this policy completes only once
 	// the user has verified their email address (issue 11): the login flow
@@ -171,6 +177,7 @@ func (p Policy) Validate() error {
 	if p.MinLevel >= LevelPhishingResistant && !slices.Contains(p.Methods, WebAuthn) && len(p.Methods) > 0 {
 		bad("min_level", "phr and phrh need webauthn among the methods")
 	}
+	validateGrace(p, bad)
 	return errors.Join(errs...)
 }
 

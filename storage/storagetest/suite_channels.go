@@ -2,6 +2,7 @@ package storagetest
 
 import (
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -23,6 +24,8 @@ func channelTests() []conformanceTest {
 		{"every concurrent grace sign-in is counted and the grace starts once", testGraceSignIns},
 		{"a user has one open recovery, cancelled by its link or completed once when ready", testRecoveries},
 		{"expired one-time codes are purged", testPurgeOneTimeCodes},
+		{"users are found by their verified email address only, case-insensitively", testUsersByVerifiedEmail},
+		{"a session's enrollment skip is recorded while it is live", testSkipEnrollment},
 	}
 }
 
@@ -260,8 +263,17 @@ func testRecoveries(t *testing.T, newStore Factory) {
 	if !created {
 		t.Fatal("no new recovery after the last completed")
 	}
+	if _, err := s.RecoveryByCancelHash(ctx(t), "cancel-1"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("a completed recovery is found by its cancel link: %v", err)
+	}
+	if r, err := s.RecoveryByCancelHash(ctx(t), "cancel-3"); err != nil || r.ID != "r3" {
+		t.Fatalf("the open recovery by its cancel link: %v %v", r, err)
+	}
 	c, err := s.CancelRecovery(ctx(t), "cancel-3")
 	mustNil(t, err)
+	if _, err := s.RecoveryByCancelHash(ctx(t), "cancel-3"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("a cancelled recovery is found by its cancel link: %v", err)
+	}
 	if c.ID != "r3" || c.UserID != "u1" {
 		t.Fatalf("cancelled %+v", c)
 	}
@@ -288,4 +300,50 @@ func testPurgeOneTimeCodes(t *testing.T, newStore Factory) {
 	if n != 1 {
 		t.Fatalf("%d codes left, want 1", n)
 	}
+}
+
+func testUsersByVerifiedEmail(t *testing.T, newStore Factory) {
+	s, _ := channelStore(t, newStore)
+	u1, err := s.GetUser(ctx(t), "u1")
+	mustNil(t, err)
+	if got, err := s.UsersByVerifiedEmail(ctx(t), u1.Email); err != nil || len(got) != 0 {
+		t.Fatalf("an unverified address found %v, %v", got, err)
+	}
+	ok, err := s.SetEmailVerified(ctx(t), "u1", u1.Email)
+	mustNil(t, err)
+	if !ok {
+		t.Fatal("not verified")
+	}
+	got, err := s.UsersByVerifiedEmail(ctx(t), "  "+strings.ToUpper(u1.Email)+" ")
+	mustNil(t, err)
+	if len(got) != 1 || got[0].ID != "u1" {
+		t.Fatalf("found %v", got)
+	}
+	if got, _ := s.UsersByVerifiedEmail(ctx(t), "nobody@example.com"); len(got) != 0 {
+		t.Fatalf("an unknown address found %v", got)
+	}
+	// Like-patterns mean nothing.
+	if got, _ := s.UsersByVerifiedEmail(ctx(t), "%"); len(got) != 0 {
+		t.Fatalf("%% found %v", got)
+	}
+}
+
+func testSkipEnrollment(t *testing.T, newStore Factory) {
+	s, clock := channelStore(t, newStore)
+	se := &storage.Session{ID: "s1", CookieHash: "c1", UserID: "u1", AuthTime: clock.Now(),
+		IdleExpiresAt: clock.Now().Add(time.Hour), ExpiresAt: clock.Now().Add(time.Hour)}
+	mustNil(t, s.CreateSession(ctx(t), se))
+	got, err := s.GetSession(ctx(t), "s1")
+	mustNil(t, err)
+	if got.EnrollmentSkippedAt != nil {
+		t.Fatal("a new session skipped enrollment")
+	}
+	clock.Advance(time.Minute)
+	mustNil(t, s.SkipEnrollment(ctx(t), "s1"))
+	if got, _ = s.GetSession(ctx(t), "s1"); got.EnrollmentSkippedAt == nil || !got.EnrollmentSkippedAt.Equal(clock.Now()) {
+		t.Fatalf("skipped at %v, want %v", got.EnrollmentSkippedAt, clock.Now())
+	}
+	mustNil(t, s.EndSession(ctx(t), "s1"))
+	mustIs(t, s.SkipEnrollment(ctx(t), "s1"), storage.ErrNotFound)
+	mustIs(t, s.SkipEnrollment(ctx(t), "nobody"), storage.ErrNotFound)
 }

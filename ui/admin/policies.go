@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -88,6 +89,8 @@ type policyForm struct {
 	Name, RequireMFA, MinLevel, MFAMaxAge, RememberDevice, Enrollment, Clients string
 	Methods                                                                    []string
 	RequireVerifiedEmail                                                       bool
+	// The enrollment grace: a duration and a number of sign-ins, as typed.
+	EnrollmentGrace, EnrollmentGraceSignIns string
 }
 
 func formOf(p policy.Policy) policyForm {
@@ -99,6 +102,10 @@ func formOf(p policy.Policy) policyForm {
 		f.MinLevel = ""
 	}
 	f.RequireVerifiedEmail = p.RequireVerifiedEmail
+	f.EnrollmentGrace = durationText(p.EnrollmentGrace)
+	if p.EnrollmentGraceSignIns > 0 {
+		f.EnrollmentGraceSignIns = strconv.Itoa(p.EnrollmentGraceSignIns)
+	}
 	for _, m := range p.Methods {
 		f.Methods = append(f.Methods, string(m))
 	}
@@ -126,6 +133,8 @@ func readPolicyForm(r *http.Request) policyForm {
 		MinLevel: r.PostFormValue("min_level"), MFAMaxAge: strings.TrimSpace(r.PostFormValue("mfa_max_age")),
 		RememberDevice: strings.TrimSpace(r.PostFormValue("remember_device")), Enrollment: r.PostFormValue("enrollment"),
 		Clients: r.PostFormValue("clients"), Methods: r.PostForm["methods"],
+		EnrollmentGrace:        strings.TrimSpace(r.PostFormValue("enrollment_grace")),
+		EnrollmentGraceSignIns: strings.TrimSpace(r.PostFormValue("enrollment_grace_sign_ins")),
 	}
 	f.RequireVerifiedEmail = r.PostFormValue("require_verified_email") == "1"
 	return f
@@ -153,6 +162,14 @@ func (f policyForm) policy() (policy.Policy, map[string]string) {
 	}
 	p.MFAMaxAge = parse("mfa_max_age", f.MFAMaxAge)
 	p.RememberDevice = parse("remember_device", f.RememberDevice)
+	p.EnrollmentGrace = parse("enrollment_grace", f.EnrollmentGrace)
+	if f.EnrollmentGraceSignIns != "" {
+		n, err := strconv.Atoi(f.EnrollmentGraceSignIns)
+		if err != nil {
+			bad["enrollment_grace_sign_ins"] = "must be a whole number such as 5; empty for none"
+		}
+		p.EnrollmentGraceSignIns = n
+	}
 	var err error
 	if p.MinLevel, err = policy.ParseLevel(f.MinLevel); err != nil {
 		bad["min_level"] = err.Error()

@@ -128,6 +128,20 @@ type simulatePage struct {
 type simPolicy struct {
 	login.EffectivePolicy
 	MFAMaxAge, RememberDevice string
+	// Grace is the policy's enrollment grace in words ("7d or 5 sign-ins"); "" without one.
+	Grace string
+}
+
+// graceText says a policy's enrollment grace.
+func graceText(p login.EffectivePolicy) string {
+	var parts []string
+	if p.EnrollmentGrace > 0 {
+		parts = append(parts, ageText(p.EnrollmentGrace, ""))
+	}
+	if p.EnrollmentGraceSignIns > 0 {
+		parts = append(parts, strconv.Itoa(p.EnrollmentGraceSignIns)+" sign-ins")
+	}
+	return strings.Join(parts, " or ")
 }
 
 func (c *Console) handleSimulate(w http.ResponseWriter, r *http.Request) {
@@ -176,7 +190,7 @@ func (c *Console) handleSimulate(w http.ResponseWriter, r *http.Request) {
 	}
 	p.Result = &res
 	for _, ep := range res.Policies {
-		p.Policies = append(p.Policies, simPolicy{ep, ageText(ep.MFAMaxAge, "the session"), ageText(ep.RememberDevice, "off")})
+		p.Policies = append(p.Policies, simPolicy{ep, ageText(ep.MFAMaxAge, "the session"), ageText(ep.RememberDevice, "off"), graceText(ep)})
 	}
 	c.render(w, r, 0, "simulate", p)
 }

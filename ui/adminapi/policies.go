@@ -24,24 +24,32 @@ type policyBody struct {
 
 	// RequireVerifiedEmail: sign-ins under the policy complete only once the user's email is verified.
 	RequireVerifiedEmail bool `json:"require_verified_email"`
+	// EnrollmentGrace ("168h"; "" or "0s": none) and EnrollmentGraceSignIns
+	// (0: none): how long and for how many sign-ins users may put enrolling
+	// a second factor off.
+	EnrollmentGrace        string `json:"enrollment_grace"`
+	EnrollmentGraceSignIns int    `json:"enrollment_grace_sign_ins"`
 }
 
 // policyJSON is a policy as the API shows it.
 type policyJSON struct {
-	Name           string    `json:"name"`
-	RequireMFA     string    `json:"require_mfa"`
-	Methods        []string  `json:"methods"`
-	MFAMaxAge      string    `json:"mfa_max_age"`
-	RememberDevice string    `json:"remember_device"`
-	Enrollment     string    `json:"enrollment"`
-	MinLevel       string    `json:"min_level"`
-	Clients        []string  `json:"clients"`
-	Default        bool      `json:"default"`
-	ManagedBy      string    `json:"managed_by"`
-	ReadOnly       bool      `json:"read_only"`
-	ReadOnlyReason string    `json:"read_only_reason,omitempty"`
-	ETag           string    `json:"etag"`
-	UpdatedAt      time.Time `json:"updated_at"`
+	Name           string   `json:"name"`
+	RequireMFA     string   `json:"require_mfa"`
+	Methods        []string `json:"methods"`
+	MFAMaxAge      string   `json:"mfa_max_age"`
+	RememberDevice string   `json:"remember_device"`
+	Enrollment     string   `json:"enrollment"`
+	MinLevel       string   `json:"min_level"`
+	Clients        []string `json:"clients"`
+	// The enrollment grace (see policyBody).
+	EnrollmentGrace        string    `json:"enrollment_grace"`
+	EnrollmentGraceSignIns int       `json:"enrollment_grace_sign_ins"`
+	Default                bool      `json:"default"`
+	ManagedBy              string    `json:"managed_by"`
+	ReadOnly               bool      `json:"read_only"`
+	ReadOnlyReason         string    `json:"read_only_reason,omitempty"`
+	ETag                   string    `json:"etag"`
+	UpdatedAt              time.Time `json:"updated_at"`
 
 	// RequireVerifiedEmail: sign-ins under the policy complete only once the user's email is verified.
 	RequireVerifiedEmail bool `json:"require_verified_email"`
@@ -60,6 +68,7 @@ func toPolicyJSON(p directory.PolicyRecord) policyJSON {
 		Name: p.Policy.Name, RequireMFA: f["require_mfa"].(string), Methods: f["methods"].([]string),
 		MFAMaxAge: f["mfa_max_age"].(string), RememberDevice: f["remember_device"].(string),
 		Enrollment: f["enrollment"].(string), MinLevel: p.Policy.MinLevel.ACR(), Clients: f["clients"].([]string),
+		EnrollmentGrace: f["enrollment_grace"].(string), EnrollmentGraceSignIns: f["enrollment_grace_sign_ins"].(int),
 		Default: p.Default, ManagedBy: p.ManagedBy, ReadOnly: ro, ReadOnlyReason: why, ETag: etag(p.Version), UpdatedAt: p.UpdatedAt,
 
 		RequireVerifiedEmail: p.Policy.RequireVerifiedEmail,
@@ -81,6 +90,10 @@ func (b policyBody) toPolicy() (policy.Policy, error) {
 	if p.RememberDevice, err = duration("remember_device", b.RememberDevice); err != nil {
 		return p, err
 	}
+	if p.EnrollmentGrace, err = duration("enrollment_grace", b.EnrollmentGrace); err != nil {
+		return p, err
+	}
+	p.EnrollmentGraceSignIns = b.EnrollmentGraceSignIns
 	if p.MinLevel, err = policy.ParseLevel(b.MinLevel); err != nil {
 		return p, fieldProblem("min_level", err.Error())
 	}

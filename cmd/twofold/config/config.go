@@ -59,6 +59,9 @@ type Config struct {
 	SMTP SMTP `yaml:"smtp"`
 	// SMSWebhook is the SMS gateway's webhook; without a url, SMS is off.
 	SMSWebhook SMSWebhook `yaml:"sms_webhook"`
+	// RecoveryWait is how long a self-service recovery of a lost second factor waits, with notifications on
+	// every channel and a cancel link, before the user may complete it (password + an emailed code).
+	RecoveryWait Duration `yaml:"recovery_wait"`
 	// Warnings lists non-fatal findings, such as unknown TWOFOLD_* environment variables, for the caller to log.
 	Warnings []string `yaml:"-"`
 }
@@ -80,6 +83,10 @@ type Policy struct {
 	Clients []string `yaml:"clients,omitempty"`
 	// RequireVerifiedEmail: a sign-in under this policy completes only once the user's email address is verified.
 	RequireVerifiedEmail bool `yaml:"require_verified_email,omitempty"`
+	// EnrollmentGrace and EnrollmentGraceSignIns: users who must enroll a second factor may put it off ("Not now")
+	// for this long from the first time and/or this many sign-ins; 0 = no limit of that kind, both 0 = no grace.
+	EnrollmentGrace        Duration `yaml:"enrollment_grace,omitempty"`
+	EnrollmentGraceSignIns int      `yaml:"enrollment_grace_sign_ins,omitempty"`
 }
 
 // Group attaches a policy to every user in it.
@@ -201,6 +208,8 @@ const (
 	DefaultAdminGroup = directory.DefaultAdminGroup
 	// DefaultMaxPendingSignIns is max_pending_sign_ins when unset.
 	DefaultMaxPendingSignIns = 100
+	// DefaultRecoveryWait is recovery_wait when unset.
+	DefaultRecoveryWait = Duration(24 * time.Hour)
 )
 
 var (
@@ -242,6 +251,7 @@ func Default() *Config {
 		SessionLifetime:      DefaultSessionLifetime,
 		AccessTokenLifetime:  DefaultAccessTokenLifetime,
 		RefreshTokenLifetime: DefaultRefreshTokenLifetime,
+		RecoveryWait:         DefaultRecoveryWait,
 	}
 	c.applyDefaults()
 	return c

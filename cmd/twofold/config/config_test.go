@@ -52,6 +52,7 @@ func TestDefaultsApplyWithoutAFile(t *testing.T) {
 		AccessTokenAlg:       DefaultAccessTokenAlg,
 		MaxPendingSignIns:    DefaultMaxPendingSignIns,
 		AdminGroup:           DefaultAdminGroup,
+		RecoveryWait:         DefaultRecoveryWait,
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Load(\"\", nil) = %+v, want %+v", c, want)
@@ -84,6 +85,7 @@ func TestTheArchitectureExampleParses(t *testing.T) {
 		MaxPendingSignIns:    DefaultMaxPendingSignIns,
 		AdminGroup:           DefaultAdminGroup,
 		AccessTokenAlg:       DefaultAccessTokenAlg,
+		RecoveryWait:         DefaultRecoveryWait,
 		Policies: []Policy{
 			{Name: "strict", RequireMFA: "always", Methods: []string{"totp", "webauthn", "backup_code"},
 				MFAMaxAge: Duration(12 * time.Hour), Enrollment: "required"},

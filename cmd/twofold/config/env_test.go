@@ -52,6 +52,12 @@ func TestEnvironmentOverrides(t *testing.T) {
 				p, err := c.Policies[0].toPolicy()
 				return err == nil && c.Policies[0].RequireVerifiedEmail && p.RequireVerifiedEmail
 			}},
+		{"TWOFOLD_RECOVERY_WAIT sets recovery_wait and a policy takes an enrollment grace",
+			[]string{"TWOFOLD_RECOVERY_WAIT=48h", "TWOFOLD_POLICIES=[{name: strict, require_mfa: always, enrollment_grace: 7d, enrollment_grace_sign_ins: 5}]"},
+			func(c *Config) bool {
+				return c.RecoveryWait == Duration(48*time.Hour) && c.Policies[0].EnrollmentGrace == Duration(7*24*time.Hour) &&
+					c.Policies[0].EnrollmentGraceSignIns == 5
+			}},
 		{"TWOFOLD_CLIENTS takes a JSON list",
 			[]string{`TWOFOLD_CLIENTS=[{"id": "app", "secret": "a-long-enough-secret", "redirect_uris": ["https://app.example.com/cb"], "skip_consent": true}]`},
 			func(c *Config) bool {
@@ -195,7 +201,7 @@ func TestEnvironmentVariablesFollowFromYAMLTags(t *testing.T) {
 			"TWOFOLD_SHUTDOWN_TIMEOUT", "TWOFOLD_POLICIES", "TWOFOLD_DEFAULT_POLICY", "TWOFOLD_GROUPS",
 			"TWOFOLD_CLIENTS", "TWOFOLD_USERS", "TWOFOLD_SMTP_HOST", "TWOFOLD_SMTP_PORT", "TWOFOLD_SMTP_TLS",
 			"TWOFOLD_SMTP_USERNAME", "TWOFOLD_SMTP_PASSWORD", "TWOFOLD_SMTP_FROM", "TWOFOLD_SMS_WEBHOOK_URL",
-			"TWOFOLD_SMS_WEBHOOK_SECRET"} {
+			"TWOFOLD_SMS_WEBHOOK_SECRET", "TWOFOLD_RECOVERY_WAIT"} {
 			if !slices.Contains(names, want) {
 				t.Errorf("EnvNames() lacks %s", want)
 			}

@@ -39,6 +39,7 @@ func (p Policy) toPolicy() (policy.Policy, error) {
 		MFAMaxAge: time.Duration(p.MFAMaxAge), RememberDevice: time.Duration(p.RememberDevice),
 		Enrollment: policy.Enrollment(p.Enrollment), MinLevel: level, Clients: p.Clients,
 		RequireVerifiedEmail: p.RequireVerifiedEmail,
+		EnrollmentGrace:      time.Duration(p.EnrollmentGrace), EnrollmentGraceSignIns: p.EnrollmentGraceSignIns,
 	}, err
 }
 

@@ -102,6 +102,7 @@ func (c *Config) Validate() error {
 	}
 
 	c.validateChannels(&p)
+	c.validateRecovery(&p)
 	c.validateObjects(&p)
 	return errors.Join(p...)
 }
@@ -120,6 +121,21 @@ func (c *Config) validateChannels(p *problems) {
 		p.add("sms_webhook.url", "must be set when sms_webhook.secret is (or remove the block: SMS is then off)")
 	}
 }
+
+// Bounds of recovery_wait: without a wait, a stolen password and mailbox recover the account at once; beyond a
+// month, a person who lost their factor waits too long.
+const (
+	minRecoveryWait = Duration(time.Minute)
+	maxRecoveryWait = Duration(30 * 24 * time.Hour)
+)
+
+// validateRecovery checks recovery_wait.
+func (c *Config) validateRecovery(p *problems) {
+	if c.RecoveryWait < minRecoveryWait || c.RecoveryWait > maxRecoveryWait {
+		p.add("recovery_wait", "must be between %s and %s (the default is %s)", minRecoveryWait, maxRecoveryWait, DefaultRecoveryWait)
+	}
+}
+
 func (c *Config) validateIssuer(p *problems) {
 	const path = "issuer"
 	if c.Issuer == "" {

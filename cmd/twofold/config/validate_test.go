@@ -66,6 +66,15 @@ func TestEachValidationRuleNamesItsKey(t *testing.T) {
 		{"mfa_max_age is not negative", func(c *Config) { c.Policies[0].MFAMaxAge = -1 }, "policies[0].mfa_max_age: must not be negative"},
 		{"remember_device is not negative", func(c *Config) { c.Policies[0].RememberDevice = -1 }, "policies[0].remember_device: must not be negative"},
 		{"enrollment must be known", func(c *Config) { c.Policies[0].Enrollment = "forced" }, "policies[0].enrollment: \"forced\" is not required or optional"},
+		{"enrollment_grace is not negative", func(c *Config) { c.Policies[0].EnrollmentGrace = -1 }, "policies[0].enrollment_grace: must not be negative"},
+		{"enrollment_grace is at most a year", func(c *Config) { c.Policies[0].EnrollmentGrace = Duration(400 * 24 * time.Hour) }, "policies[0].enrollment_grace: must be at most 365 days"},
+		{"enrollment_grace_sign_ins is bounded", func(c *Config) { c.Policies[0].EnrollmentGraceSignIns = 5000 }, "policies[0].enrollment_grace_sign_ins: must be at most 1000"},
+		{"a grace needs required enrollment", func(c *Config) {
+			c.Policies[0].EnrollmentGraceSignIns, c.Policies[0].Enrollment = 3, "optional"
+		}, "policies[0].enrollment_grace_sign_ins: has no effect with enrollment optional"},
+		// recovery
+		{"recovery_wait is at least a minute", func(c *Config) { c.RecoveryWait = Duration(time.Second) }, "recovery_wait: must be between 1m and 30d"},
+		{"recovery_wait is at most 30 days", func(c *Config) { c.RecoveryWait = Duration(31 * 24 * time.Hour) }, "recovery_wait: must be between 1m and 30d"},
 		{"the default policy must exist", func(c *Config) { c.DefaultPolicy = "lax" }, "default_policy: \"lax\" is not a policy defined under policies"},
 		// groups
 		{"a group needs a name", func(c *Config) { c.Groups[0].Name = "" }, "groups[0].name: must be set"},
@@ -209,6 +218,10 @@ func TestValidConfigurationsPass(t *testing.T) {
 		}},
 		{"a user without email", func(c *Config) { c.Users[0].Email = "" }},
 		{"a non-ASCII username", func(c *Config) { c.Users[0].Username = "zoë" }},
+		{"an enrollment grace of a week and five sign-ins", func(c *Config) {
+			c.Policies[0].EnrollmentGrace, c.Policies[0].EnrollmentGraceSignIns = Duration(7*24*time.Hour), 5
+		}},
+		{"a recovery wait of an hour", func(c *Config) { c.RecoveryWait = Duration(time.Hour) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := example(t)

@@ -29,6 +29,7 @@ import (
 	"github.com/twofold-idp/twofold/idp/op"
 	"github.com/twofold-idp/twofold/idp/op/tokens"
 	"github.com/twofold-idp/twofold/idp/password"
+	"github.com/twofold-idp/twofold/idp/recovery"
 	"github.com/twofold-idp/twofold/idp/secrets"
 	"github.com/twofold-idp/twofold/idp/session"
 	"github.com/twofold-idp/twofold/idp/throttle"
@@ -76,6 +77,9 @@ type Options struct {
 	Mailer notify.Mailer
 	// SMS sends text messages; nil: SMS is off (channels.ErrSMSOff).
 	SMS notify.SMSSender
+	// RecoveryWait is how long a lost-factor recovery waits (0:
+	// recovery.DefaultWait).
+	RecoveryWait time.Duration
 }
 
 // App is a built server and its services.
@@ -90,6 +94,7 @@ type App struct {
 	Channels  *channels.Service    // mail and SMS to people, within the sending limits
 	Notices   *notices.Service     // security notifications and "this wasn't me"
 	Emails    *emailverify.Service // email verification codes and links
+	Recovery  *recovery.Service    // forgotten passwords and lost second factors
 	Provider  *op.Provider
 	Server    *ui.Server
 }
@@ -104,7 +109,7 @@ type outbound struct {
 // sends the email and SMS codes. With send, it also builds the services
 // that send mail about accounts, whose "this wasn't me" ends sessions
 // (without, the flow sends no notice: it only decides, for simulations).
-func newFlow(o Options, iu *url.URL, dir *directory.Directory, limiter *throttle.Limiter, ch *channels.Service, send bool) (*factors.Registry, *session.Service, *login.Flow, outbound, error) {
+func newFlow(o Options, iu *url.URL, dir *directory.Directory, limiter *throttle.Limiter, ch *channels.Service, send bool, extra ...login.Option) (*factors.Registry, *session.Service, *login.Flow, outbound, error) {
 	store, ring, log, now := o.Store, o.Ring, o.Logger, o.Now
 	codeParams := o.BackupCodeParams
 	if codeParams == (backupcodes.Params{}) {
@@ -134,7 +139,7 @@ func newFlow(o Options, iu *url.URL, dir *directory.Directory, limiter *throttle
 	)
 	sessions := session.New(store, session.Config{IdleTimeout: o.SessionIdleTimeout, Lifetime: o.SessionLifetime}, log, now)
 	var out outbound
-	var opts []login.Option
+	opts := extra
 	if send {
 		out.notices = notices.New(o.Issuer, store, ch, sessions, ring.SubKey(notices.KeyPurpose), log, now)
 		out.emails = emailverify.New(o.Issuer, store, ch, ring.SubKey(emailverify.KeyPurpose), log, now)
@@ -194,8 +199,13 @@ func Build(ctx context.Context, o Options) (*App, error) {
 
 	limiter := throttle.New(store, log, now)
 	a.Channels = channels.New(o.Issuer, o.Mailer, o.SMS, limiter, log)
+	a.Recovery, err = recovery.New(recovery.Config{Issuer: o.Issuer, Wait: o.RecoveryWait, Key: ring.SubKey("recovery-codes")},
+		store, a.Directory, a.Directory, a.Channels, limiter, log, now)
+	if err != nil {
+		return nil, err
+	}
 	var out outbound
-	if a.Factors, a.Sessions, a.Flow, out, err = newFlow(o, iu, a.Directory, limiter, a.Channels, true); err != nil {
+	if a.Factors, a.Sessions, a.Flow, out, err = newFlow(o, iu, a.Directory, limiter, a.Channels, true, login.WithRecovery(a.Recovery)); err != nil {
 		return nil, err
 	}
 	a.Notices, a.Emails = out.notices, out.emails
@@ -221,6 +231,7 @@ func Build(ctx context.Context, o Options) (*App, error) {
 		Setup: a.Directory, Flow: a.Flow, Logout: logouts, MFA: a.MFA, Account: a.Account, Provider: a.Provider,
 		TrustedProxies: o.TrustedProxies, CSRFKey: ring.SubKey("csrf"), AssetsDir: o.AssetsDir, Now: now,
 		AccountEmail: a.Account, EmailStep: a.MFA, EmailLinks: a.Emails, NotMe: a.Notices,
+		Recovery: a.Recovery,
 	})
 	if err != nil {
 		return nil, err
