@@ -26,7 +26,10 @@ type Client struct {
 	Policy                 string
 	Disabled               bool   // no longer declared by the source that manages it
 	ManagedBy              string // ManagedByDatabase, ManagedByConfig or ManagedByDemo
-	CreatedAt              time.Time
+	// BackchannelLogoutURI and BackchannelLogoutSessionRequired: see ClientSpec.
+	BackchannelLogoutURI             string
+	BackchannelLogoutSessionRequired bool
+	CreatedAt                        time.Time
 }
 
 func clientFromStorage(c *storage.Client) Client {
@@ -35,6 +38,7 @@ func clientFromStorage(c *storage.Client) Client {
 		RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
 		GrantTypes: c.GrantTypes, SkipConsent: c.SkipConsent, CreatedAt: c.CreatedAt,
 		Disabled: c.Disabled, ManagedBy: managedBy(c.ManagedBy),
+		BackchannelLogoutURI: c.BackchannelLogoutURI, BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired,
 	}
 	if c.Policy != nil {
 		out.Policy = *c.Policy
@@ -61,7 +65,8 @@ func (d *Directory) toStorageClient(spec ClientSpec) (row *storage.Client, secre
 		RedirectURIs: spec.RedirectURIs, PostLogoutRedirectURIs: spec.PostLogoutRedirectURIs,
 		GrantTypes: spec.GrantTypes, SkipConsent: spec.SkipConsent,
 		AccessTokenType: spec.AccessTokenType, IDTokenAlg: spec.IDTokenAlg, JWKS: spec.JWKS,
-		AllowedScopes: spec.AllowedScopes,
+		AllowedScopes:        spec.AllowedScopes,
+		BackchannelLogoutURI: spec.BackchannelLogoutURI, BackchannelLogoutSessionRequired: spec.BackchannelLogoutSessionRequired,
 	}
 	if row.Name == "" {
 		row.Name = spec.ID

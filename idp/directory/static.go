@@ -391,7 +391,8 @@ func sameClient(a, b *storage.Client) bool {
 		slices.Equal(a.PostLogoutRedirectURIs, b.PostLogoutRedirectURIs) && slices.Equal(a.GrantTypes, b.GrantTypes) &&
 		a.SkipConsent == b.SkipConsent && ptrEqual(a.Policy, b.Policy) && a.AuthMethod == b.AuthMethod &&
 		a.AccessTokenType == orDefault(b.AccessTokenType, "jwt") && a.IDTokenAlg == orDefault(b.IDTokenAlg, "RS256") &&
-		a.JWKS == b.JWKS && !a.Disabled && a.ManagedBy == b.ManagedBy
+		a.JWKS == b.JWKS && !a.Disabled && a.ManagedBy == b.ManagedBy &&
+		a.BackchannelLogoutURI == b.BackchannelLogoutURI && a.BackchannelLogoutSessionRequired == b.BackchannelLogoutSessionRequired
 }
 
 func orDefault(s, def string) string {

@@ -64,6 +64,9 @@ type clientForm struct {
 	Confidential, SkipConsent                     bool
 	RedirectURIs, PostLogoutRedirectURIs          string // one per line
 	GrantTypes, AllowedScopes                     []string
+	// Back-channel logout (OpenID Connect Back-Channel Logout 1.0).
+	BackchannelLogoutURI             string
+	BackchannelLogoutSessionRequired bool
 }
 
 func clientFormOf(cl directory.ClientRecord) clientForm {
@@ -72,6 +75,7 @@ func clientFormOf(cl directory.ClientRecord) clientForm {
 		Confidential: !cl.Public, SkipConsent: cl.SkipConsent,
 		RedirectURIs: strings.Join(cl.RedirectURIs, "\n"), PostLogoutRedirectURIs: strings.Join(cl.PostLogoutRedirectURIs, "\n"),
 		GrantTypes: cl.GrantTypes, AllowedScopes: cl.AllowedScopes,
+		BackchannelLogoutURI: cl.BackchannelLogoutURI, BackchannelLogoutSessionRequired: cl.BackchannelLogoutSessionRequired,
 	}
 }
 
@@ -83,6 +87,8 @@ func readClientForm(r *http.Request) clientForm {
 		Confidential:    r.PostFormValue("confidential") != "", SkipConsent: r.PostFormValue("skip_consent") != "",
 		RedirectURIs: r.PostFormValue("redirect_uris"), PostLogoutRedirectURIs: r.PostFormValue("post_logout_redirect_uris"),
 		GrantTypes: r.PostForm["grant_types"], AllowedScopes: r.PostForm["allowed_scopes"],
+		BackchannelLogoutURI:             strings.TrimSpace(r.PostFormValue("backchannel_logout_uri")),
+		BackchannelLogoutSessionRequired: r.PostFormValue("backchannel_logout_session_required") != "",
 	}
 }
 
@@ -106,6 +112,7 @@ func (f clientForm) spec() directory.ClientSpec {
 		RedirectURIs: lines(f.RedirectURIs), PostLogoutRedirectURIs: lines(f.PostLogoutRedirectURIs),
 		GrantTypes: f.GrantTypes, SkipConsent: f.SkipConsent, Policy: f.Policy,
 		AccessTokenType: f.AccessTokenType, IDTokenAlg: f.IDTokenAlg, AllowedScopes: f.AllowedScopes,
+		BackchannelLogoutURI: f.BackchannelLogoutURI, BackchannelLogoutSessionRequired: f.BackchannelLogoutSessionRequired,
 	}
 }
 
@@ -115,6 +122,7 @@ var indexedField = regexp.MustCompile(`^([a-z_]+)\[(\d+)\]$`)
 var clientFields = []string{
 	"id", "name", "confidential", "redirect_uris", "post_logout_redirect_uris", "grant_types", "skip_consent", "policy",
 	"id_token_signed_response_alg", "access_token_type", "allowed_scopes",
+	"backchannel_logout_uri", "backchannel_logout_session_required",
 }
 
 // clientFieldErrors puts the domain's errors about one entry of a list

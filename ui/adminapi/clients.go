@@ -26,28 +26,34 @@ type clientBody struct {
 	AccessTokenType        string   `json:"access_token_type"`
 	IDTokenAlg             string   `json:"id_token_signed_response_alg"`
 	AllowedScopes          []string `json:"allowed_scopes"`
+	// OpenID Connect Back-Channel Logout 1.0 §2.2 ("" none).
+	BackchannelLogoutURI             string `json:"backchannel_logout_uri"`
+	BackchannelLogoutSessionRequired bool   `json:"backchannel_logout_session_required"`
 }
 
 type clientJSON struct {
-	ID                     string    `json:"id"`
-	Name                   string    `json:"name"`
-	Public                 bool      `json:"public"`
-	PrivateKeyJWT          bool      `json:"private_key_jwt"`
-	RedirectURIs           []string  `json:"redirect_uris"`
-	PostLogoutRedirectURIs []string  `json:"post_logout_redirect_uris"`
-	GrantTypes             []string  `json:"grant_types"`
-	SkipConsent            bool      `json:"skip_consent"`
-	Policy                 string    `json:"policy"`
-	AccessTokenType        string    `json:"access_token_type"`
-	IDTokenAlg             string    `json:"id_token_signed_response_alg"`
-	AllowedScopes          []string  `json:"allowed_scopes"`
-	Disabled               bool      `json:"disabled"`
-	ManagedBy              string    `json:"managed_by"`
-	ReadOnly               bool      `json:"read_only"`
-	ReadOnlyReason         string    `json:"read_only_reason,omitempty"`
-	ETag                   string    `json:"etag"`
-	CreatedAt              time.Time `json:"created_at"`
-	UpdatedAt              time.Time `json:"updated_at"`
+	ID                     string   `json:"id"`
+	Name                   string   `json:"name"`
+	Public                 bool     `json:"public"`
+	PrivateKeyJWT          bool     `json:"private_key_jwt"`
+	RedirectURIs           []string `json:"redirect_uris"`
+	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris"`
+	GrantTypes             []string `json:"grant_types"`
+	SkipConsent            bool     `json:"skip_consent"`
+	Policy                 string   `json:"policy"`
+	AccessTokenType        string   `json:"access_token_type"`
+	IDTokenAlg             string   `json:"id_token_signed_response_alg"`
+	AllowedScopes          []string `json:"allowed_scopes"`
+	// OpenID Connect Back-Channel Logout 1.0 §2.2 ("" none).
+	BackchannelLogoutURI             string    `json:"backchannel_logout_uri"`
+	BackchannelLogoutSessionRequired bool      `json:"backchannel_logout_session_required"`
+	Disabled                         bool      `json:"disabled"`
+	ManagedBy                        string    `json:"managed_by"`
+	ReadOnly                         bool      `json:"read_only"`
+	ReadOnlyReason                   string    `json:"read_only_reason,omitempty"`
+	ETag                             string    `json:"etag"`
+	CreatedAt                        time.Time `json:"created_at"`
+	UpdatedAt                        time.Time `json:"updated_at"`
 	// ClientSecret is present once: in the answer that created or rotated it.
 	ClientSecret string `json:"client_secret,omitempty"`
 }
@@ -67,6 +73,7 @@ func toClientJSON(c directory.ClientRecord) clientJSON {
 		Policy: c.Policy, AccessTokenType: c.AccessTokenType, IDTokenAlg: c.IDTokenAlg, AllowedScopes: nonNil(c.AllowedScopes),
 		Disabled: c.Disabled, ManagedBy: c.ManagedBy, ReadOnly: why != "", ReadOnlyReason: why, ETag: etag(c.Version),
 		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
+		BackchannelLogoutURI: c.BackchannelLogoutURI, BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired,
 	}
 }
 
@@ -75,7 +82,8 @@ func (b clientBody) spec() directory.ClientSpec {
 		ID: b.ID, Name: b.Name, JWKS: b.JWKS, GenerateSecret: !b.Public && b.JWKS == "",
 		RedirectURIs: b.RedirectURIs, PostLogoutRedirectURIs: b.PostLogoutRedirectURIs, GrantTypes: b.GrantTypes,
 		SkipConsent: b.SkipConsent, Policy: b.Policy, AccessTokenType: b.AccessTokenType, IDTokenAlg: b.IDTokenAlg,
-		AllowedScopes: b.AllowedScopes,
+		AllowedScopes:        b.AllowedScopes,
+		BackchannelLogoutURI: b.BackchannelLogoutURI, BackchannelLogoutSessionRequired: b.BackchannelLogoutSessionRequired,
 	}
 }
 

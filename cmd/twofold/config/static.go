@@ -51,7 +51,8 @@ func (c Client) toSpec() directory.ClientSpec {
 		PostLogoutRedirectURIs: c.PostLogoutRedirectURIs, GrantTypes: c.GrantTypes,
 		SkipConsent: c.SkipConsent, Policy: noneToEmpty(c.Policy),
 		AccessTokenType: c.AccessTokenType, IDTokenAlg: c.IDTokenSignedResponseAlg, JWKS: c.JWKS,
-		AllowedScopes: c.AllowedScopes,
+		AllowedScopes:        c.AllowedScopes,
+		BackchannelLogoutURI: c.BackchannelLogoutURI, BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired,
 	}
 }
 
