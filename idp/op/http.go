@@ -197,6 +197,10 @@ func (p *Provider) buildDiscovery() ([]byte, error) {
 		ClaimsSupported:               []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid", "azp", "at_hash", "c_hash", "preferred_username", "name", "email", "email_verified"},
 		CodeChallengeMethodsSupported: []oidc.CodeChallengeMethod{oidc.CodeChallengeMethodS256},
 		UILocalesSupported:            nil,
+		// OpenID Connect Back-Channel Logout 1.0 §2.1 (see backchannel.go);
+		// every logout token carries the sid.
+		BackChannelLogoutSupported:        true,
+		BackChannelLogoutSessionSupported: true,
 	}
 	return json.Marshal(discoveryDocument{
 		DiscoveryConfiguration:                     d,

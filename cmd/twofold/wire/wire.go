@@ -86,7 +86,10 @@ type App struct {
 	Account   *account.Service
 	Channels  *channels.Service // mail and SMS to people, within the sending limits
 	Provider  *op.Provider
-	Server    *ui.Server
+	// BackchannelLogouts delivers the logout tokens of ended sessions;
+	// `serve` runs it (Run), tests drive it (RunOnce).
+	BackchannelLogouts *op.LogoutSender
+	Server             *ui.Server
 }
 
 // newFlow wires the login flow with its factor registry and sessions.
@@ -179,6 +182,7 @@ func Build(ctx context.Context, o Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	a.BackchannelLogouts = op.NewLogoutSender(op.LogoutSenderConfig{}, store, a.Keys, o.Issuer, log, now)
 	a.Server, err = ui.New(ui.Options{
 		Issuer: o.Issuer, Logger: log, Registry: o.Registry, Ready: a.Directory.Ready,
 		Setup: a.Directory, Flow: a.Flow, Logout: logouts, MFA: a.MFA, Account: a.Account, Provider: a.Provider,
