@@ -41,6 +41,7 @@ func runClientAdd(ctx context.Context, e env, args []string) error {
 	accessTokenType := fs.String("access-token-type", "", "jwt (RFC 9068, default) or opaque")
 	backchannelURI := fs.String("backchannel-logout-uri", "", "where Twofold POSTs a logout token when a session the client got tokens in ends")
 	backchannelSID := fs.Bool("backchannel-logout-session-required", false, "the client needs the sid in logout tokens")
+	requirePAR := fs.Bool("require-pushed-authorization-requests", false, "accept authorization requests only through /par (RFC 9126)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -65,6 +66,7 @@ func runClientAdd(ctx context.Context, e env, args []string) error {
 		PostLogoutRedirectURIs: logoutRedirects, GrantTypes: grants, SkipConsent: *skipConsent, Policy: *policyName,
 		IDTokenAlg: *idTokenAlg, AccessTokenType: *accessTokenType, AllowedScopes: scopes,
 		BackchannelLogoutURI: *backchannelURI, BackchannelLogoutSessionRequired: *backchannelSID,
+		RequirePushedAuthorizationRequests: *requirePAR,
 	})
 	if err != nil {
 		return err

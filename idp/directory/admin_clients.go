@@ -51,6 +51,7 @@ func clientFields(row *storage.Client) map[string]any {
 		"access_token_type": c.AccessTokenType, "id_token_signed_response_alg": c.IDTokenAlg,
 		"allowed_scopes": c.AllowedScopes, "public": c.Public,
 		"backchannel_logout_uri": c.BackchannelLogoutURI, "backchannel_logout_session_required": c.BackchannelLogoutSessionRequired,
+		"require_pushed_authorization_requests": c.RequirePushedAuthorizationRequests,
 	}
 }
 

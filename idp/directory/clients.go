@@ -29,7 +29,9 @@ type Client struct {
 	// BackchannelLogoutURI and BackchannelLogoutSessionRequired: see ClientSpec.
 	BackchannelLogoutURI             string
 	BackchannelLogoutSessionRequired bool
-	CreatedAt                        time.Time
+	// RequirePushedAuthorizationRequests: see ClientSpec.
+	RequirePushedAuthorizationRequests bool
+	CreatedAt                          time.Time
 }
 
 func clientFromStorage(c *storage.Client) Client {
@@ -39,6 +41,7 @@ func clientFromStorage(c *storage.Client) Client {
 		GrantTypes: c.GrantTypes, SkipConsent: c.SkipConsent, CreatedAt: c.CreatedAt,
 		Disabled: c.Disabled, ManagedBy: managedBy(c.ManagedBy),
 		BackchannelLogoutURI: c.BackchannelLogoutURI, BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired,
+		RequirePushedAuthorizationRequests: c.RequirePushedAuthorizationRequests,
 	}
 	if c.Policy != nil {
 		out.Policy = *c.Policy
@@ -67,6 +70,7 @@ func (d *Directory) toStorageClient(spec ClientSpec) (row *storage.Client, secre
 		AccessTokenType: spec.AccessTokenType, IDTokenAlg: spec.IDTokenAlg, JWKS: spec.JWKS,
 		AllowedScopes:        spec.AllowedScopes,
 		BackchannelLogoutURI: spec.BackchannelLogoutURI, BackchannelLogoutSessionRequired: spec.BackchannelLogoutSessionRequired,
+		RequirePushedAuthorizationRequests: spec.RequirePushedAuthorizationRequests,
 	}
 	if row.Name == "" {
 		row.Name = spec.ID

@@ -392,7 +392,8 @@ func sameClient(a, b *storage.Client) bool {
 		a.SkipConsent == b.SkipConsent && ptrEqual(a.Policy, b.Policy) && a.AuthMethod == b.AuthMethod &&
 		a.AccessTokenType == orDefault(b.AccessTokenType, "jwt") && a.IDTokenAlg == orDefault(b.IDTokenAlg, "RS256") &&
 		a.JWKS == b.JWKS && !a.Disabled && a.ManagedBy == b.ManagedBy &&
-		a.BackchannelLogoutURI == b.BackchannelLogoutURI && a.BackchannelLogoutSessionRequired == b.BackchannelLogoutSessionRequired
+		a.BackchannelLogoutURI == b.BackchannelLogoutURI && a.BackchannelLogoutSessionRequired == b.BackchannelLogoutSessionRequired &&
+		a.RequirePushedAuthorizationRequests == b.RequirePushedAuthorizationRequests
 }
 
 func orDefault(s, def string) string {

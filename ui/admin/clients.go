@@ -67,6 +67,8 @@ type clientForm struct {
 	// Back-channel logout (OpenID Connect Back-Channel Logout 1.0).
 	BackchannelLogoutURI             string
 	BackchannelLogoutSessionRequired bool
+	// Pushed authorization requests only (RFC 9126).
+	RequirePushedAuthorizationRequests bool
 }
 
 func clientFormOf(cl directory.ClientRecord) clientForm {
@@ -76,6 +78,7 @@ func clientFormOf(cl directory.ClientRecord) clientForm {
 		RedirectURIs: strings.Join(cl.RedirectURIs, "\n"), PostLogoutRedirectURIs: strings.Join(cl.PostLogoutRedirectURIs, "\n"),
 		GrantTypes: cl.GrantTypes, AllowedScopes: cl.AllowedScopes,
 		BackchannelLogoutURI: cl.BackchannelLogoutURI, BackchannelLogoutSessionRequired: cl.BackchannelLogoutSessionRequired,
+		RequirePushedAuthorizationRequests: cl.RequirePushedAuthorizationRequests,
 	}
 }
 
@@ -87,8 +90,9 @@ func readClientForm(r *http.Request) clientForm {
 		Confidential:    r.PostFormValue("confidential") != "", SkipConsent: r.PostFormValue("skip_consent") != "",
 		RedirectURIs: r.PostFormValue("redirect_uris"), PostLogoutRedirectURIs: r.PostFormValue("post_logout_redirect_uris"),
 		GrantTypes: r.PostForm["grant_types"], AllowedScopes: r.PostForm["allowed_scopes"],
-		BackchannelLogoutURI:             strings.TrimSpace(r.PostFormValue("backchannel_logout_uri")),
-		BackchannelLogoutSessionRequired: r.PostFormValue("backchannel_logout_session_required") != "",
+		BackchannelLogoutURI:               strings.TrimSpace(r.PostFormValue("backchannel_logout_uri")),
+		BackchannelLogoutSessionRequired:   r.PostFormValue("backchannel_logout_session_required") != "",
+		RequirePushedAuthorizationRequests: r.PostFormValue("require_pushed_authorization_requests") != "",
 	}
 }
 
@@ -113,6 +117,7 @@ func (f clientForm) spec() directory.ClientSpec {
 		GrantTypes: f.GrantTypes, SkipConsent: f.SkipConsent, Policy: f.Policy,
 		AccessTokenType: f.AccessTokenType, IDTokenAlg: f.IDTokenAlg, AllowedScopes: f.AllowedScopes,
 		BackchannelLogoutURI: f.BackchannelLogoutURI, BackchannelLogoutSessionRequired: f.BackchannelLogoutSessionRequired,
+		RequirePushedAuthorizationRequests: f.RequirePushedAuthorizationRequests,
 	}
 }
 
@@ -122,7 +127,7 @@ var indexedField = regexp.MustCompile(`^([a-z_]+)\[(\d+)\]$`)
 var clientFields = []string{
 	"id", "name", "confidential", "redirect_uris", "post_logout_redirect_uris", "grant_types", "skip_consent", "policy",
 	"id_token_signed_response_alg", "access_token_type", "allowed_scopes",
-	"backchannel_logout_uri", "backchannel_logout_session_required",
+	"backchannel_logout_uri", "backchannel_logout_session_required", "require_pushed_authorization_requests",
 }
 
 // clientFieldErrors puts the domain's errors about one entry of a list

@@ -29,6 +29,8 @@ type clientBody struct {
 	// OpenID Connect Back-Channel Logout 1.0 §2.2 ("" none).
 	BackchannelLogoutURI             string `json:"backchannel_logout_uri"`
 	BackchannelLogoutSessionRequired bool   `json:"backchannel_logout_session_required"`
+	// RFC 9126 §6: authorization requests only through /par.
+	RequirePushedAuthorizationRequests bool `json:"require_pushed_authorization_requests"`
 }
 
 type clientJSON struct {
@@ -45,15 +47,17 @@ type clientJSON struct {
 	IDTokenAlg             string   `json:"id_token_signed_response_alg"`
 	AllowedScopes          []string `json:"allowed_scopes"`
 	// OpenID Connect Back-Channel Logout 1.0 §2.2 ("" none).
-	BackchannelLogoutURI             string    `json:"backchannel_logout_uri"`
-	BackchannelLogoutSessionRequired bool      `json:"backchannel_logout_session_required"`
-	Disabled                         bool      `json:"disabled"`
-	ManagedBy                        string    `json:"managed_by"`
-	ReadOnly                         bool      `json:"read_only"`
-	ReadOnlyReason                   string    `json:"read_only_reason,omitempty"`
-	ETag                             string    `json:"etag"`
-	CreatedAt                        time.Time `json:"created_at"`
-	UpdatedAt                        time.Time `json:"updated_at"`
+	BackchannelLogoutURI             string `json:"backchannel_logout_uri"`
+	BackchannelLogoutSessionRequired bool   `json:"backchannel_logout_session_required"`
+	// RFC 9126 §6: authorization requests only through /par.
+	RequirePushedAuthorizationRequests bool      `json:"require_pushed_authorization_requests"`
+	Disabled                           bool      `json:"disabled"`
+	ManagedBy                          string    `json:"managed_by"`
+	ReadOnly                           bool      `json:"read_only"`
+	ReadOnlyReason                     string    `json:"read_only_reason,omitempty"`
+	ETag                               string    `json:"etag"`
+	CreatedAt                          time.Time `json:"created_at"`
+	UpdatedAt                          time.Time `json:"updated_at"`
 	// ClientSecret is present once: in the answer that created or rotated it.
 	ClientSecret string `json:"client_secret,omitempty"`
 }
@@ -74,6 +78,7 @@ func toClientJSON(c directory.ClientRecord) clientJSON {
 		Disabled: c.Disabled, ManagedBy: c.ManagedBy, ReadOnly: why != "", ReadOnlyReason: why, ETag: etag(c.Version),
 		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
 		BackchannelLogoutURI: c.BackchannelLogoutURI, BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired,
+		RequirePushedAuthorizationRequests: c.RequirePushedAuthorizationRequests,
 	}
 }
 
@@ -84,6 +89,7 @@ func (b clientBody) spec() directory.ClientSpec {
 		SkipConsent: b.SkipConsent, Policy: b.Policy, AccessTokenType: b.AccessTokenType, IDTokenAlg: b.IDTokenAlg,
 		AllowedScopes:        b.AllowedScopes,
 		BackchannelLogoutURI: b.BackchannelLogoutURI, BackchannelLogoutSessionRequired: b.BackchannelLogoutSessionRequired,
+		RequirePushedAuthorizationRequests: b.RequirePushedAuthorizationRequests,
 	}
 }
 

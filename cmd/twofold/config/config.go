@@ -110,6 +110,8 @@ type Client struct {
 	// session the client got tokens in ends; BackchannelLogoutSessionRequired: it needs the sid.
 	BackchannelLogoutURI             string `yaml:"backchannel_logout_uri,omitempty"`
 	BackchannelLogoutSessionRequired bool   `yaml:"backchannel_logout_session_required,omitempty"`
+	// RequirePushedAuthorizationRequests: /authorize accepts only a request_uri from /par (RFC 9126).
+	RequirePushedAuthorizationRequests bool `yaml:"require_pushed_authorization_requests,omitempty"`
 }
 
 // User is created at start if absent and then managed by the file; an existing user's changed password is never

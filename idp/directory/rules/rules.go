@@ -53,6 +53,9 @@ type ClientSpec struct {
 	// the client needs their sid (Twofold always sends it).
 	BackchannelLogoutURI             string
 	BackchannelLogoutSessionRequired bool
+	// RequirePushedAuthorizationRequests: the client's authorization
+	// requests must be pushed to /par first (RFC 9126 §6).
+	RequirePushedAuthorizationRequests bool
 }
 
 // ScopeAdmin grants access to the admin API (/api/admin/v1). Only a client
