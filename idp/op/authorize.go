@@ -33,6 +33,13 @@ func (p *Provider) Authorize(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ctx := op.ContextWithIssuer(r.Context(), p.cfg.Issuer)
+	pushed := form.Has("request_uri")
+	if pushed {
+		// RFC 9126 §4: the pushed parameters, used once (par.go).
+		if form, err = p.resolvePushed(ctx, form); err != nil {
+			return err
+		}
+	}
 	client, err := p.authorizeClient(ctx, form)
 	if err != nil {
 		return err
@@ -41,7 +48,13 @@ func (p *Provider) Authorize(w http.ResponseWriter, r *http.Request) error {
 	if s := form.Get("state"); len(s) <= paramLimit("state") {
 		res.state = s // an oversized state is not sent back
 	}
-	redirect, err := p.authorize(ctx, client, form, r.Header, requestAddress(r))
+	var redirect *op.Redirect
+	if client.row.RequirePushedAuthorizationRequests && !pushed {
+		// RFC 9126 §6: this client's requests must come through /par.
+		err = oidc.ErrInvalidRequest().WithDescription("This client must push its authorization requests to /par first.")
+	} else {
+		redirect, err = p.authorize(ctx, client, form, r.Header, requestAddress(r))
+	}
 	var throttled *idp.ThrottledError
 	switch {
 	case errors.As(err, &throttled):

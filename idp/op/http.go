@@ -45,6 +45,7 @@ func (p *Provider) routes() http.Handler {
 	// refusals as pages; these routes serve Handler used alone.
 	mux.HandleFunc("/authorize", p.serveBrowser(p.Authorize))
 	mux.HandleFunc("/end_session", p.serveBrowser(p.EndSession))
+	mux.HandleFunc("/par", p.PushedAuthorize)
 	mux.Handle("/", limitForms(opHandler))
 	return p.cors(noStore(wwwAuthenticate(refuseGrants(mux))))
 }
@@ -165,6 +166,10 @@ type discoveryDocument struct {
 	RequestURIParameterSupported bool `json:"request_uri_parameter_supported"`
 	RequestParameterSupported    bool `json:"request_parameter_supported"`
 	ClaimsParameterSupported     bool `json:"claims_parameter_supported"`
+	// RFC 9126 §5 (see par.go): the endpoint, and whether every client
+	// must use it (no: per client, require_pushed_authorization_requests).
+	PushedAuthorizationRequestEndpoint string `json:"pushed_authorization_request_endpoint"`
+	RequirePushedAuthorizationRequests bool   `json:"require_pushed_authorization_requests"`
 }
 
 func (p *Provider) buildDiscovery() ([]byte, error) {
@@ -206,5 +211,6 @@ func (p *Provider) buildDiscovery() ([]byte, error) {
 		DiscoveryConfiguration:                     d,
 		AuthorizationResponseIssParameterSupported: true,
 		ClaimsParameterSupported:                   true,
+		PushedAuthorizationRequestEndpoint:         iss + "/par",
 	})
 }

@@ -16,6 +16,7 @@ type MaintenanceStore interface {
 	DeleteStaleTOTP(ctx context.Context, before time.Time) (int64, error)
 	EndExpiredSessions(ctx context.Context) (int64, error)
 	DeleteFinishedBackchannelLogouts(ctx context.Context, before time.Time) (int64, error)
+	DeleteExpiredPushedRequests(ctx context.Context) (int64, error)
 }
 
 // RunMaintenance rotates signing keys when due and removes expired rows,
@@ -41,6 +42,9 @@ func RunMaintenance(ctx context.Context, store MaintenanceStore, km *keys.Manage
 		}
 		if _, err := store.DeleteFinishedBackchannelLogouts(ctx, time.Now().Add(-7*24*time.Hour)); err != nil {
 			logger.ErrorContext(ctx, "delete finished back-channel logouts", "err", err)
+		}
+		if _, err := store.DeleteExpiredPushedRequests(ctx); err != nil {
+			logger.ErrorContext(ctx, "delete expired pushed authorization requests", "err", err)
 		}
 		n, err := store.DeleteExpired(ctx)
 		if err != nil {

@@ -51,6 +51,9 @@ type Store interface {
 	RevokeRefreshFamily(ctx context.Context, familyID string) error
 	UseClientAssertion(ctx context.Context, clientID, jti string, expiresAt time.Time) error
 	AppendAudit(ctx context.Context, e *storage.AuditEvent) error
+	// Pushed authorization requests (par.go).
+	CreatePushedRequest(ctx context.Context, r *storage.PushedRequest) error
+	ConsumePushedRequest(ctx context.Context, id, clientID string) (*storage.PushedRequest, error)
 }
 
 var _ Store = (*storage.Store)(nil)
@@ -144,6 +147,7 @@ var endpoints = op.Endpoints{
 func (p *Provider) Paths() []string {
 	return []string{
 		oidc.DiscoveryEndpoint, "/keys", "/authorize", "/token", "/introspect", "/userinfo", "/revoke", "/end_session",
+		"/par",
 	}
 }
 
