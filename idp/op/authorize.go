@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
@@ -33,7 +34,9 @@ func (p *Provider) Authorize(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ctx := op.ContextWithIssuer(r.Context(), p.cfg.Issuer)
-	pushed := form.Has("request_uri")
+	// Only /par's own URNs are resolved; any other request_uri is refused
+	// at the client (request_uri_not_supported, see authorize).
+	pushed := strings.HasPrefix(form.Get("request_uri"), RequestURIPrefix)
 	if pushed {
 		// RFC 9126 §4: the pushed parameters, used once (par.go).
 		if form, err = p.resolvePushed(ctx, form); err != nil {
