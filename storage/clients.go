@@ -25,6 +25,14 @@ type Client struct {
 	JWKS                   string `gorm:"column:jwks"` // public JWK set (JSON) for private_key_jwt
 	// AllowedScopes are the scopes beyond the standard ones the client may be granted (twofold:admin).
 	AllowedScopes Strings
+	// BackchannelLogoutURI receives a logout token when an SSO session in
+	// which the client got tokens ends ("" none; OpenID Connect Back-Channel
+	// Logout 1.0 §2.2); BackchannelLogoutSessionRequired: it needs the sid.
+	BackchannelLogoutURI             string
+	BackchannelLogoutSessionRequired bool
+	// RequirePushedAuthorizationRequests: /authorize accepts only a
+	// request_uri from /par (RFC 9126 §6).
+	RequirePushedAuthorizationRequests bool
 	// Disabled: the configuration file no longer declares the client. GetClient does not find it.
 	Disabled bool
 	// ManagedBy is who may change the client: ManagedByDatabase (the zero value's column default),
@@ -55,7 +63,7 @@ func (s *Store) UpsertClient(ctx context.Context, c *Client) error {
 	return s.upsert(ctx, "upsert client", c, "id",
 		"name", "secret_hash", "redirect_uris", "post_logout_redirect_uris", "grant_types", "skip_consent", "policy",
 		"auth_method", "access_token_type", "id_token_signed_response_alg", "jwks", "allowed_scopes", "disabled", "managed_by",
-		"dpop_bound_access_tokens")
+		"dpop_bound_access_tokens", "backchannel_logout_uri", "backchannel_logout_session_required", "require_pushed_authorization_requests")
 }
 
 // GetClient returns the enabled client with id; a disabled client is

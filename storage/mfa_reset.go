@@ -49,9 +49,10 @@ func (s *Store) ResetSecondFactors(ctx context.Context, userID string) (MFAReset
 		if err != nil {
 			return err
 		}
-		res = tx.Model(&Session{}).Where("user_id = ? AND ended_at IS NULL", userID).Update("ended_at", now)
-		r.SessionsEnded = res.RowsAffected
-		return res.Error
+		// Ending them enqueues their back-channel logouts.
+		n, err := endSessionsTx(tx, now, "user_id = ?", userID)
+		r.SessionsEnded = n
+		return err
 	})
 	return r, translate("reset second factors", err)
 }

@@ -186,22 +186,33 @@ func (s *Store) TouchSession(ctx context.Context, id string, idleExpiresAt time.
 	return affectedOne("touch session", res)
 }
 
-// EndSession ends a session (logout); a session already ended or absent →
-// ErrNotFound.
+// EndSession ends a session (logout) and, in the same transaction,
+// enqueues its back-channel logouts (see endSessionsTx); a session already
+// ended or absent → ErrNotFound.
 func (s *Store) EndSession(ctx context.Context, id string) error {
-	res := s.db.WithContext(ctx).Model(&Session{}).
-		Where("id = ? AND ended_at IS NULL", id).
-		Update("ended_at", s.clock())
-	return affectedOne("end session", res)
+	now := s.clock()
+	var n int64
+	err := s.transaction(ctx, func(tx *gorm.DB) (err error) {
+		n, err = endSessionsTx(tx, now, "id = ?", id)
+		return err
+	})
+	if err == nil && n == 0 {
+		err = gorm.ErrRecordNotFound
+	}
+	return translate("end session", err)
 }
 
 // EndUserSessions ends every session of a user (password reset, account
-// disabled, "sign out everywhere") and returns how many it ended.
+// disabled, "sign out everywhere"), enqueueing their back-channel logouts,
+// and returns how many it ended.
 func (s *Store) EndUserSessions(ctx context.Context, userID string) (int64, error) {
-	res := s.db.WithContext(ctx).Model(&Session{}).
-		Where("user_id = ? AND ended_at IS NULL", userID).
-		Update("ended_at", s.clock())
-	return res.RowsAffected, translate("end user sessions", res.Error)
+	now := s.clock()
+	var n int64
+	err := s.transaction(ctx, func(tx *gorm.DB) (err error) {
+		n, err = endSessionsTx(tx, now, "user_id = ?", userID)
+		return err
+	})
+	return n, translate("end user sessions", err)
 }
 
 // ListUserSessions returns a user's live sessions, newest first.

@@ -39,6 +39,9 @@ func runClientAdd(ctx context.Context, e env, args []string) error {
 	jwksFile := fs.String("jwks-file", "", "the client's public JWK set (JSON): it authenticates with private_key_jwt, not a secret")
 	idTokenAlg := fs.String("id-token-alg", "", "id_token_signed_response_alg: RS256 (default), ES256 or EdDSA")
 	accessTokenType := fs.String("access-token-type", "", "jwt (RFC 9068, default) or opaque")
+	backchannelURI := fs.String("backchannel-logout-uri", "", "where Twofold POSTs a logout token when a session the client got tokens in ends")
+	backchannelSID := fs.Bool("backchannel-logout-session-required", false, "the client needs the sid in logout tokens")
+	requirePAR := fs.Bool("require-pushed-authorization-requests", false, "accept authorization requests only through /par (RFC 9126)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -62,6 +65,8 @@ func runClientAdd(ctx context.Context, e env, args []string) error {
 		ID: *id, Name: *name, GenerateSecret: !*public && jwks == "", JWKS: jwks, RedirectURIs: redirects,
 		PostLogoutRedirectURIs: logoutRedirects, GrantTypes: grants, SkipConsent: *skipConsent, Policy: *policyName,
 		IDTokenAlg: *idTokenAlg, AccessTokenType: *accessTokenType, AllowedScopes: scopes,
+		BackchannelLogoutURI: *backchannelURI, BackchannelLogoutSessionRequired: *backchannelSID,
+		RequirePushedAuthorizationRequests: *requirePAR,
 	})
 	if err != nil {
 		return err

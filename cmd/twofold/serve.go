@@ -74,6 +74,14 @@ func runServe(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	go op.RunMaintenance(ctx, a.store, built.Keys, a.log, 5*time.Minute)
+	// Back-channel logouts: stopped with ctx, after the deliveries under way.
+	logoutsCtx, stopLogouts := context.WithCancel(ctx)
+	logoutsDone := make(chan struct{})
+	go func() {
+		defer close(logoutsDone)
+		built.BackchannelLogouts.Run(logoutsCtx)
+	}()
+	defer func() { stopLogouts(); <-logoutsDone }()
 	srv := built.Server
 	if *withDemo {
 		h, err := startDemo(ctx, e, a)

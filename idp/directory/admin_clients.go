@@ -53,6 +53,8 @@ func clientFields(row *storage.Client) map[string]any {
 		"grant_types": c.GrantTypes, "skip_consent": c.SkipConsent, "policy": c.Policy,
 		"access_token_type": c.AccessTokenType, "id_token_signed_response_alg": c.IDTokenAlg,
 		"allowed_scopes": c.AllowedScopes, "public": c.Public, "dpop_bound_access_tokens": c.DPoPBoundAccessTokens,
+		"backchannel_logout_uri": c.BackchannelLogoutURI, "backchannel_logout_session_required": c.BackchannelLogoutSessionRequired,
+		"require_pushed_authorization_requests": c.RequirePushedAuthorizationRequests,
 	}
 }
 

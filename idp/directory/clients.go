@@ -26,7 +26,12 @@ type Client struct {
 	Policy                 string
 	Disabled               bool   // no longer declared by the source that manages it
 	ManagedBy              string // ManagedByDatabase, ManagedByConfig or ManagedByDemo
-	CreatedAt              time.Time
+	// BackchannelLogoutURI and BackchannelLogoutSessionRequired: see ClientSpec.
+	BackchannelLogoutURI             string
+	BackchannelLogoutSessionRequired bool
+	// RequirePushedAuthorizationRequests: see ClientSpec.
+	RequirePushedAuthorizationRequests bool
+	CreatedAt                          time.Time
 }
 
 func clientFromStorage(c *storage.Client) Client {
@@ -35,6 +40,8 @@ func clientFromStorage(c *storage.Client) Client {
 		RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
 		GrantTypes: c.GrantTypes, SkipConsent: c.SkipConsent, CreatedAt: c.CreatedAt,
 		Disabled: c.Disabled, ManagedBy: managedBy(c.ManagedBy),
+		BackchannelLogoutURI: c.BackchannelLogoutURI, BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired,
+		RequirePushedAuthorizationRequests: c.RequirePushedAuthorizationRequests,
 	}
 	if c.Policy != nil {
 		out.Policy = *c.Policy
@@ -62,6 +69,8 @@ func (d *Directory) toStorageClient(spec ClientSpec) (row *storage.Client, secre
 		GrantTypes: spec.GrantTypes, SkipConsent: spec.SkipConsent,
 		AccessTokenType: spec.AccessTokenType, IDTokenAlg: spec.IDTokenAlg, JWKS: spec.JWKS,
 		AllowedScopes: spec.AllowedScopes, DPoPBoundAccessTokens: spec.DPoPBoundAccessTokens,
+		BackchannelLogoutURI: spec.BackchannelLogoutURI, BackchannelLogoutSessionRequired: spec.BackchannelLogoutSessionRequired,
+		RequirePushedAuthorizationRequests: spec.RequirePushedAuthorizationRequests,
 	}
 	if row.Name == "" {
 		row.Name = spec.ID

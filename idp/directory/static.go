@@ -393,7 +393,9 @@ func sameClient(a, b *storage.Client) bool {
 		slices.Equal(a.PostLogoutRedirectURIs, b.PostLogoutRedirectURIs) && slices.Equal(a.GrantTypes, b.GrantTypes) &&
 		a.SkipConsent == b.SkipConsent && ptrEqual(a.Policy, b.Policy) && a.AuthMethod == b.AuthMethod &&
 		a.AccessTokenType == orDefault(b.AccessTokenType, "jwt") && a.IDTokenAlg == orDefault(b.IDTokenAlg, "RS256") &&
-		a.JWKS == b.JWKS && !a.Disabled && a.ManagedBy == b.ManagedBy
+		a.JWKS == b.JWKS && !a.Disabled && a.ManagedBy == b.ManagedBy &&
+		a.BackchannelLogoutURI == b.BackchannelLogoutURI && a.BackchannelLogoutSessionRequired == b.BackchannelLogoutSessionRequired &&
+		a.RequirePushedAuthorizationRequests == b.RequirePushedAuthorizationRequests
 }
 
 func orDefault(s, def string) string {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
@@ -33,6 +34,15 @@ func (p *Provider) Authorize(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ctx := op.ContextWithIssuer(r.Context(), p.cfg.Issuer)
+	// Only /par's own URNs are resolved; any other request_uri is refused
+	// at the client (request_uri_not_supported, see authorize).
+	pushed := strings.HasPrefix(form.Get("request_uri"), RequestURIPrefix)
+	if pushed {
+		// RFC 9126 §4: the pushed parameters, used once (par.go).
+		if form, err = p.resolvePushed(ctx, form); err != nil {
+			return err
+		}
+	}
 	client, err := p.authorizeClient(ctx, form)
 	if err != nil {
 		return err
@@ -41,7 +51,13 @@ func (p *Provider) Authorize(w http.ResponseWriter, r *http.Request) error {
 	if s := form.Get("state"); len(s) <= paramLimit("state") {
 		res.state = s // an oversized state is not sent back
 	}
-	redirect, err := p.authorize(ctx, client, form, r.Header, requestAddress(r))
+	var redirect *op.Redirect
+	if client.row.RequirePushedAuthorizationRequests && !pushed {
+		// RFC 9126 §6: this client's requests must come through /par.
+		err = oidc.ErrInvalidRequest().WithDescription("This client must push its authorization requests to /par first.")
+	} else {
+		redirect, err = p.authorize(ctx, client, form, r.Header, requestAddress(r))
+	}
 	var throttled *idp.ThrottledError
 	switch {
 	case errors.As(err, &throttled):

@@ -102,5 +102,7 @@ func (c opClient) ClockSkew() time.Duration { return 0 }
 
 // tokenClient is what token minting needs of the client.
 func (c opClient) tokenClient() tokens.Client {
-	return tokens.Client{ID: c.row.ID, GrantTypes: c.row.GrantTypes, OpaqueAccessTokens: c.row.AccessTokenType == "opaque", IDTokenAlg: c.row.IDTokenAlg, AllowedScopes: c.row.AllowedScopes, Public: c.public()}
+	return tokens.Client{ID: c.row.ID, GrantTypes: c.row.GrantTypes, OpaqueAccessTokens: c.row.AccessTokenType == "opaque", IDTokenAlg: c.row.IDTokenAlg, AllowedScopes: c.row.AllowedScopes, Public: c.public(),
+		BackchannelLogout: c.row.BackchannelLogoutURI != "",
+	}
 }

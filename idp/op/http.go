@@ -45,6 +45,7 @@ func (p *Provider) routes() http.Handler {
 	// refusals as pages; these routes serve Handler used alone.
 	mux.HandleFunc("/authorize", p.serveBrowser(p.Authorize))
 	mux.HandleFunc("/end_session", p.serveBrowser(p.EndSession))
+	mux.HandleFunc("/par", p.PushedAuthorize)
 	mux.Handle("/", limitForms(opHandler))
 	return p.cors(noStore(wwwAuthenticate(refuseGrants(p.dpop(mux)))))
 }
@@ -169,6 +170,10 @@ type discoveryDocument struct {
 	ClaimsParameterSupported     bool `json:"claims_parameter_supported"`
 	// RFC 9449 §5.1.
 	DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported"`
+	// RFC 9126 §5 (see par.go): the endpoint, and whether every client
+	// must use it (no: per client, require_pushed_authorization_requests).
+	PushedAuthorizationRequestEndpoint string `json:"pushed_authorization_request_endpoint"`
+	RequirePushedAuthorizationRequests bool   `json:"require_pushed_authorization_requests"`
 }
 
 func (p *Provider) buildDiscovery() ([]byte, error) {
@@ -202,11 +207,16 @@ func (p *Provider) buildDiscovery() ([]byte, error) {
 		ClaimsSupported:               []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid", "azp", "at_hash", "c_hash", "preferred_username", "name", "email", "email_verified"},
 		CodeChallengeMethodsSupported: []oidc.CodeChallengeMethod{oidc.CodeChallengeMethodS256},
 		UILocalesSupported:            nil,
+		// OpenID Connect Back-Channel Logout 1.0 §2.1 (see backchannel.go);
+		// every logout token carries the sid.
+		BackChannelLogoutSupported:        true,
+		BackChannelLogoutSessionSupported: true,
 	}
 	return json.Marshal(discoveryDocument{
 		DiscoveryConfiguration:                     d,
 		AuthorizationResponseIssParameterSupported: true,
 		ClaimsParameterSupported:                   true,
 		DPoPSigningAlgValuesSupported:              DPoPAlgs,
+		PushedAuthorizationRequestEndpoint:         iss + "/par",
 	})
 }

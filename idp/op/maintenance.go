@@ -14,6 +14,9 @@ type MaintenanceStore interface {
 	DeleteExpiredSigningKeys(ctx context.Context) (int64, error)
 	DeleteExpiredMFA(ctx context.Context) (int64, error)
 	DeleteStaleTOTP(ctx context.Context, before time.Time) (int64, error)
+	EndExpiredSessions(ctx context.Context) (int64, error)
+	DeleteFinishedBackchannelLogouts(ctx context.Context, before time.Time) (int64, error)
+	DeleteExpiredPushedRequests(ctx context.Context) (int64, error)
 }
 
 // RunMaintenance rotates signing keys when due and removes expired rows,
@@ -30,6 +33,18 @@ func RunMaintenance(ctx context.Context, store MaintenanceStore, km *keys.Manage
 		}
 		if err := km.Ensure(ctx); err != nil {
 			logger.ErrorContext(ctx, "signing key rotation", "err", err)
+		}
+		// Sessions that expired while a client with a back-channel logout
+		// URI held their tokens end first, which enqueues their logouts;
+		// then the purge may delete them.
+		if _, err := store.EndExpiredSessions(ctx); err != nil {
+			logger.ErrorContext(ctx, "end expired sessions", "err", err)
+		}
+		if _, err := store.DeleteFinishedBackchannelLogouts(ctx, time.Now().Add(-7*24*time.Hour)); err != nil {
+			logger.ErrorContext(ctx, "delete finished back-channel logouts", "err", err)
+		}
+		if _, err := store.DeleteExpiredPushedRequests(ctx); err != nil {
+			logger.ErrorContext(ctx, "delete expired pushed authorization requests", "err", err)
 		}
 		n, err := store.DeleteExpired(ctx)
 		if err != nil {

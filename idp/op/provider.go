@@ -54,6 +54,9 @@ type Store interface {
 	AppendAudit(ctx context.Context, e *storage.AuditEvent) error
 	deviceStore // the device authorization grant (device.go)
 	dpopStore   // DPoP proofs (dpop.go)
+	// Pushed authorization requests (par.go).
+	CreatePushedRequest(ctx context.Context, r *storage.PushedRequest) error
+	ConsumePushedRequest(ctx context.Context, id, clientID string) (*storage.PushedRequest, error)
 }
 
 var _ Store = (*storage.Store)(nil)
@@ -157,6 +160,7 @@ func (p *Provider) Paths() []string {
 	return []string{
 		oidc.DiscoveryEndpoint, "/keys", "/authorize", "/token", "/introspect", "/userinfo", "/revoke", "/end_session",
 		"/device_authorization",
+		"/par",
 	}
 }
 

@@ -18,6 +18,7 @@ type Store interface {
 	AddSessionFactor(ctx context.Context, id, oldHash, newHash string, f storage.SessionFactor) error
 	TouchSession(ctx context.Context, id string, idleExpiresAt time.Time) error
 	EndSession(ctx context.Context, id string) error
+	SupersedeSession(ctx context.Context, oldID, newID string) error
 	RevokeSessionTokens(ctx context.Context, sessionID string) error
 	CompleteSession(ctx context.Context, id string) error
 	AppendAudit(ctx context.Context, e *storage.AuditEvent) error
@@ -113,12 +114,20 @@ func (s *Service) Complete(ctx context.Context, sess *storage.Session) error {
 // Start begins a new SSO session after a first factor, pending until the
 // sign-in of auth request authRequestID meets its policy. Whatever session
 // the browser had ends: a new sign-in never inherits an old session's
-// factors, and the cookie value is new (session fixation).
+// factors, and the cookie value is new (session fixation). Another user's
+// session ends as a logout does (its back-channel logouts are sent, its
+// tokens revoked); the same user's is superseded (see
+// storage.Store.SupersedeSession): the user is still signed in.
 func (s *Service) Start(ctx context.Context, userID, authRequestID string, b idp.Browser, f storage.SessionFactor) (*idp.SessionCookie, error) {
-	if old, _, err := s.loadAny(ctx, b.SessionCookie); err == nil && old != nil {
-		if err := s.store.EndSession(ctx, old.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+	old, _, err := s.loadAny(ctx, b.SessionCookie)
+	if err != nil {
+		old = nil
+	}
+	if old != nil && old.UserID != userID {
+		if err := s.Terminate(ctx, old, "replaced"); err != nil {
 			return nil, err
 		}
+		old = nil
 	}
 	now := s.now()
 	value := idp.RandomToken(32)
@@ -131,6 +140,11 @@ func (s *Service) Start(ctx context.Context, userID, authRequestID string, b idp
 	}
 	if err := s.store.CreateSession(ctx, sess); err != nil {
 		return nil, err
+	}
+	if old != nil {
+		if err := s.store.SupersedeSession(ctx, old.ID, sess.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return nil, err
+		}
 	}
 	return &idp.SessionCookie{Value: value, Expires: sess.ExpiresAt}, nil
 }

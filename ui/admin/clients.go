@@ -65,6 +65,11 @@ type clientForm struct {
 	DPoPBoundAccessTokens                         bool
 	RedirectURIs, PostLogoutRedirectURIs          string // one per line
 	GrantTypes, AllowedScopes                     []string
+	// Back-channel logout (OpenID Connect Back-Channel Logout 1.0).
+	BackchannelLogoutURI             string
+	BackchannelLogoutSessionRequired bool
+	// Pushed authorization requests only (RFC 9126).
+	RequirePushedAuthorizationRequests bool
 }
 
 func clientFormOf(cl directory.ClientRecord) clientForm {
@@ -73,6 +78,8 @@ func clientFormOf(cl directory.ClientRecord) clientForm {
 		Confidential: !cl.Public, SkipConsent: cl.SkipConsent, DPoPBoundAccessTokens: cl.DPoPBoundAccessTokens,
 		RedirectURIs: strings.Join(cl.RedirectURIs, "\n"), PostLogoutRedirectURIs: strings.Join(cl.PostLogoutRedirectURIs, "\n"),
 		GrantTypes: cl.GrantTypes, AllowedScopes: cl.AllowedScopes,
+		BackchannelLogoutURI: cl.BackchannelLogoutURI, BackchannelLogoutSessionRequired: cl.BackchannelLogoutSessionRequired,
+		RequirePushedAuthorizationRequests: cl.RequirePushedAuthorizationRequests,
 	}
 }
 
@@ -84,7 +91,10 @@ func readClientForm(r *http.Request) clientForm {
 		Confidential:    r.PostFormValue("confidential") != "", SkipConsent: r.PostFormValue("skip_consent") != "",
 		RedirectURIs: r.PostFormValue("redirect_uris"), PostLogoutRedirectURIs: r.PostFormValue("post_logout_redirect_uris"),
 		GrantTypes: r.PostForm["grant_types"], AllowedScopes: r.PostForm["allowed_scopes"],
-		DPoPBoundAccessTokens: r.PostFormValue("dpop_bound_access_tokens") != "",
+		DPoPBoundAccessTokens:              r.PostFormValue("dpop_bound_access_tokens") != "",
+		BackchannelLogoutURI:               strings.TrimSpace(r.PostFormValue("backchannel_logout_uri")),
+		BackchannelLogoutSessionRequired:   r.PostFormValue("backchannel_logout_session_required") != "",
+		RequirePushedAuthorizationRequests: r.PostFormValue("require_pushed_authorization_requests") != "",
 	}
 }
 
@@ -109,6 +119,8 @@ func (f clientForm) spec() directory.ClientSpec {
 		GrantTypes: f.GrantTypes, SkipConsent: f.SkipConsent, Policy: f.Policy,
 		AccessTokenType: f.AccessTokenType, IDTokenAlg: f.IDTokenAlg, AllowedScopes: f.AllowedScopes,
 		DPoPBoundAccessTokens: f.DPoPBoundAccessTokens,
+		BackchannelLogoutURI:  f.BackchannelLogoutURI, BackchannelLogoutSessionRequired: f.BackchannelLogoutSessionRequired,
+		RequirePushedAuthorizationRequests: f.RequirePushedAuthorizationRequests,
 	}
 }
 
@@ -118,6 +130,7 @@ var indexedField = regexp.MustCompile(`^([a-z_]+)\[(\d+)\]$`)
 var clientFields = []string{
 	"id", "name", "confidential", "redirect_uris", "post_logout_redirect_uris", "grant_types", "skip_consent", "policy",
 	"id_token_signed_response_alg", "access_token_type", "allowed_scopes", "dpop_bound_access_tokens",
+	"backchannel_logout_uri", "backchannel_logout_session_required", "require_pushed_authorization_requests",
 }
 
 // clientFieldErrors puts the domain's errors about one entry of a list

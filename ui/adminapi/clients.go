@@ -27,29 +27,39 @@ type clientBody struct {
 	IDTokenAlg             string   `json:"id_token_signed_response_alg"`
 	AllowedScopes          []string `json:"allowed_scopes"`
 	DPoPBoundAccessTokens  bool     `json:"dpop_bound_access_tokens"`
+	// OpenID Connect Back-Channel Logout 1.0 §2.2 ("" none).
+	BackchannelLogoutURI             string `json:"backchannel_logout_uri"`
+	BackchannelLogoutSessionRequired bool   `json:"backchannel_logout_session_required"`
+	// RFC 9126 §6: authorization requests only through /par.
+	RequirePushedAuthorizationRequests bool `json:"require_pushed_authorization_requests"`
 }
 
 type clientJSON struct {
-	ID                     string    `json:"id"`
-	Name                   string    `json:"name"`
-	Public                 bool      `json:"public"`
-	PrivateKeyJWT          bool      `json:"private_key_jwt"`
-	RedirectURIs           []string  `json:"redirect_uris"`
-	PostLogoutRedirectURIs []string  `json:"post_logout_redirect_uris"`
-	GrantTypes             []string  `json:"grant_types"`
-	SkipConsent            bool      `json:"skip_consent"`
-	Policy                 string    `json:"policy"`
-	AccessTokenType        string    `json:"access_token_type"`
-	IDTokenAlg             string    `json:"id_token_signed_response_alg"`
-	AllowedScopes          []string  `json:"allowed_scopes"`
-	DPoPBoundAccessTokens  bool      `json:"dpop_bound_access_tokens"`
-	Disabled               bool      `json:"disabled"`
-	ManagedBy              string    `json:"managed_by"`
-	ReadOnly               bool      `json:"read_only"`
-	ReadOnlyReason         string    `json:"read_only_reason,omitempty"`
-	ETag                   string    `json:"etag"`
-	CreatedAt              time.Time `json:"created_at"`
-	UpdatedAt              time.Time `json:"updated_at"`
+	ID                     string   `json:"id"`
+	Name                   string   `json:"name"`
+	Public                 bool     `json:"public"`
+	PrivateKeyJWT          bool     `json:"private_key_jwt"`
+	RedirectURIs           []string `json:"redirect_uris"`
+	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris"`
+	GrantTypes             []string `json:"grant_types"`
+	SkipConsent            bool     `json:"skip_consent"`
+	Policy                 string   `json:"policy"`
+	AccessTokenType        string   `json:"access_token_type"`
+	IDTokenAlg             string   `json:"id_token_signed_response_alg"`
+	AllowedScopes          []string `json:"allowed_scopes"`
+	DPoPBoundAccessTokens  bool     `json:"dpop_bound_access_tokens"`
+	// OpenID Connect Back-Channel Logout 1.0 §2.2 ("" none).
+	BackchannelLogoutURI             string `json:"backchannel_logout_uri"`
+	BackchannelLogoutSessionRequired bool   `json:"backchannel_logout_session_required"`
+	// RFC 9126 §6: authorization requests only through /par.
+	RequirePushedAuthorizationRequests bool      `json:"require_pushed_authorization_requests"`
+	Disabled                           bool      `json:"disabled"`
+	ManagedBy                          string    `json:"managed_by"`
+	ReadOnly                           bool      `json:"read_only"`
+	ReadOnlyReason                     string    `json:"read_only_reason,omitempty"`
+	ETag                               string    `json:"etag"`
+	CreatedAt                          time.Time `json:"created_at"`
+	UpdatedAt                          time.Time `json:"updated_at"`
 	// ClientSecret is present once: in the answer that created or rotated it.
 	ClientSecret string `json:"client_secret,omitempty"`
 }
@@ -69,6 +79,8 @@ func toClientJSON(c directory.ClientRecord) clientJSON {
 		Policy: c.Policy, AccessTokenType: c.AccessTokenType, IDTokenAlg: c.IDTokenAlg, AllowedScopes: nonNil(c.AllowedScopes),
 		DPoPBoundAccessTokens: c.DPoPBoundAccessTokens, Disabled: c.Disabled, ManagedBy: c.ManagedBy, ReadOnly: why != "", ReadOnlyReason: why, ETag: etag(c.Version),
 		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
+		BackchannelLogoutURI: c.BackchannelLogoutURI, BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired,
+		RequirePushedAuthorizationRequests: c.RequirePushedAuthorizationRequests,
 	}
 }
 
@@ -78,6 +90,8 @@ func (b clientBody) spec() directory.ClientSpec {
 		RedirectURIs: b.RedirectURIs, PostLogoutRedirectURIs: b.PostLogoutRedirectURIs, GrantTypes: b.GrantTypes,
 		SkipConsent: b.SkipConsent, Policy: b.Policy, AccessTokenType: b.AccessTokenType, IDTokenAlg: b.IDTokenAlg,
 		AllowedScopes: b.AllowedScopes, DPoPBoundAccessTokens: b.DPoPBoundAccessTokens,
+		BackchannelLogoutURI: b.BackchannelLogoutURI, BackchannelLogoutSessionRequired: b.BackchannelLogoutSessionRequired,
+		RequirePushedAuthorizationRequests: b.RequirePushedAuthorizationRequests,
 	}
 }
 

@@ -117,6 +117,12 @@ type Client struct {
 	DPoPBoundAccessTokens bool `yaml:"dpop_bound_access_tokens"`
 	// AllowedScopes are the privileged scopes the client may be granted: twofold:admin (the admin API).
 	AllowedScopes []string `yaml:"allowed_scopes,omitempty"`
+	// BackchannelLogoutURI receives a logout token (OpenID Connect Back-Channel Logout 1.0) when a
+	// session the client got tokens in ends; BackchannelLogoutSessionRequired: it needs the sid.
+	BackchannelLogoutURI             string `yaml:"backchannel_logout_uri,omitempty"`
+	BackchannelLogoutSessionRequired bool   `yaml:"backchannel_logout_session_required,omitempty"`
+	// RequirePushedAuthorizationRequests: /authorize accepts only a request_uri from /par (RFC 9126).
+	RequirePushedAuthorizationRequests bool `yaml:"require_pushed_authorization_requests,omitempty"`
 }
 
 // User is created at start if absent and then managed by the file; an existing user's changed password is never

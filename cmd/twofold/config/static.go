@@ -54,6 +54,8 @@ func (c Client) toSpec() directory.ClientSpec {
 		SkipConsent: c.SkipConsent, Policy: noneToEmpty(c.Policy),
 		AccessTokenType: c.AccessTokenType, IDTokenAlg: c.IDTokenSignedResponseAlg, JWKS: c.JWKS,
 		AllowedScopes: c.AllowedScopes, DPoPBoundAccessTokens: c.DPoPBoundAccessTokens,
+		BackchannelLogoutURI: c.BackchannelLogoutURI, BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired,
+		RequirePushedAuthorizationRequests: c.RequirePushedAuthorizationRequests,
 	}
 }
 

@@ -96,7 +96,10 @@ type App struct {
 	Emails    *emailverify.Service // email verification codes and links
 	Recovery  *recovery.Service    // forgotten passwords and lost second factors
 	Provider  *op.Provider
-	Server    *ui.Server
+	// BackchannelLogouts delivers the logout tokens of ended sessions;
+	// `serve` runs it (Run), tests drive it (RunOnce).
+	BackchannelLogouts *op.LogoutSender
+	Server             *ui.Server
 }
 
 // outbound is what sends mail to people about their accounts (issue 11).
@@ -226,6 +229,7 @@ func Build(ctx context.Context, o Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	a.BackchannelLogouts = op.NewLogoutSender(op.LogoutSenderConfig{}, store, a.Keys, o.Issuer, log, now)
 	a.Server, err = ui.New(ui.Options{
 		Issuer: o.Issuer, Logger: log, Registry: o.Registry, Ready: a.Directory.Ready,
 		Setup: a.Directory, Flow: a.Flow, Logout: logouts, MFA: a.MFA, Account: a.Account, Provider: a.Provider,

@@ -51,6 +51,14 @@ type ClientSpec struct {
 	// AllowedScopes are the scopes beyond the standard ones the client may
 	// be granted: ScopeAdmin (the admin API) is the only one today.
 	AllowedScopes []string
+	// BackchannelLogoutURI receives logout tokens (OpenID Connect
+	// Back-Channel Logout 1.0 §2.2); BackchannelLogoutSessionRequired says
+	// the client needs their sid (Twofold always sends it).
+	BackchannelLogoutURI             string
+	BackchannelLogoutSessionRequired bool
+	// RequirePushedAuthorizationRequests: the client's authorization
+	// requests must be pushed to /par first (RFC 9126 §6).
+	RequirePushedAuthorizationRequests bool
 }
 
 // ScopeAdmin grants access to the admin API (/api/admin/v1). Only a client
@@ -254,6 +262,7 @@ func ValidateClientSpec(c ClientSpec) error {
 			errs = append(errs, idp.InputErrorf(fmt.Sprintf("post_logout_redirect_uris[%d]", i), "%s", err))
 		}
 	}
+	errs = append(errs, validateBackchannelLogout(c)...)
 	return errors.Join(errs...)
 }
 

@@ -31,6 +31,9 @@ type Client struct {
 	// DPoPJKT is the thumbprint of the key this token request proved
 	// (RFC 9449); "" without a proof. The tokens are bound to it.
 	DPoPJKT string
+	// BackchannelLogout: the client has a back-channel logout URI, so the
+	// sessions it gets tokens in are recorded (see RecordSessionClient).
+	BackchannelLogout bool
 }
 
 func (c Client) hasGrant(g string) bool { return slices.Contains(c.GrantTypes, g) }
@@ -47,6 +50,7 @@ type Store interface {
 	RotateRefreshToken(ctx context.Context, oldHash string, next *storage.RefreshToken, access *storage.AccessToken) (*storage.RefreshToken, error)
 	GetRefreshTokenByHash(ctx context.Context, hash string) (*storage.RefreshToken, error)
 	RevokeRefreshFamily(ctx context.Context, familyID string) error
+	RecordSessionClient(ctx context.Context, sessionID, clientID string) error
 	AppendAudit(ctx context.Context, e *storage.AuditEvent) error
 }
 
@@ -183,6 +187,9 @@ func (p *Service) ExchangeCode(ctx context.Context, client Client, req *oidc.Acc
 	}
 	if ar.SessionID != nil {
 		g.sessionID = *ar.SessionID
+	}
+	if err := p.recordSessionClient(ctx, g); err != nil {
+		return nil, err
 	}
 	var refresh *storage.RefreshToken
 	if slices.Contains(g.scopes, oidc.ScopeOfflineAccess) && client.hasGrant(directory.GrantRefreshToken) {
@@ -478,4 +485,23 @@ func (p *Service) sign(ctx context.Context, alg, typ string, claims any) (string
 		return "", err
 	}
 	return jws.CompactSerialize()
+}
+
+// recordSessionClient notes, before any token is minted, that a client with
+// a back-channel logout URI gets tokens in the grant's session, so that the
+// session's end is announced to it (OpenID Connect Back-Channel Logout 1.0
+// §2.7). A session that has already ended gets no new tokens: its logout
+// was announced without this client.
+func (p *Service) recordSessionClient(ctx context.Context, g grant) error {
+	if !g.client.BackchannelLogout || g.sessionID == "" {
+		return nil
+	}
+	err := p.store.RecordSessionClient(ctx, g.sessionID, g.client.ID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return invalidGrant("The session of this sign-in has ended.")
+	}
+	if err != nil {
+		return oidc.ErrServerError().WithParent(err)
+	}
+	return nil
 }
