@@ -400,3 +400,34 @@ func TestARefusedNotificationNeverUndoesTheChange(t *testing.T) {
 		})
 	}
 }
+
+// SECURITY-RULES: "Adding or removing a factor, regenerating codes or changing the password requires a fresh proof
+// of an existing factor, and the user is told out of band when a channel exists." — every channel the user has: a
+// user with a verified number is told by SMS too, with a report link of its own that works.
+func TestAUserWithAVerifiedNumberIsToldBySMSToo(t *testing.T) {
+	eachMailSMSServer(t, staticFixture(), func(t *testing.T, s *apptest.Server) {
+		verifyEmail(t, s, "alice")
+		verifyPhone(t, s, "alice", "+15551234567")
+		b := apptest.NewBrowser(t, s)
+		loginApp(t, s, b, apptest.NewRP(t, s, "app", appSecret, appRedirect))
+		r := b.Submit(accountPage(t, s, b), "change-password", map[string]string{
+			"current_password": alicePassword, "password": "a brand new passphrase", "password_confirm": "a brand new passphrase"})
+		if !strings.Contains(r.Body, `id="account-notice"`) {
+			t.Fatalf("changing the password: %d\n%s", r.Status, r.Body)
+		}
+		mail := s.Mailbox.Next(t, "alice@example.com").Link(t, s.URL+"/not-me?token=")
+		sms := s.SMS.Next(t, "+15551234567")
+		var link string
+		for _, l := range sms.Links {
+			if strings.HasPrefix(l, s.URL+"/not-me?token=") {
+				link = l
+			}
+		}
+		if link == "" || link == mail {
+			t.Fatalf("the SMS %q has no report link of its own (mail's: %s)", sms.Text, mail)
+		}
+		if p := apptest.NewBrowser(t, s).Get(link); p.Status != http.StatusOK || !strings.Contains(p.Body, `id="not-me"`) {
+			t.Fatalf("the SMS's report link: %d\n%s", p.Status, p.Body)
+		}
+	})
+}

@@ -34,9 +34,11 @@ type Store interface {
 
 var _ Store = (*storage.Store)(nil)
 
-// Sender sends mail within the sending limits (*channels.Service).
+// Sender sends mail and SMS within the sending limits (*channels.Service).
 type Sender interface {
 	SendEmail(ctx context.Context, m channels.Message) error
+	SendSMS(ctx context.Context, m channels.Message) error
+	SMSEnabled() bool
 }
 
 // KeyPurpose names the sub-key of the master key (secrets.Keyring.SubKey)
@@ -98,11 +100,13 @@ type Notice struct {
 // system is the actor of the audit events about notifications.
 var system = idp.Actor{ID: "system"}
 
-// Notify tells the user about n by mail to their verified address, with a
-// "this wasn't me" link, and reports whether the mail was handed over. It
-// never fails the caller: without a verified address nothing is sent, and
-// a failed or refused send is logged; each outcome is audited
-// (notice.sent, notice.skipped, notice.failed).
+// Notify tells the user about n, each message with its own "this wasn't
+// me" link: by mail to their verified address, and by SMS to their verified
+// number when they have one and an SMS gateway is configured (issue 11: SMS
+// where that is the user's channel). It reports whether any message was
+// handed over. It never fails the caller: without a verified address or
+// number nothing is sent, and a failed or refused send is logged; each
+// outcome is audited (notice.sent, notice.skipped, notice.failed).
 func (s *Service) Notify(ctx context.Context, user *storage.User, n Notice) bool {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sendTimeout)
 	defer cancel()
@@ -110,13 +114,28 @@ func (s *Service) Notify(ctx context.Context, user *storage.User, n Notice) bool
 	if to == "" && user.Email != "" && user.EmailVerifiedAt != nil {
 		to = user.Email
 	}
-	if to == "" {
+	// The old address of an EmailChanged is told alone.
+	phone := n.To == "" && user.Phone != "" && user.PhoneVerifiedAt != nil && s.sender.SMSEnabled()
+	if to == "" && !phone {
 		s.audit.Record(ctx, system, "notice.skipped", user.ID, map[string]any{"kind": n.Kind, "reason": "no verified email address"})
 		return false
 	}
+	sent := false
+	if to != "" {
+		sent = s.send(ctx, user, n, "email", to, s.sender.SendEmail)
+	}
+	if phone {
+		sent = s.send(ctx, user, n, "sms", user.Phone, s.sender.SendSMS) || sent
+	}
+	return sent
+}
+
+// send hands one message of n to one channel, with its own report link,
+// and audits the outcome.
+func (s *Service) send(ctx context.Context, user *storage.User, n Notice, channel, to string, send func(context.Context, channels.Message) error) bool {
 	link, err := s.reportLink(ctx, user.ID, to)
 	if err == nil {
-		err = s.sender.SendEmail(ctx, channels.Message{Kind: n.Kind, To: to, Data: notify.Data{
+		err = send(ctx, channels.Message{Kind: n.Kind, To: to, Data: notify.Data{
 			Username: user.Username, When: s.now(), IP: n.IP, ReportLink: link,
 			Factor: n.Factor, Remaining: n.Remaining, Device: n.Device,
 		}})
@@ -127,11 +146,11 @@ func (s *Service) Notify(ctx context.Context, user *storage.User, n Notice) bool
 		if errors.As(err, &throttled) {
 			reason = "sending limit reached"
 		}
-		s.log.WarnContext(ctx, "security notification not sent", "kind", n.Kind, "err", err)
-		s.audit.Record(ctx, system, "notice.failed", user.ID, map[string]any{"kind": n.Kind, "reason": reason})
+		s.log.WarnContext(ctx, "security notification not sent", "kind", n.Kind, "channel", channel, "err", err)
+		s.audit.Record(ctx, system, "notice.failed", user.ID, map[string]any{"kind": n.Kind, "channel": channel, "reason": reason})
 		return false
 	}
-	s.audit.Record(ctx, system, "notice.sent", user.ID, map[string]any{"kind": n.Kind})
+	s.audit.Record(ctx, system, "notice.sent", user.ID, map[string]any{"kind": n.Kind, "channel": channel})
 	return true
 }
 
