@@ -134,18 +134,30 @@ func (s *Server) handleAccountResendPhoneCode(w http.ResponseWriter, r *http.Req
 	}
 }
 
+// accountCode reads the code field of an account form of section; empty (emptyMsg) or too long, the account page
+// shows why beside it with 400 and ok is false.
+func (s *Server) accountCode(w http.ResponseWriter, r *http.Request, section, emptyMsg string) (code string, ok bool) {
+	code = r.PostForm.Get("code")
+	msg := ""
+	switch {
+	case code == "":
+		msg = emptyMsg
+	case len(code) > maxCodeLen:
+		msg = msgCodeTooLong
+	default:
+		return code, true
+	}
+	s.showAccount(w, r, http.StatusBadRequest, "", accountAlert{Section: section, Field: "code", Message: msg})
+	return "", false
+}
+
 // handleAccountConfirmPhone checks the code texted to the waiting number.
 func (s *Server) handleAccountConfirmPhone(w http.ResponseWriter, r *http.Request) {
 	if !s.accountForm(w, r, "confirm phone") {
 		return
 	}
-	code := r.PostForm.Get("code")
-	switch {
-	case code == "":
-		s.showAccount(w, r, http.StatusBadRequest, "", accountAlert{Section: sectionPhone, Field: "code", Message: msgEnterPhoneCode})
-		return
-	case len(code) > maxCodeLen:
-		s.showAccount(w, r, http.StatusBadRequest, "", accountAlert{Section: sectionPhone, Field: "code", Message: msgCodeTooLong})
+	code, ok := s.accountCode(w, r, sectionPhone, msgEnterPhoneCode)
+	if !ok {
 		return
 	}
 	err := s.account.AccountConfirmPhone(r.Context(), s.browser(r), code)

@@ -187,13 +187,8 @@ func (s *Server) handleAccountVerifyEmail(w http.ResponseWriter, r *http.Request
 	if !s.accountForm(w, r, "verify email") {
 		return
 	}
-	code := r.PostForm.Get("code")
-	switch {
-	case code == "":
-		s.showAccount(w, r, http.StatusBadRequest, "", accountAlert{Section: sectionEmail, Field: "code", Message: msgEnterVerificationCode})
-		return
-	case len(code) > maxCodeLen:
-		s.showAccount(w, r, http.StatusBadRequest, "", accountAlert{Section: sectionEmail, Field: "code", Message: msgCodeTooLong})
+	code, ok := s.accountCode(w, r, sectionEmail, msgEnterVerificationCode)
+	if !ok {
 		return
 	}
 	err := s.verify.accountEmail.AccountVerifyEmail(r.Context(), s.browser(r), code)
